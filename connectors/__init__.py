@@ -1,0 +1,1 @@
+"""Connectors: one module per sales source (``sources/``) and accounting target (``ledgers/``)."""

@@ -1,0 +1,445 @@
+"""The connector contract: sources and ledger targets, the error taxonomy, the registry.
+
+A connector is one module per platform (``connectors/sources/<slug>.py`` or
+``connectors/ledgers/<slug>.py``) that defines a subclass of :class:`SalesSource` or
+:class:`LedgerTarget` with ``platform = "<slug>"``. The registry imports the module by slug on first
+use, so adding a connector touches no shared file (see docs/adding-a-connector.md).
+
+Connectors are plain Python: they get their configuration as frozen dataclasses
+(:class:`SourceConfig`, :class:`LedgerConfig`), never ORM objects, and return canonical documents
+(:mod:`integrator.canonical`) or :class:`PostResult`. Vendor JSON never leaks into the core.
+
+Errors are classified once, here, by the connector that understands the vendor:
+
+* :class:`Retryable` - try again later (5xx, connection refused before the request left).
+* :class:`RateLimited` - a Retryable with the vendor's ``retry_after`` in seconds.
+* :class:`Permanent` - the vendor refused the document (validation, unknown account); a person must
+  act. :class:`ClosedPeriod` is a Permanent for a date before the ledger's lock date.
+* :class:`AuthExpired` - refresh the token once, then ask for re-authorisation.
+* :class:`Uncertain` - the request may have reached the vendor (timeout after sending, connection
+  dropped while reading the answer): never re-send blindly, look the document up first.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from integrator.canonical import CanonicalDocument
+
+__all__ = [
+    "AuthExpired",
+    "ClosedPeriod",
+    "ConnectorError",
+    "LedgerConfig",
+    "LedgerTarget",
+    "MalformedPayload",
+    "Permanent",
+    "PostResult",
+    "PostingDocument",
+    "PostingLine",
+    "PulledRecord",
+    "RateLimited",
+    "RemoteAccount",
+    "RemoteItem",
+    "RemoteTaxCode",
+    "Retryable",
+    "SalesSource",
+    "SignatureInvalid",
+    "SourceConfig",
+    "Uncertain",
+    "UnknownPlatform",
+    "WebhookEnvelope",
+    "WebhookRequest",
+    "ledger_target_class",
+    "sales_source_class",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Error taxonomy
+# --------------------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Base of the taxonomy. ``vendor_code`` and ``vendor_message`` are shown to the user as-is."""
+
+    def __init__(self, message: str, *, vendor_code: str = "", vendor_message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.vendor_code = vendor_code
+        self.vendor_message = vendor_message or message
+
+
+class Retryable(ConnectorError):
+    """A transient failure: retry with exponential backoff and full jitter."""
+
+
+class RateLimited(Retryable):
+    """The vendor said slow down. ``retry_after`` (seconds) is honoured before any new request."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class Permanent(ConnectorError):
+    """The vendor refused the document; retrying cannot help. Becomes an exception for a person."""
+
+
+class ClosedPeriod(Permanent):
+    """The document's date is inside a closed (locked) period of the ledger."""
+
+
+class AuthExpired(ConnectorError):
+    """Credentials were refused: refresh once, then mark the connection as needing re-authorisation."""
+
+
+class Uncertain(ConnectorError):
+    """The request may have taken effect: resolve by looking the document up, never by re-sending."""
+
+
+class SignatureInvalid(Exception):
+    """A webhook whose signature, secret or timestamp does not verify: answered 401 and logged."""
+
+
+class MalformedPayload(Exception):
+    """A webhook or pulled record that cannot be parsed: answered 400 (webhook) or quarantined."""
+
+
+class UnknownPlatform(LookupError):
+    """No connector module exists for the platform slug."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """What a source connector knows of its channel. ``webhook_secrets`` lists the current secret
+    first and, during a rotation window, the previous one(s)."""
+
+    channel_slug: str
+    currency: str
+    timezone: str = "UTC"
+    base_url: str = ""
+    credentials: Mapping[str, Any] = field(default_factory=dict)
+    webhook_secrets: tuple[str, ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A webhook as received: raw body bytes, headers (case-insensitive lookup via :meth:`header`),
+    the absolute URL the vendor called (Square signs it byte-exact) and the receipt time."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    url: str
+    received_at: datetime
+
+    def header(self, name: str, default: str = "") -> str:
+        """Case-insensitive header lookup."""
+        lower = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lower:
+                return value
+        return default
+
+
+@dataclass(frozen=True)
+class WebhookEnvelope:
+    """The identity of a webhook delivery: the vendor's event identity (the dedupe key) and type."""
+
+    dedupe_key: str
+    event_type: str
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PulledRecord:
+    """One record fetched by a pull (back-fill). It becomes an InboundEvent like a webhook would,
+    so a pulled order and a webhook for the same order end in one Transaction."""
+
+    dedupe_key: str
+    event_type: str
+    payload: Mapping[str, Any]
+
+
+ProgressCallback = Callable[[int, int | None, str], None]
+"""``progress(done, total_or_None, message)``: called by long pulls so screens and commands can
+show a progress bar."""
+
+
+class SalesSource:
+    """Base class of every sales source (web shop, till, gateway).
+
+    Subclasses set ``platform`` (the registry slug), ``display_name`` and ``capabilities`` and
+    implement the methods their capabilities promise.
+    """
+
+    platform: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset({"webhook"})
+    #: Largest webhook body accepted, in bytes (larger is answered 413 before parsing).
+    max_body_bytes: ClassVar[int] = 1_048_576
+
+    def __init__(self, config: SourceConfig) -> None:
+        self.config = config
+
+    def verify_webhook(self, request: WebhookRequest) -> None:
+        """Raise :class:`SignatureInvalid` unless the request is signed as the vendor signs."""
+        raise NotImplementedError
+
+    def identify_webhook(self, request: WebhookRequest) -> WebhookEnvelope:
+        """Return the delivery's dedupe key and event type; raise :class:`MalformedPayload`."""
+        raise NotImplementedError
+
+    def parse_event(self, event_type: str, payload: Mapping[str, Any]) -> list[CanonicalDocument]:
+        """Turn one event's JSON into zero or more canonical documents.
+
+        Called by the worker (outside any database transaction), so it may fetch related objects
+        from the vendor (a Stripe payout's balance transactions). An event type that carries nothing
+        for the books returns ``[]``. Raise :class:`MalformedPayload` for data that cannot be read.
+        """
+        raise NotImplementedError
+
+    def pull(self, since: datetime, progress: ProgressCallback | None = None) -> Iterator[PulledRecord]:
+        """Yield records changed since ``since`` using the vendor's pagination and rate limits."""
+        raise NotImplementedError(f"{self.platform} cannot pull")
+
+
+# --------------------------------------------------------------------------------------------
+# Ledger targets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    """What a ledger connector knows of its connection. ``save_credentials`` persists rotated
+    tokens atomically (the newest refresh token must never be lost)."""
+
+    connection_id: str
+    platform: str
+    functional_currency: str
+    base_url: str = ""
+    credentials: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    save_credentials: Callable[[Mapping[str, Any]], None] | None = None
+
+
+@dataclass(frozen=True)
+class PostingLine:
+    """One line of a document to post, in the ledger's own codes. Exactly one of ``debit`` and
+    ``credit`` is positive. ``role`` says what the line is (``revenue``, ``tax``, ``shipping``,
+    ``discount``, ``clearing``, ``fee``, ``bank``, ``rounding``, ...), so a connector can build an
+    invoice from the revenue lines and a payment from the clearing lines."""
+
+    account_code: str
+    debit: Decimal
+    credit: Decimal
+    role: str
+    description: str = ""
+    tax_code: str = ""
+    tax_rate: Decimal | None = None
+    item_ref: str = ""
+    quantity: Decimal | None = None
+    unit_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PostingDocument:
+    """A document to post, built from our balanced journal entry.
+
+    ``reference`` is our document number (unique per connection, used for look-ups);
+    ``idempotency_key`` is the posting's key for its whole life. ``kind`` is the canonical kind
+    (``sale``, ``refund``, ``payment``, ``payout``, ``invoice``, ``dispute``), ``summary`` for a
+    daily summary or ``reversal`` for a correction.
+    """
+
+    reference: str
+    idempotency_key: str
+    kind: str
+    date: date
+    currency: str
+    lines: tuple[PostingLine, ...]
+    memo: str = ""
+    prices_include_tax: bool = False
+    exchange_rate: Decimal | None = None
+    customer_name: str = ""
+    customer_ref: str = ""
+    related_reference: str = ""
+    source: Mapping[str, Any] = field(default_factory=dict)
+
+    def total_debit(self) -> Decimal:
+        """Sum of the debit side."""
+        return sum((ln.debit for ln in self.lines), Decimal(0))
+
+    def total_credit(self) -> Decimal:
+        """Sum of the credit side."""
+        return sum((ln.credit for ln in self.lines), Decimal(0))
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """What the ledger answered: its id for the document and, if it has one, its number."""
+
+    remote_id: str
+    remote_number: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteAccount:
+    """An account of the ledger's chart. ``type`` is one of asset, liability, equity, revenue, expense."""
+
+    code: str
+    name: str
+    type: str
+    remote_id: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class RemoteTaxCode:
+    """A tax code or rate of the ledger."""
+
+    code: str
+    name: str
+    rate: Decimal
+    remote_id: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class RemoteItem:
+    """An item (product or service) of the ledger."""
+
+    code: str
+    name: str
+    remote_id: str = ""
+    active: bool = True
+
+
+class LedgerTarget:
+    """Base class of every accounting target.
+
+    ``post`` sends one document carrying ``doc.idempotency_key`` and returns the ledger's id; it
+    raises a :class:`ConnectorError` subclass on failure. ``lookup`` finds a document by
+    ``doc.reference`` (used to resolve :class:`Uncertain` outcomes before any re-send).
+    """
+
+    platform: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: Largest number of documents one ``post_batch`` call may carry.
+    max_batch: ClassVar[int] = 1
+
+    def __init__(self, config: LedgerConfig) -> None:
+        self.config = config
+
+    def post(self, doc: PostingDocument) -> PostResult:
+        """Create the document in the ledger."""
+        raise NotImplementedError
+
+    def lookup(self, doc: PostingDocument) -> PostResult | None:
+        """Find a previously posted document by its reference, or ``None``."""
+        raise NotImplementedError
+
+    def post_batch(self, docs: list[PostingDocument]) -> list[PostResult | ConnectorError]:
+        """Post several documents; one result (or error) per document, in order."""
+        results: list[PostResult | ConnectorError] = []
+        for doc in docs:
+            try:
+                results.append(self.post(doc))
+            except ConnectorError as exc:
+                results.append(exc)
+        return results
+
+    def fetch_accounts(self) -> list[RemoteAccount]:
+        """The ledger's chart of accounts."""
+        raise NotImplementedError
+
+    def fetch_tax_codes(self) -> list[RemoteTaxCode]:
+        """The ledger's tax codes or rates."""
+        raise NotImplementedError
+
+    def fetch_items(self) -> list[RemoteItem]:
+        """The ledger's items."""
+        return []
+
+    def fetch_lock_date(self) -> date | None:
+        """The last closed day of the ledger (documents on or before it are refused), or None."""
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+SOURCE_PLATFORMS: dict[str, str] = {
+    "generic": "Generic signed JSON (Prysm POS and custom tills)",
+    "prysm": "Prysm POS",
+    "shopify": "Shopify",
+    "woocommerce": "WooCommerce",
+    "magento": "Magento 2 / Adobe Commerce",
+    "squarespace": "Squarespace Commerce",
+    "square": "Square",
+    "clover": "Clover",
+    "lightspeed_r": "Lightspeed Retail (R-Series)",
+    "lightspeed_x": "Lightspeed X-Series (Vend)",
+    "stripe": "Stripe",
+    "paypal": "PayPal",
+}
+
+LEDGER_PLATFORMS: dict[str, str] = {
+    "builtin": "Built-in ledger",
+    "quickbooks": "QuickBooks Online",
+    "xero": "Xero",
+    "sage": "Sage Business Cloud Accounting",
+    "zoho_books": "Zoho Books",
+    "netsuite": "Oracle NetSuite (REST)",
+    "netsuite_soap": "Oracle NetSuite (SuiteTalk SOAP)",
+    "business_central": "Dynamics 365 Business Central",
+    "freshbooks": "FreshBooks",
+    "sap_b1": "SAP Business One",
+    "odoo": "Odoo",
+}
+
+# Platforms served by another platform's module (Prysm uses the generic signed JSON source).
+_MODULE_ALIASES = {"prysm": "generic"}
+
+
+def _load(package: str, platform: str, base: type) -> type:
+    module_name = _MODULE_ALIASES.get(platform, platform)
+    try:
+        module = importlib.import_module(f"{package}.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{package}.{module_name}":
+            raise UnknownPlatform(f"no connector for platform {platform!r}") from exc
+        raise
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, base)
+            and value is not base
+            and value.platform == module_name
+        ):
+            return value
+    raise UnknownPlatform(f"module {module.__name__} defines no {base.__name__} for {platform!r}")
+
+
+def sales_source_class(platform: str) -> type[SalesSource]:
+    """The SalesSource subclass for a platform slug (imports ``connectors.sources.<slug>``)."""
+    return _load("connectors.sources", platform, SalesSource)
+
+
+def ledger_target_class(platform: str) -> type[LedgerTarget]:
+    """The LedgerTarget subclass for a platform slug (imports ``connectors.ledgers.<slug>``)."""
+    return _load("connectors.ledgers", platform, LedgerTarget)

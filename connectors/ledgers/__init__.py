@@ -1,0 +1,1 @@
+"""Accounting target connectors, one module per platform, loaded by slug (see ``connectors.base``)."""

@@ -1,0 +1,1 @@
+"""Contract-faithful fake vendor servers for tests, the demo and benchmarks (loopback only)."""

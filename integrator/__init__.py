@@ -1,0 +1,1 @@
+"""The integrator: sales systems in, balanced books out, exactly once."""

@@ -1,0 +1,125 @@
+"""Choices shared by models, services, API and screens."""
+
+from django.db import models
+
+__all__ = [
+    "AccountType",
+    "EventStatus",
+    "EntryKind",
+    "LockPolicy",
+    "MappingVersionStatus",
+    "PostingMode",
+    "PostingState",
+    "RuleKind",
+    "TransactionKind",
+    "TransactionStatus",
+]
+
+
+class PostingMode(models.TextChoices):
+    """How a channel's sales reach the ledger."""
+
+    PER_TRANSACTION = "per_transaction", "One document per transaction"
+    DAILY_SUMMARY = "daily_summary", "One summary per channel-day and currency"
+
+
+class LockPolicy(models.TextChoices):
+    """What happens to a document dated in a closed period."""
+
+    HOLD = "hold", "Hold as an exception for a person"
+    MOVE_TO_NEXT_OPEN_DAY = "move", "Post on the first open day, with a note"
+
+
+class AccountType(models.TextChoices):
+    """The five account types of double entry."""
+
+    ASSET = "asset", "Asset"
+    LIABILITY = "liability", "Liability"
+    EQUITY = "equity", "Equity"
+    REVENUE = "revenue", "Revenue"
+    EXPENSE = "expense", "Expense"
+
+
+class EventStatus(models.TextChoices):
+    """Life of an inbound event (inbox row)."""
+
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored (nothing for the books)"
+    FAILED = "failed", "Failed (will be retried)"
+    QUARANTINED = "quarantined", "Quarantined (cannot be read)"
+
+
+class TransactionKind(models.TextChoices):
+    """Kinds of canonical documents."""
+
+    SALE = "sale", "Sale"
+    REFUND = "refund", "Refund"
+    PAYMENT = "payment", "Payment"
+    PAYOUT = "payout", "Payout"
+    INVOICE = "invoice", "Invoice"
+    DISPUTE = "dispute", "Dispute"
+
+
+class TransactionStatus(models.TextChoices):
+    """Where a transaction is on the spine."""
+
+    RECEIVED = "received", "Received"
+    INVALID = "invalid", "Invalid"
+    NEEDS_MAPPING = "needs_mapping", "Needs mapping"
+    JOURNALED = "journaled", "Journaled"
+    SUMMARISED = "summarised", "Waiting for the daily summary"
+    POSTED = "posted", "Posted"
+    FAILED = "failed", "Posting failed"
+
+
+class EntryKind(models.TextChoices):
+    """Kinds of journal entries."""
+
+    TRANSACTION = "transaction", "Transaction"
+    SUMMARY = "summary", "Daily summary"
+    REVERSAL = "reversal", "Reversal"
+    MANUAL = "manual", "Manual journal"
+
+
+class PostingState(models.TextChoices):
+    """The outbox state machine.
+
+    pending -> sending -> posted; sending -> pending (retry later) | uncertain (look up first) |
+    dead (dead letter) | held (closed period, needs a person).
+    """
+
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    UNCERTAIN = "uncertain", "Outcome uncertain (will look up)"
+    POSTED = "posted", "Posted"
+    HELD = "held", "Held (closed period)"
+    DEAD = "dead", "Dead letter"
+
+
+class MappingVersionStatus(models.TextChoices):
+    """Life of a mapping version."""
+
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+class RuleKind(models.TextChoices):
+    """What a mapping rule maps."""
+
+    REVENUE = "revenue", "Revenue (product / SKU / category)"
+    TAX = "tax", "Tax (rate or title -> tax code and liability account)"
+    SHIPPING = "shipping", "Shipping income"
+    DISCOUNT = "discount", "Discounts (contra-revenue)"
+    GIFT_CARD = "gift_card", "Gift card liability"
+    TIP = "tip", "Tips"
+    FEE = "fee", "Gateway fees"
+    CLEARING = "clearing", "Payment method / gateway clearing"
+    RETURNS = "returns", "Refunds and returns"
+    ROUNDING = "rounding", "Rounding"
+    RECEIVABLE = "receivable", "Accounts receivable"
+    BANK = "bank", "Bank (payout deposits)"
+    ADJUSTMENT = "adjustment", "Payout adjustments and disputes"
+    COGS = "cogs", "Cost of goods sold"
+    INVENTORY = "inventory", "Inventory"

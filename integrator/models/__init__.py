@@ -1,0 +1,44 @@
+"""Models of the core domain, one module per sub-domain."""
+
+from integrator.models.audit import AuditEvent, IntegrationCall
+from integrator.models.books import BookEntry, BookLine
+from integrator.models.channels import Channel
+from integrator.models.jobs import Job
+from integrator.models.journal import JournalEntry, JournalLine
+from integrator.models.ledger import LedgerAccount, LedgerConnection, Product, TaxCode
+from integrator.models.mappings import MappingRule, MappingSet, MappingVersion
+from integrator.models.posting import Posting, PostingAttempt
+from integrator.models.transactions import (
+    InboundEvent,
+    Transaction,
+    TransactionDiscount,
+    TransactionLine,
+    TransactionPayment,
+    TransactionTaxLine,
+)
+
+__all__ = [
+    "AuditEvent",
+    "BookEntry",
+    "BookLine",
+    "Channel",
+    "InboundEvent",
+    "IntegrationCall",
+    "Job",
+    "JournalEntry",
+    "JournalLine",
+    "LedgerAccount",
+    "LedgerConnection",
+    "MappingRule",
+    "MappingSet",
+    "MappingVersion",
+    "Posting",
+    "PostingAttempt",
+    "Product",
+    "TaxCode",
+    "Transaction",
+    "TransactionDiscount",
+    "TransactionLine",
+    "TransactionPayment",
+    "TransactionTaxLine",
+]

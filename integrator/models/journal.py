@@ -1,0 +1,95 @@
+"""Our ledger of intent: balanced journal entries made from transactions by a mapping version."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from integrator.choices import EntryKind
+
+__all__ = ["JournalEntry", "JournalLine"]
+
+MONEY = {"max_digits": 18, "decimal_places": 4}
+
+
+class JournalEntry(models.Model):
+    """A balanced double-entry record, per currency. Records the mapping version that made it.
+
+    Entries are never edited: a correction is a ``reversal`` entry (``reverses`` points at the
+    original) plus a new entry. On PostgreSQL a deferrable constraint trigger refuses to commit an
+    entry whose debits and credits differ (migration 0002).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=12, choices=EntryKind.choices, default=EntryKind.TRANSACTION)
+    transaction = models.ForeignKey(
+        "integrator.Transaction", on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+    )
+    transaction_revision = models.PositiveIntegerField(null=True, blank=True)
+    channel = models.ForeignKey("integrator.Channel", on_delete=models.PROTECT, related_name="journal_entries")
+    connection = models.ForeignKey(
+        "integrator.LedgerConnection", on_delete=models.PROTECT, related_name="journal_entries"
+    )
+    mapping_version = models.ForeignKey(
+        "integrator.MappingVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+    )
+    reference = models.CharField(max_length=120, help_text="Our document number, unique per connection.")
+    date = models.DateField(db_index=True)
+    currency = models.CharField(max_length=3)
+    memo = models.CharField(max_length=255, blank=True)
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    summary = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="summarised_entries",
+        help_text="For a transaction entry in daily-summary mode: the summary that carries it.",
+    )
+    superseded = models.BooleanField(default=False, help_text="A newer revision replaced this entry.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-date", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "reference"], name="uniq_journal_reference"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class JournalLine(models.Model):
+    """One leg of an entry: a positive amount on exactly one side, in a ledger account, with the
+    mapping rule that chose the account (database CHECK constraints enforce the sides)."""
+
+    entry = models.ForeignKey(JournalEntry, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    account = models.ForeignKey("integrator.LedgerAccount", on_delete=models.PROTECT, related_name="journal_lines")
+    debit = models.DecimalField(default=0, **MONEY)
+    credit = models.DecimalField(default=0, **MONEY)
+    currency = models.CharField(max_length=3)
+    role = models.CharField(max_length=16)
+    description = models.CharField(max_length=255, blank=True)
+    tax_code = models.ForeignKey(
+        "integrator.TaxCode", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    tax_rate = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    item_ref = models.CharField(max_length=100, blank=True)
+    quantity = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    unit_price = models.DecimalField(null=True, blank=True, **MONEY)
+    mapping_rule = models.ForeignKey(
+        "integrator.MappingRule", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["entry", "position"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(debit__gt=0, credit=0) | models.Q(debit=0, credit__gt=0)),
+                name="journal_line_one_positive_side",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        side = f"Dr {self.debit}" if self.debit else f"Cr {self.credit}"
+        return f"{self.account_id} {side}"

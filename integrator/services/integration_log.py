@@ -1,0 +1,34 @@
+"""The integration log: every outbound vendor call, redacted, kept for the retention period."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError
+
+from connectors.http import CallRecord
+
+__all__ = ["record_call"]
+
+log = logging.getLogger(__name__)
+
+
+def record_call(call: CallRecord) -> None:
+    """Store one call record. Never raises: losing a log row must not fail a posting."""
+    from integrator.models import IntegrationCall
+
+    try:
+        IntegrationCall.objects.create(
+            vendor=call.vendor,
+            connection_key=call.connection_key[:80],
+            method=call.method,
+            url=call.url[:500],
+            status=call.status,
+            duration_ms=call.duration_ms,
+            idempotency_key=call.idempotency_key[:128],
+            request_body=call.request_body,
+            response_body=call.response_body,
+            error=call.error,
+        )
+    except DatabaseError:  # pragma: no cover - logged, not fatal
+        log.exception("could not store integration call %s %s", call.method, call.url)
