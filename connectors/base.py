@@ -251,6 +251,8 @@ class PostingLine:
     item_ref: str = ""
     quantity: Decimal | None = None
     unit_price: Decimal | None = None
+    account_ref: str = ""  # the ledger's own id for the account, when it has one (QBO, Xero)
+    tax_code_ref: str = ""  # the ledger's own id for the tax code
 
 
 @dataclass(frozen=True)
