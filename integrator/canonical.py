@@ -77,7 +77,7 @@ class LineItem:
     kind: Literal["product", "gift_card", "fee"] = "product"
 
     def gross(self, currency: str) -> Decimal:
-        """Quantity × unit price, rounded to the currency (before discount)."""
+        """Quantity times unit price, rounded to the currency (before discount)."""
         return money.quantize(self.quantity * self.unit_price, currency)
 
     def tax(self) -> Decimal:
@@ -279,9 +279,7 @@ class Invoice:
 
 CanonicalDocument = Sale | Refund | Payment | Payout | Dispute | Invoice
 
-DOCUMENT_TYPES: dict[str, type] = {
-    cls.kind: cls for cls in (Sale, Refund, Payment, Payout, Dispute, Invoice)
-}
+DOCUMENT_TYPES: dict[str, type] = {cls.kind: cls for cls in (Sale, Refund, Payment, Payout, Dispute, Invoice)}
 
 _NESTED: dict[str, type] = {
     "lines": LineItem,

@@ -4,8 +4,8 @@ from django.db import models
 
 __all__ = [
     "AccountType",
-    "EventStatus",
     "EntryKind",
+    "EventStatus",
     "LockPolicy",
     "MappingVersionStatus",
     "PostingMode",

@@ -34,7 +34,7 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 TESTING = "pytest" in sys.modules
 DEBUG = env_bool("DJANGO_DEBUG", True)
-_DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdef"  # noqa: S105 - dev default
+_DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdef"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET if DEBUG or TESTING else "")
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY must be set when DJANGO_DEBUG=0")
@@ -216,6 +216,6 @@ LOGGING = {
     "loggers": {
         "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "integrator.security": {"handlers": ["console"], "level": "WARNING", "propagate": True},
-        "django_q": {"level": "WARNING"},
+        "django-q": {"level": "WARNING"},
     },
 }

@@ -50,7 +50,7 @@ def load_spec(relative: str) -> dict[str, Any]:
     path = spec_path(relative)
     with path.open("rb") as fh:
         if path.suffix in (".yaml", ".yml"):
-            return yaml.load(fh, Loader=_NoTimestampLoader)  # noqa: S506 - SafeLoader subclass
+            return yaml.load(fh, Loader=_NoTimestampLoader)
         return json.load(fh)
 
 
@@ -66,7 +66,9 @@ def _to_json_schema(node: Any) -> Any:
             if "enum" in out and None not in out["enum"]:
                 out["enum"] = [*out["enum"], None]
             if "type" in out:
-                out["type"] = [out["type"], "null"] if isinstance(out["type"], str) else [*out["type"], "null"]
+                out["type"] = (
+                    [out["type"], "null"] if isinstance(out["type"], str) else [*out["type"], "null"]
+                )
             elif "anyOf" in out:
                 out["anyOf"] = [*out["anyOf"], {"type": "null"}]
             elif "$ref" in out:
@@ -103,5 +105,7 @@ def validate_openapi(relative: str, schema_name: str, instance: Any) -> None:
     validator = openapi_validator(relative, schema_name)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"- {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}" for e in errors[:20]]
+        lines = [
+            f"- {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}" for e in errors[:20]
+        ]
         raise AssertionError(f"{schema_name} violates {relative}:\n" + "\n".join(lines))

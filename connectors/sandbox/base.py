@@ -21,6 +21,7 @@ Use it as a context manager::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -103,7 +104,7 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._scripted: list[Fault] = []
         self._rates: list[tuple[float, Fault]] = []
-        self._random = random.Random(seed)  # noqa: S311 - fault injection, not security
+        self._random = random.Random(seed)
         self.only_paths: re.Pattern[str] | None = None
 
     def next(self, *faults: Fault) -> None:
@@ -111,7 +112,9 @@ class FaultPlan:
         with self._lock:
             self._scripted.extend(faults)
 
-    def rates(self, *pairs: tuple[float, Fault], only_paths: str | None = None, seed: int | None = None) -> None:
+    def rates(
+        self, *pairs: tuple[float, Fault], only_paths: str | None = None, seed: int | None = None
+    ) -> None:
         """Inject faults at random with the given probabilities (e.g. ``(0.2, Fault("status"))``)."""
         with self._lock:
             self._rates = list(pairs)
@@ -206,7 +209,9 @@ class SandboxServer:
         self._server = ThreadingHTTPServer((self.host, self.port), _Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"{self.vendor}-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"{self.vendor}-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -254,7 +259,12 @@ class SandboxServer:
             self._close(http)
             return
         if fault is not None and fault.kind == "rate_limit":
-            self._write(http, Response(429, self.error_body(429, "rate limited"), self.rate_limit_headers(fault.retry_after)))
+            self._write(
+                http,
+                Response(
+                    429, self.error_body(429, "rate limited"), self.rate_limit_headers(fault.retry_after)
+                ),
+            )
             return
         if fault is not None and fault.kind == "status":
             self._write(http, Response(fault.status, self.error_body(fault.status, "injected failure")))
@@ -295,10 +305,8 @@ class SandboxServer:
     @staticmethod
     def _close(http: BaseHTTPRequestHandler) -> None:
         http.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             http.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # -- helpers for subclasses --------------------------------------------------------------
 

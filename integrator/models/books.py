@@ -20,7 +20,9 @@ class BookEntry(models.Model):
     UNIQUE(connection, idempotency_key) make a repeated post return the first document."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    connection = models.ForeignKey("integrator.LedgerConnection", on_delete=models.PROTECT, related_name="book_entries")
+    connection = models.ForeignKey(
+        "integrator.LedgerConnection", on_delete=models.PROTECT, related_name="book_entries"
+    )
     number = models.PositiveIntegerField()
     reference = models.CharField(max_length=120)
     idempotency_key = models.CharField(max_length=64)

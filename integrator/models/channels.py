@@ -31,7 +31,11 @@ class Channel(models.Model):
         max_length=20, choices=PostingMode.choices, default=PostingMode.PER_TRANSACTION
     )
     ledger_connection = models.ForeignKey(
-        "integrator.LedgerConnection", on_delete=models.PROTECT, related_name="channels", null=True, blank=True
+        "integrator.LedgerConnection",
+        on_delete=models.PROTECT,
+        related_name="channels",
+        null=True,
+        blank=True,
     )
     base_url = models.URLField(blank=True, help_text="Vendor API base URL (sandbox or production).")
     credentials = EncryptedJSONField(null=True, blank=True)

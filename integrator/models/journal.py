@@ -24,15 +24,25 @@ class JournalEntry(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=12, choices=EntryKind.choices, default=EntryKind.TRANSACTION)
     transaction = models.ForeignKey(
-        "integrator.Transaction", on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+        "integrator.Transaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="journal_entries",
     )
     transaction_revision = models.PositiveIntegerField(null=True, blank=True)
-    channel = models.ForeignKey("integrator.Channel", on_delete=models.PROTECT, related_name="journal_entries")
+    channel = models.ForeignKey(
+        "integrator.Channel", on_delete=models.PROTECT, related_name="journal_entries"
+    )
     connection = models.ForeignKey(
         "integrator.LedgerConnection", on_delete=models.PROTECT, related_name="journal_entries"
     )
     mapping_version = models.ForeignKey(
-        "integrator.MappingVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+        "integrator.MappingVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="journal_entries",
     )
     reference = models.CharField(max_length=120, help_text="Our document number, unique per connection.")
     date = models.DateField(db_index=True)
@@ -42,7 +52,11 @@ class JournalEntry(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
     summary = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="summarised_entries",
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="summarised_entries",
         help_text="For a transaction entry in daily-summary mode: the summary that carries it.",
     )
     superseded = models.BooleanField(default=False, help_text="A newer revision replaced this entry.")
@@ -64,7 +78,9 @@ class JournalLine(models.Model):
 
     entry = models.ForeignKey(JournalEntry, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField()
-    account = models.ForeignKey("integrator.LedgerAccount", on_delete=models.PROTECT, related_name="journal_lines")
+    account = models.ForeignKey(
+        "integrator.LedgerAccount", on_delete=models.PROTECT, related_name="journal_lines"
+    )
     debit = models.DecimalField(default=0, **MONEY)
     credit = models.DecimalField(default=0, **MONEY)
     currency = models.CharField(max_length=3)

@@ -26,7 +26,9 @@ class LedgerConnection(models.Model):
     credentials = EncryptedJSONField(null=True, blank=True)
     settings = models.JSONField(default=dict, blank=True)
     lock_date = models.DateField(null=True, blank=True, help_text="Our own books-closed date.")
-    remote_lock_date = models.DateField(null=True, blank=True, help_text="The ledger's lock date, as last read.")
+    remote_lock_date = models.DateField(
+        null=True, blank=True, help_text="The ledger's lock date, as last read."
+    )
     lock_policy = models.CharField(max_length=10, choices=LockPolicy.choices, default=LockPolicy.HOLD)
     needs_reauth = models.BooleanField(default=False)
     active = models.BooleanField(default=True)

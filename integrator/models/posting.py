@@ -21,7 +21,9 @@ class Posting(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    connection = models.ForeignKey("integrator.LedgerConnection", on_delete=models.PROTECT, related_name="postings")
+    connection = models.ForeignKey(
+        "integrator.LedgerConnection", on_delete=models.PROTECT, related_name="postings"
+    )
     entry = models.OneToOneField("integrator.JournalEntry", on_delete=models.PROTECT, related_name="posting")
     idempotency_key = models.CharField(max_length=64, unique=True)
     state = models.CharField(max_length=10, choices=PostingState.choices, default=PostingState.PENDING)
@@ -52,7 +54,9 @@ class PostingAttempt(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     posting = models.ForeignKey(Posting, on_delete=models.CASCADE, related_name="attempt_rows")
     number = models.PositiveIntegerField()
-    action = models.CharField(max_length=10, choices=[("send", "Send"), ("lookup", "Look up")], default="send")
+    action = models.CharField(
+        max_length=10, choices=[("send", "Send"), ("lookup", "Look up")], default="send"
+    )
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=20, blank=True)

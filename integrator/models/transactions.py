@@ -65,10 +65,14 @@ class Transaction(models.Model):
     channel = models.ForeignKey("integrator.Channel", on_delete=models.PROTECT, related_name="transactions")
     kind = models.CharField(max_length=10, choices=TransactionKind.choices)
     external_id = models.CharField(max_length=120)
-    number = models.CharField(max_length=120, blank=True, help_text="Order or document number shown to people.")
+    number = models.CharField(
+        max_length=120, blank=True, help_text="Order or document number shown to people."
+    )
     revision = models.PositiveIntegerField(default=1)
     content_hash = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=TransactionStatus.choices, default=TransactionStatus.RECEIVED)
+    status = models.CharField(
+        max_length=16, choices=TransactionStatus.choices, default=TransactionStatus.RECEIVED
+    )
     status_reasons = models.JSONField(default=list, blank=True)
     occurred_at = models.DateTimeField(db_index=True)
     business_date = models.DateField(db_index=True, help_text="The day in the channel's time zone.")
@@ -77,7 +81,11 @@ class Transaction(models.Model):
     tax_total = models.DecimalField(default=0, **MONEY)
     document = models.JSONField()
     sale = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds",
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
         help_text="For a refund: the sale it refunds.",
     )
     events = models.ManyToManyField(InboundEvent, related_name="transactions", blank=True)

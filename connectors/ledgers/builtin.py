@@ -1,0 +1,129 @@
+"""The built-in ledger: the integrator's own books, for users with no external accounting system
+and for the demo. It is a LedgerTarget like the others, reached through the same outbox, with the
+same idempotency key and look-up by reference; it simply writes to local tables
+(``integrator.models.books``) instead of calling a vendor.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from connectors.base import (
+    ClosedPeriod,
+    LedgerTarget,
+    Permanent,
+    PostingDocument,
+    PostResult,
+    RemoteAccount,
+    RemoteItem,
+    RemoteTaxCode,
+)
+
+__all__ = ["BuiltinLedger"]
+
+
+class BuiltinLedger(LedgerTarget):
+    """Our own double-entry books."""
+
+    platform = "builtin"
+    display_name = "Built-in ledger"
+    capabilities = frozenset({"post", "lookup", "accounts", "tax_codes", "reports"})
+    max_batch = 500
+
+    def _result(self, entry: object) -> PostResult:
+        return PostResult(remote_id=str(entry.pk), remote_number=f"BK-{entry.number:06d}")  # type: ignore[attr-defined]
+
+    def lookup(self, doc: PostingDocument) -> PostResult | None:
+        """Find a document by our reference."""
+        from integrator.models import BookEntry
+
+        entry = BookEntry.objects.filter(
+            connection_id=self.config.connection_id, reference=doc.reference
+        ).first()
+        return self._result(entry) if entry else None
+
+    def post(self, doc: PostingDocument) -> PostResult:
+        """Write the document; a repeated key or reference returns the first document (no duplicate)."""
+        from integrator.models import BookEntry, BookLine, LedgerAccount, LedgerConnection
+
+        if doc.total_debit() != doc.total_credit():
+            raise Permanent(f"{doc.reference} does not balance: {doc.total_debit()} <> {doc.total_credit()}")
+        conn = LedgerConnection.objects.get(pk=self.config.connection_id)
+        if conn.lock_date is not None and doc.date <= conn.lock_date:
+            raise ClosedPeriod(f"the books are closed up to {conn.lock_date}", vendor_code="closed_period")
+        known = set(LedgerAccount.objects.filter(connection=conn, active=True).values_list("code", flat=True))
+        unknown = sorted({ln.account_code for ln in doc.lines} - known)
+        if unknown:
+            raise Permanent(
+                f"unknown or inactive account(s): {', '.join(unknown)}", vendor_code="unknown_account"
+            )
+        existing = BookEntry.objects.filter(connection=conn, idempotency_key=doc.idempotency_key).first()
+        if existing is None:
+            existing = BookEntry.objects.filter(connection=conn, reference=doc.reference).first()
+        if existing is not None:
+            return self._result(existing)
+        try:
+            with transaction.atomic():
+                LedgerConnection.objects.select_for_update().filter(pk=conn.pk).first()
+                number = (BookEntry.objects.filter(connection=conn).aggregate(n=Max("number"))["n"] or 0) + 1
+                entry = BookEntry.objects.create(
+                    connection=conn,
+                    number=number,
+                    reference=doc.reference,
+                    idempotency_key=doc.idempotency_key,
+                    kind=doc.kind,
+                    date=doc.date,
+                    currency=doc.currency,
+                    memo=doc.memo,
+                )
+                BookLine.objects.bulk_create(
+                    BookLine(
+                        entry=entry,
+                        account_code=ln.account_code,
+                        description=ln.description[:255],
+                        debit=ln.debit,
+                        credit=ln.credit,
+                        tax_code=ln.tax_code,
+                    )
+                    for ln in doc.lines
+                )
+        except IntegrityError:
+            # A concurrent post of the same document won the race: answer with its result.
+            found = self.lookup(doc)
+            if found is None:
+                raise
+            return found
+        return self._result(entry)
+
+    def fetch_accounts(self) -> list[RemoteAccount]:
+        """The chart of accounts kept locally."""
+        from integrator.models import LedgerAccount
+
+        return [
+            RemoteAccount(code=a.code, name=a.name, type=a.type, remote_id=str(a.pk), active=a.active)
+            for a in LedgerAccount.objects.filter(connection_id=self.config.connection_id)
+        ]
+
+    def fetch_tax_codes(self) -> list[RemoteTaxCode]:
+        """The tax codes kept locally."""
+        from integrator.models import TaxCode
+
+        return [
+            RemoteTaxCode(code=t.code, name=t.name, rate=t.rate, remote_id=str(t.pk), active=t.active)
+            for t in TaxCode.objects.filter(connection_id=self.config.connection_id)
+        ]
+
+    def fetch_items(self) -> list[RemoteItem]:
+        """Products double as items in the built-in ledger."""
+        from integrator.models import Product
+
+        return [RemoteItem(code=p.sku, name=p.name, remote_id=str(p.pk)) for p in Product.objects.all()]
+
+    def fetch_lock_date(self) -> date | None:
+        """The built-in ledger's lock date is the connection's own."""
+        from integrator.models import LedgerConnection
+
+        return LedgerConnection.objects.values_list("lock_date", flat=True).get(pk=self.config.connection_id)

@@ -1,0 +1,108 @@
+"""The one writer of the audit trail: append-only, hash-chained, request-aware.
+
+Every service that changes state calls :func:`record` inside its own atomic block, so the audit
+row commits with the change or not at all. Rows are chained: ``row_hash = sha256(prev_hash +
+canonical JSON of the row)``; appends are serialised (an advisory lock on PostgreSQL, SQLite's
+single writer elsewhere) so the chain never forks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from integrator.middleware import current_request_id
+from integrator.models import AuditEvent
+
+__all__ = ["GENESIS_HASH", "canonical_row", "compute_hash", "record", "snapshot"]
+
+GENESIS_HASH = "0" * 64
+_ADVISORY_LOCK_ID = 0x1A0D17  # any constant shared by every writer
+
+
+def _json_default(value: Any) -> str:
+    return str(value)
+
+
+def snapshot(obj: Model, fields: list[str] | None = None) -> dict[str, Any]:
+    """A JSON-safe picture of a model instance for before/after (encrypted fields are never
+    included: their names are listed as ``"<redacted>"``)."""
+    from integrator.crypto import EncryptedJSONField
+
+    data: dict[str, Any] = {}
+    for f in obj._meta.concrete_fields:
+        if fields is not None and f.name not in fields:
+            continue
+        if isinstance(f, EncryptedJSONField):
+            data[f.name] = "<redacted>"
+            continue
+        value = getattr(obj, f.attname)
+        data[f.attname] = json.loads(json.dumps(value, default=_json_default))
+    return data
+
+
+def canonical_row(row: AuditEvent) -> str:
+    """The canonical serialisation hashed into the chain (stable key order, ISO times)."""
+    payload = {
+        "occurred_at": row.occurred_at.isoformat(),
+        "actor_id": row.actor_id,
+        "actor_label": row.actor_label,
+        "action": row.action,
+        "object_type": row.object_type,
+        "object_id": row.object_id,
+        "object_repr": row.object_repr,
+        "before": row.before,
+        "after": row.after,
+        "request_id": row.request_id,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def compute_hash(prev_hash: str, row: AuditEvent) -> str:
+    """SHA-256 over the previous hash and the row's canonical serialisation."""
+    return hashlib.sha256((prev_hash + canonical_row(row)).encode()).hexdigest()
+
+
+def record(
+    action: str,
+    *,
+    obj: Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    actor: Any = None,
+    actor_label: str = "",
+    occurred_at: datetime | None = None,
+) -> AuditEvent:
+    """Append one audit row (call inside the caller's transaction)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_ID])
+        last = AuditEvent.objects.order_by("-id").values_list("row_hash", flat=True).first()
+        user = actor if getattr(actor, "is_authenticated", False) else None
+        row = AuditEvent(
+            occurred_at=occurred_at or timezone.now(),
+            actor=user,
+            actor_label=actor_label or (user.get_username() if user else "system"),
+            action=action,
+            object_type=object_type or (obj._meta.label if obj is not None else ""),
+            object_id=object_id or (str(obj.pk) if obj is not None else ""),
+            object_repr=(str(obj)[:200] if obj is not None else ""),
+            before=json.loads(json.dumps(before, default=_json_default)) if before is not None else None,
+            after=json.loads(json.dumps(after, default=_json_default)) if after is not None else None,
+            request_id=current_request_id(),
+            prev_hash=last or GENESIS_HASH,
+        )
+        # Round-trip the time through the database's precision before hashing.
+        row.occurred_at = row.occurred_at.replace(microsecond=row.occurred_at.microsecond)
+        row.row_hash = compute_hash(row.prev_hash, row)
+        row.save()
+        return row

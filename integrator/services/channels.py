@@ -1,0 +1,60 @@
+"""Channel services: building connector configuration and creating channels (audited)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from connectors.base import SalesSource, SourceConfig, sales_source_class
+from integrator.models import Channel, LedgerConnection
+from integrator.services import audit
+
+__all__ = ["create_channel", "source_config", "source_for"]
+
+
+def source_config(channel: Channel) -> SourceConfig:
+    """The frozen configuration a source connector gets for a channel (secrets decrypted)."""
+    return SourceConfig(
+        channel_slug=channel.slug,
+        currency=channel.currency,
+        timezone=channel.timezone,
+        base_url=channel.base_url,
+        credentials=dict(channel.credentials or {}),
+        webhook_secrets=channel.secrets(),
+        settings=dict(channel.settings or {}),
+    )
+
+
+def source_for(channel: Channel) -> SalesSource:
+    """The channel's source connector, configured."""
+    return sales_source_class(channel.platform)(source_config(channel))
+
+
+def create_channel(
+    *,
+    platform: str,
+    name: str,
+    slug: str,
+    currency: str,
+    ledger_connection: LedgerConnection | None,
+    actor: Any = None,
+    webhook_secrets: list[str] | None = None,
+    credentials: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Channel:
+    """Create a channel and audit it (secrets are encrypted and never written to the audit trail)."""
+    sales_source_class(platform)  # fail early on an unknown platform
+    with transaction.atomic():
+        channel = Channel.objects.create(
+            platform=platform,
+            name=name,
+            slug=slug,
+            currency=currency,
+            ledger_connection=ledger_connection,
+            webhook_secrets=webhook_secrets or [],
+            credentials=credentials or {},
+            **fields,
+        )
+        audit.record("channel.created", obj=channel, after=audit.snapshot(channel), actor=actor)
+    return channel

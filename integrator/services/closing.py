@@ -1,0 +1,118 @@
+"""Daily batch closure: one summary entry per channel-day and currency (A2X style).
+
+In ``daily_summary`` mode every transaction is still journaled on its own (our ledger of intent,
+with the mapping rule of each line), but only the day's summary is posted: lines are added up per
+account, role and tax code. Reversals of already-summarised entries join the next summary, so a
+summary that reached the ledger is never edited.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+
+from integrator.choices import EntryKind, PostingMode
+from integrator.models import Channel, JournalEntry, JournalLine
+from integrator.services import audit
+from integrator.services.journal import create_entry
+from integrator.services.posting import create_posting
+
+__all__ = ["close_day", "close_past_days"]
+
+ZERO = Decimal(0)
+
+
+def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[JournalEntry]:
+    """Summarise the channel's unsummarised entries dated ``day`` (idempotent: a second run finds
+    nothing left to summarise). Returns the summary entries made, one per currency."""
+    if channel.posting_mode != PostingMode.DAILY_SUMMARY:
+        raise ValueError(f"{channel.name} posts per transaction; there is no daily summary to close")
+    made: list[JournalEntry] = []
+    with transaction.atomic():
+        Channel.objects.select_for_update().get(pk=channel.pk)  # one closer per channel at a time
+        pending = JournalEntry.objects.filter(
+            channel=channel,
+            date=day,
+            summary__isnull=True,
+            kind__in=[EntryKind.TRANSACTION, EntryKind.REVERSAL],
+        ).filter(Q(kind=EntryKind.REVERSAL) | Q(superseded=False))
+        by_currency: dict[str, list[Any]] = defaultdict(list)
+        for entry_id, currency in pending.values_list("pk", "currency"):
+            by_currency[currency].append(entry_id)
+        for currency, entry_ids in sorted(by_currency.items()):
+            sums: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
+            for ln in JournalLine.objects.filter(entry_id__in=entry_ids).values(
+                "account_id", "role", "tax_code_id", "tax_rate", "debit", "credit"
+            ):
+                key = (ln["account_id"], ln["role"], ln["tax_code_id"], ln["tax_rate"])
+                sums[key] += ln["debit"] - ln["credit"]
+            specs = [
+                {
+                    "amount": amount,
+                    "account_id": account_id,
+                    "role": role,
+                    "tax_code_id": tax_code_id,
+                    "tax_rate": tax_rate,
+                    "description": f"{role} {day}",
+                }
+                for (account_id, role, tax_code_id, tax_rate), amount in sorted(sums.items(), key=str)
+                if amount != 0
+            ]
+            seq = JournalEntry.objects.filter(
+                channel=channel, kind=EntryKind.SUMMARY, date=day, currency=currency
+            ).count()
+            reference = f"{channel.slug}/summary/{day.isoformat()}/{currency}" + (
+                f"/{seq + 1}" if seq else ""
+            )
+            summary = create_entry(
+                line_specs=specs,
+                reference=reference,
+                date=day,
+                currency=currency,
+                memo=f"{channel.name} daily summary {day} ({len(entry_ids)} entries)",
+                channel_id=channel.pk,
+                connection_id=channel.ledger_connection_id,
+                kind=EntryKind.SUMMARY,
+            )
+            JournalEntry.objects.filter(pk__in=entry_ids).update(summary=summary)
+            if specs:
+                create_posting(summary)
+            audit.record(
+                "day.closed",
+                obj=summary,
+                after={"channel": channel.slug, "day": day, "currency": currency, "entries": len(entry_ids)},
+                actor=actor,
+            )
+            made.append(summary)
+    return made
+
+
+def close_past_days(*, actor: Any = None) -> int:
+    """Close every past day with unsummarised entries, for every daily-summary channel.
+
+    Run by the scheduler (a scheduled singleton: ``close_day`` locks the channel row). Today is
+    never closed: sales are still coming in.
+    """
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    made = 0
+    for channel in Channel.objects.filter(posting_mode=PostingMode.DAILY_SUMMARY, active=True):
+        today = timezone.now().astimezone(ZoneInfo(channel.timezone or "UTC")).date()
+        days = (
+            JournalEntry.objects.filter(
+                channel=channel, summary__isnull=True, date__lt=today,
+                kind__in=[EntryKind.TRANSACTION, EntryKind.REVERSAL],
+            )
+            .values_list("date", flat=True)
+            .distinct()
+        )  # fmt: skip
+        for day in sorted(set(days)):
+            made += len(close_day(channel, day, actor=actor))
+    return made

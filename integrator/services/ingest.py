@@ -1,0 +1,100 @@
+"""Ingest: the first stage of the spine. Store the vendor's event in the inbox, exactly once.
+
+A webhook is answered 2xx only after its InboundEvent row is committed; a duplicate delivery (the
+same dedupe key) is answered 200 and creates no new work. Processing is enqueued with
+``transaction.on_commit`` so the worker can always see the row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from connectors.base import PulledRecord, WebhookEnvelope
+from integrator.models import Channel, InboundEvent
+
+__all__ = ["IngestResult", "store_event", "store_pulled_record"]
+
+log = logging.getLogger(__name__)
+
+# Headers worth keeping with the raw body (never authorisation material).
+_KEPT_HEADERS = ("content-type", "user-agent", "x-request-id")
+_KEPT_PREFIXES = ("x-shopify-", "x-wc-", "x-square-", "x-integrator-", "square-", "paypal-", "x-clover-")
+_DROPPED = ("authorization", "cookie", "x-clover-auth")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The stored event and whether this delivery created it."""
+
+    event: InboundEvent
+    created: bool
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    kept = {}
+    for key, value in headers.items():
+        lower = key.lower()
+        if lower in _DROPPED:
+            continue
+        if lower in _KEPT_HEADERS or lower.startswith(_KEPT_PREFIXES) or "signature" in lower:
+            kept[lower] = value
+    return kept
+
+
+def _enqueue_processing(event_id: str) -> None:
+    from integrator.tasks import enqueue
+
+    enqueue("integrator.tasks.process_inbound_event", event_id)
+
+
+def store_event(
+    channel: Channel,
+    envelope: WebhookEnvelope,
+    body: str,
+    headers: Mapping[str, str],
+    *,
+    source: str = "webhook",
+) -> IngestResult:
+    """Insert the inbox row (idempotent on (channel, dedupe key)) and enqueue processing on commit.
+
+    Concurrent deliveries of the same event race on the UNIQUE constraint: exactly one insert wins;
+    the others see IntegrityError, count the delivery and return the stored row.
+    """
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                channel=channel,
+                dedupe_key=envelope.dedupe_key[:200],
+                event_type=envelope.event_type[:80],
+                source=source,
+                headers=_kept_headers(headers),
+                body=body,
+            )
+            transaction.on_commit(lambda: _enqueue_processing(str(event.pk)))
+        return IngestResult(event, True)
+    except IntegrityError:
+        with transaction.atomic():
+            InboundEvent.objects.filter(channel=channel, dedupe_key=envelope.dedupe_key[:200]).update(
+                deliveries=F("deliveries") + 1
+            )
+        existing = InboundEvent.objects.get(channel=channel, dedupe_key=envelope.dedupe_key[:200])
+        return IngestResult(existing, False)
+
+
+def store_pulled_record(channel: Channel, record: PulledRecord) -> IngestResult:
+    """Store a record fetched by a pull (back-fill) through the same inbox as webhooks."""
+    body = json.dumps(record.payload, sort_keys=True, default=str)
+    envelope = WebhookEnvelope(dedupe_key=record.dedupe_key, event_type=record.event_type)
+    return store_event(channel, envelope, body, {}, source="pull")
+
+
+def event_payload(event: InboundEvent) -> Any:
+    """The stored body parsed as JSON."""
+    return json.loads(event.body)

@@ -1,0 +1,274 @@
+"""The spine, stage by stage: normalize -> validate -> journal -> post.
+
+Each stage is idempotent and can be re-run from the row before it:
+
+* :func:`process_inbound_event` parses an inbox row (outside any DB transaction: a connector may
+  fetch related objects from the vendor), then upserts the canonical documents as Transactions.
+* :func:`advance_transaction` validates, journals with the mapping version in force on the
+  transaction's business day, and creates the Posting (or waits for the daily summary).
+  A changed document (new revision) is never edited in the books: the entry already made is
+  reversed and a new one is made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors.base import ConnectorError, MalformedPayload
+from integrator.canonical import Refund, Sale
+from integrator.choices import EntryKind, EventStatus, PostingMode, TransactionStatus
+from integrator.models import Channel, InboundEvent, JournalEntry, Transaction
+from integrator.services import audit
+from integrator.services.channels import source_for
+from integrator.services.journal import (
+    NeedsMapping,
+    Unbalanced,
+    create_entry,
+    draft_lines,
+    draft_specs,
+    reversal_specs,
+)
+from integrator.services.mappings import RuleBook, version_in_force
+from integrator.services.posting import create_posting
+from integrator.services.transactions import document_of, upsert_transaction, validate_document
+
+__all__ = [
+    "advance_transaction",
+    "process_inbound_event",
+    "process_received_events",
+    "retry_failed_events",
+    "retry_held_transactions",
+]
+
+log = logging.getLogger(__name__)
+MAX_EVENT_ATTEMPTS = 10
+
+
+def _mark_event(event_id: Any, status: str, error: str = "") -> None:
+    InboundEvent.objects.filter(pk=event_id).update(
+        status=status, error=error[:4000], processed_at=timezone.now()
+    )
+
+
+def process_inbound_event(event_id: Any) -> list[Transaction]:
+    """Normalize one inbox row into transactions and push each through the spine.
+
+    Re-running it is harmless: the upsert sees the same content hash and changes nothing.
+    """
+    event = InboundEvent.objects.select_related("channel").get(pk=event_id)
+    if event.status in (EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.QUARANTINED):
+        return []
+    InboundEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1)
+    try:
+        payload = json.loads(event.body, parse_float=Decimal)
+        docs = source_for(event.channel).parse_event(event.event_type, payload)
+    except (MalformedPayload, ValueError, KeyError, TypeError) as exc:
+        _mark_event(event.pk, EventStatus.QUARANTINED, f"cannot read the event: {exc}")
+        log.warning("quarantined event %s: %s", event.pk, exc)
+        return []
+    except ConnectorError as exc:
+        _mark_event(event.pk, EventStatus.FAILED, f"{type(exc).__name__}: {exc.vendor_message}")
+        return []
+    if not docs:
+        _mark_event(event.pk, EventStatus.IGNORED)
+        return []
+    changed: list[Transaction] = []
+    with transaction.atomic():
+        for doc in docs:
+            result = upsert_transaction(event.channel, doc, event)
+            if result.changed:
+                changed.append(result.transaction)
+        _mark_event(event.pk, EventStatus.PROCESSED)
+    for txn in changed:
+        advance_transaction(txn.pk)
+    return changed
+
+
+def _previous_entry(txn: Transaction) -> JournalEntry | None:
+    return (
+        JournalEntry.objects.filter(transaction=txn, kind=EntryKind.TRANSACTION, superseded=False)
+        .exclude(transaction_revision=txn.revision)
+        .order_by("-transaction_revision")
+        .first()
+    )
+
+
+def _reverse(entry: JournalEntry, channel: Channel) -> JournalEntry | None:
+    """Reverse an entry made for an older revision (never edit what was posted).
+
+    In daily-summary mode an entry that no summary carries yet has reached no ledger: it is only
+    marked superseded, and the summary will carry the new revision instead.
+    """
+    if channel.posting_mode == PostingMode.DAILY_SUMMARY and entry.summary_id is None:
+        JournalEntry.objects.filter(pk=entry.pk).update(superseded=True)
+        return None
+    reversal = create_entry(
+        line_specs=reversal_specs(entry),
+        reference=f"{entry.reference}/rev",
+        date=entry.date,
+        currency=entry.currency,
+        memo=f"Reversal of {entry.reference}: the source document changed",
+        channel_id=entry.channel_id,
+        connection_id=entry.connection_id,
+        kind=EntryKind.REVERSAL,
+        txn=entry.transaction,
+        mapping_version_id=entry.mapping_version_id,
+        reverses=entry,
+    )
+    JournalEntry.objects.filter(pk=entry.pk).update(superseded=True)
+    if channel.posting_mode == PostingMode.PER_TRANSACTION:
+        create_posting(reversal)
+    # In daily-summary mode the reversal waits for the next summary of the channel.
+    return reversal
+
+
+def _reference(txn: Transaction) -> str:
+    base = f"{txn.channel.slug}/{txn.kind}/{txn.number or txn.external_id}"
+    return base if txn.revision == 1 else f"{base}/r{txn.revision}"
+
+
+def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
+    """validate -> journal -> post for one transaction at its current revision (idempotent)."""
+    with transaction.atomic():
+        txn = (
+            Transaction.objects.select_for_update()
+            .select_related("channel__ledger_connection")
+            .get(pk=txn_id)
+        )
+        if txn.status in (
+            TransactionStatus.JOURNALED,
+            TransactionStatus.SUMMARISED,
+            TransactionStatus.POSTED,
+        ):
+            return txn
+        channel = txn.channel
+        connection = channel.ledger_connection
+        doc = document_of(txn)
+        sale_known = True
+        if isinstance(doc, Refund) and doc.sale_external_id:
+            sale = Transaction.objects.filter(
+                channel=channel, kind=Sale.kind, external_id=doc.sale_external_id
+            ).first()
+            sale_known = sale is not None
+            if sale is not None and txn.sale_id != sale.pk:
+                txn.sale = sale
+        reasons = validate_document(doc, sale_known=sale_known)
+        if connection is None:
+            reasons.append(f"channel {channel.name} has no ledger connection")
+        if reasons:
+            return _set_status(txn, TransactionStatus.INVALID, reasons, actor)
+        assert connection is not None
+        previous = _previous_entry(txn)
+        if previous is not None:
+            _reverse(previous, channel)
+        version = version_in_force(channel, connection, txn.business_date)
+        if version is None:
+            return _set_status(
+                txn,
+                TransactionStatus.NEEDS_MAPPING,
+                [f"no approved mapping in force on {txn.business_date} for {channel.name}"],
+                actor,
+            )
+        book = RuleBook.load(version)
+        try:
+            lines = draft_lines(doc, book)
+        except NeedsMapping as exc:
+            return _set_status(txn, TransactionStatus.NEEDS_MAPPING, exc.missing, actor)
+        except Unbalanced as exc:
+            return _set_status(txn, TransactionStatus.INVALID, [str(exc)], actor)
+        if not lines:
+            return _set_status(txn, TransactionStatus.POSTED, ["nothing to post for this document"], actor)
+        entry = create_entry(
+            line_specs=draft_specs(lines),
+            reference=_reference(txn),
+            date=txn.business_date,
+            currency=txn.currency,
+            memo=f"{channel.name} {txn.kind} {txn.number or txn.external_id}",
+            channel_id=channel.pk,
+            connection_id=connection.pk,
+            txn=txn,
+            mapping_version_id=version.pk,
+        )
+        if channel.posting_mode == PostingMode.PER_TRANSACTION:
+            create_posting(entry)
+            status = TransactionStatus.JOURNALED
+        else:
+            status = TransactionStatus.SUMMARISED
+        txn = _set_status(txn, status, [], actor)
+        if isinstance(doc, Sale):
+            waiting = list(
+                Transaction.objects.filter(
+                    channel=channel,
+                    kind=Refund.kind,
+                    status=TransactionStatus.INVALID,
+                    document__sale_external_id=txn.external_id,
+                ).values_list("pk", flat=True)
+            )
+            if waiting:
+                transaction.on_commit(lambda: [advance_transaction(pk) for pk in waiting])
+    return txn
+
+
+def _set_status(txn: Transaction, status: str, reasons: list[str], actor: Any) -> Transaction:
+    before = {"status": txn.status, "revision": txn.revision}
+    txn.status = status
+    txn.status_reasons = reasons
+    txn.save(update_fields=["status", "status_reasons", "sale", "updated_at"])
+    audit.record(
+        f"transaction.{status}",
+        obj=txn,
+        before=before,
+        after={"status": status, "revision": txn.revision, "reasons": reasons},
+        actor=actor,
+        actor_label="" if actor else "worker",
+    )
+    return txn
+
+
+def retry_held_transactions(*, channel_id: Any = None) -> int:
+    """Re-journal transactions held as needs_mapping (after a mapping version is approved)."""
+    held = Transaction.objects.filter(status=TransactionStatus.NEEDS_MAPPING)
+    if channel_id is not None:
+        held = held.filter(channel_id=channel_id)
+    count = 0
+    for pk in held.values_list("pk", flat=True).iterator():
+        Transaction.objects.filter(pk=pk, status=TransactionStatus.NEEDS_MAPPING).update(
+            status=TransactionStatus.RECEIVED
+        )
+        advance_transaction(pk)
+        count += 1
+    return count
+
+
+def retry_failed_events() -> int:
+    """Re-process inbox rows that failed transiently (vendor unreachable while fetching)."""
+    failed = InboundEvent.objects.filter(
+        Q(status=EventStatus.FAILED)
+        | Q(status=EventStatus.RECEIVED, received_at__lt=timezone.now() - timedelta(minutes=5)),
+        attempts__lt=MAX_EVENT_ATTEMPTS,
+    )
+    count = 0
+    for pk in failed.values_list("pk", flat=True)[:500]:
+        InboundEvent.objects.filter(pk=pk, status=EventStatus.FAILED).update(status=EventStatus.RECEIVED)
+        process_inbound_event(pk)
+        count += 1
+    return count
+
+
+def process_received_events(limit: int | None = None) -> int:
+    """Process every inbox row still 'received' (what the worker does; used by commands too)."""
+    pending = InboundEvent.objects.filter(status=EventStatus.RECEIVED).order_by("received_at")
+    ids = list(
+        pending.values_list("pk", flat=True)[:limit] if limit else pending.values_list("pk", flat=True)
+    )
+    for pk in ids:
+        process_inbound_event(pk)
+    return len(ids)

@@ -1,0 +1,450 @@
+"""Post: the outbox. Every journal entry reaches its ledger exactly once.
+
+* One Posting per entry, with one idempotency key for its whole life (re-sent on every attempt).
+* Claiming is a compare-and-set on the row (and ``SELECT ... FOR UPDATE SKIP LOCKED`` for batch
+  claims on PostgreSQL), with a lease. The vendor call happens outside any database transaction.
+* A posting whose outcome is unknown (timeout after sending, or a worker that died mid-call and
+  left its lease to expire) is ``uncertain``: the next attempt looks the document up by reference
+  first and re-sends only if the ledger does not have it.
+* Errors follow the taxonomy of ``connectors.base``: Retryable/RateLimited back off exponentially
+  with full jitter (never inside a Retry-After window) up to ``POSTING_MAX_ATTEMPTS``, then dead
+  letter; Permanent dead-letters at once with the vendor's message; AuthExpired marks the
+  connection as needing re-authorisation.
+* A document dated in a closed period never reaches the vendor: it is held, or moved to the first
+  open day with a note, as the connection's policy says.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from connectors.base import (
+    AuthExpired,
+    ClosedPeriod,
+    ConnectorError,
+    LedgerConfig,
+    LedgerTarget,
+    Permanent,
+    PostingDocument,
+    PostingLine,
+    PostResult,
+    RateLimited,
+    Uncertain,
+    ledger_target_class,
+)
+from integrator.choices import LockPolicy, PostingState, TransactionStatus
+from integrator.failpoints import failpoint
+from integrator.models import JournalEntry, LedgerConnection, Posting, PostingAttempt, Transaction
+from integrator.services import audit
+
+__all__ = [
+    "backoff_seconds",
+    "build_posting_document",
+    "create_posting",
+    "due_posting_ids",
+    "idempotency_key_for",
+    "ledger_config",
+    "ledger_target_for",
+    "move_held_posting",
+    "recover_stale_postings",
+    "replay_posting",
+    "run_outbox",
+    "send_posting",
+]
+
+log = logging.getLogger(__name__)
+_KEY_NAMESPACE = uuid.UUID("5f1c3c57-3f0e-4f6b-9c55-8a1d6c0b2a10")
+CLAIMABLE = (PostingState.PENDING, PostingState.UNCERTAIN)
+
+
+def idempotency_key_for(connection_id: Any, entry_id: Any) -> str:
+    """A deterministic 32-hex key: fits QBO (≤ 50, ≤ 36 in batch), Xero, Sage's GUID format."""
+    return uuid.uuid5(_KEY_NAMESPACE, f"{connection_id}:{entry_id}").hex
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, never shorter than the vendor's Retry-After."""
+    cap = settings.POSTING_BACKOFF_CAP_SECONDS
+    ceiling = min(cap, settings.POSTING_BACKOFF_BASE_SECONDS * (2 ** max(0, attempt - 1)))
+    delay = random.uniform(0, ceiling)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def _save_connection_credentials(connection_id: Any):  # type: ignore[no-untyped-def]
+    def save(credentials: Any) -> None:
+        with transaction.atomic():
+            conn = LedgerConnection.objects.select_for_update().get(pk=connection_id)
+            conn.credentials = dict(credentials)
+            conn.save(update_fields=["credentials", "updated_at"])
+            audit.record("connection.credentials_rotated", obj=conn, actor_label="system")
+
+    return save
+
+
+def ledger_config(connection: LedgerConnection) -> LedgerConfig:
+    """The frozen configuration a ledger connector gets (secrets decrypted)."""
+    return LedgerConfig(
+        connection_id=str(connection.pk),
+        platform=connection.platform,
+        functional_currency=connection.functional_currency,
+        base_url=connection.base_url,
+        credentials=dict(connection.credentials or {}),
+        settings=dict(connection.settings or {}),
+        save_credentials=_save_connection_credentials(connection.pk),
+    )
+
+
+def ledger_target_for(connection: LedgerConnection) -> LedgerTarget:
+    """The connection's ledger connector, configured."""
+    return ledger_target_class(connection.platform)(ledger_config(connection))
+
+
+def create_posting(entry: JournalEntry) -> Posting:
+    """Create the outbox row for an entry (inside the caller's transaction); enqueue on commit.
+
+    Applies the closed-period policy before anything can be sent.
+    """
+    connection = entry.connection
+    posting_date = entry.date
+    state = PostingState.PENDING
+    note = error = error_class = ""
+    lock = connection.effective_lock_date()
+    if lock is not None and entry.date <= lock:
+        if connection.lock_policy == LockPolicy.MOVE_TO_NEXT_OPEN_DAY:
+            posting_date = lock + timedelta(days=1)
+            note = f"Dated {entry.date}, in a period closed up to {lock}: posted on {posting_date}."
+        else:
+            state = PostingState.HELD
+            error_class = "closed_period"
+            error = (
+                f"Dated {entry.date}, in a period closed up to {lock}. Reopen the period or move the date."
+            )
+    posting = Posting.objects.create(
+        connection=connection,
+        entry=entry,
+        idempotency_key=idempotency_key_for(connection.pk, entry.pk),
+        state=state,
+        posting_date=posting_date,
+        next_attempt_at=timezone.now(),
+        note=note,
+        last_error=error,
+        error_class=error_class,
+    )
+    if state == PostingState.PENDING:
+        from integrator.tasks import enqueue
+
+        transaction.on_commit(lambda: enqueue("integrator.tasks.send_posting", str(posting.pk)))
+    return posting
+
+
+def build_posting_document(posting: Posting) -> PostingDocument:
+    """The connector-facing document for a posting, from our journal (no ORM objects leak)."""
+    entry = posting.entry
+    txn = entry.transaction
+    source: dict[str, Any] = dict(txn.document) if txn is not None else {}
+    customer = source.get("customer") or {}
+    lines = tuple(
+        PostingLine(
+            account_code=ln.account.code,
+            account_ref=ln.account.remote_id,
+            debit=ln.debit,
+            credit=ln.credit,
+            role=ln.role,
+            description=ln.description,
+            tax_code=ln.tax_code.code if ln.tax_code else "",
+            tax_code_ref=ln.tax_code.remote_id if ln.tax_code else "",
+            tax_rate=ln.tax_rate,
+            item_ref=ln.item_ref,
+            quantity=ln.quantity,
+            unit_price=ln.unit_price,
+        )
+        for ln in entry.lines.select_related("account", "tax_code")
+    )
+    kind = entry.kind if entry.kind in ("summary", "reversal", "manual") else (txn.kind if txn else "manual")
+    return PostingDocument(
+        reference=entry.reference,
+        idempotency_key=posting.idempotency_key,
+        kind=kind,
+        date=posting.posting_date,
+        currency=entry.currency,
+        lines=lines,
+        memo=(entry.memo + (f" ({posting.note})" if posting.note else ""))[:255],
+        prices_include_tax=bool(source.get("prices_include_tax", False)),
+        customer_name=str(customer.get("name", "")),
+        customer_ref=str(customer.get("external_id", "")),
+        related_reference=entry.reverses.reference if entry.reverses_id else "",  # type: ignore[union-attr]
+        source=source,
+    )
+
+
+def _claim(posting_id: Any, worker: str) -> tuple[Posting, PostingAttempt, bool] | None:
+    """Compare-and-set claim with a lease. Returns (posting, attempt, needs_lookup) or None."""
+    now = timezone.now()
+    with transaction.atomic():
+        current = (
+            Posting.objects.filter(pk=posting_id, state__in=CLAIMABLE, next_attempt_at__lte=now)
+            .values_list("state", flat=True)
+            .first()
+        )
+        if current is None:
+            return None
+        won = Posting.objects.filter(pk=posting_id, state=current, next_attempt_at__lte=now).update(
+            state=PostingState.SENDING,
+            lease_until=now + timedelta(seconds=settings.POSTING_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+        if not won:
+            return None
+        posting = Posting.objects.select_related("connection", "entry", "entry__transaction").get(
+            pk=posting_id
+        )
+        needs_lookup = current == PostingState.UNCERTAIN
+        attempt = PostingAttempt.objects.create(
+            posting=posting,
+            number=posting.attempts,
+            action="lookup" if needs_lookup else "send",
+            started_at=now,
+            worker=worker[:80],
+        )
+    return posting, attempt, needs_lookup
+
+
+def _document_summary(doc: PostingDocument) -> dict[str, Any]:
+    return {
+        "reference": doc.reference,
+        "kind": doc.kind,
+        "date": doc.date.isoformat(),
+        "currency": doc.currency,
+        "debits": str(doc.total_debit()),
+        "credits": str(doc.total_credit()),
+        "lines": [
+            {"account": ln.account_code, "role": ln.role, "debit": str(ln.debit), "credit": str(ln.credit)}
+            for ln in doc.lines
+        ],
+    }
+
+
+def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult, outcome: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        Posting.objects.filter(pk=posting.pk).update(
+            state=PostingState.POSTED,
+            remote_id=result.remote_id[:120],
+            remote_number=result.remote_number[:120],
+            posted_at=now,
+            lease_until=None,
+            last_error="",
+            error_class="",
+            updated_at=now,
+        )
+        PostingAttempt.objects.filter(pk=attempt.pk).update(
+            finished_at=now,
+            outcome=outcome,
+            response={"remote_id": result.remote_id, "number": result.remote_number},
+        )
+        txn_id = posting.entry.transaction_id
+        if txn_id is not None and not posting.entry.reverses_id:
+            Transaction.objects.filter(pk=txn_id, revision=posting.entry.transaction_revision).update(
+                status=TransactionStatus.POSTED
+            )
+        Transaction.objects.filter(journal_entries__summary=posting.entry).update(
+            status=TransactionStatus.POSTED
+        )
+        audit.record(
+            "posting.posted",
+            object_type="integrator.Posting",
+            object_id=str(posting.pk),
+            after={"remote_id": result.remote_id, "reference": posting.entry.reference, "outcome": outcome},
+            actor_label=attempt.worker or "worker",
+        )
+
+
+def _finish_failed(posting: Posting, attempt: PostingAttempt, exc: ConnectorError) -> None:
+    now = timezone.now()
+    error_class = type(exc).__name__
+    message = exc.vendor_message or exc.message
+    update: dict[str, Any] = {"lease_until": None, "last_error": message[:2000], "error_class": error_class}
+    retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+    if isinstance(exc, Uncertain):
+        update.update(
+            state=PostingState.UNCERTAIN, next_attempt_at=now + timedelta(seconds=backoff_seconds(1))
+        )
+    elif isinstance(exc, Permanent):
+        update.update(state=PostingState.HELD if isinstance(exc, ClosedPeriod) else PostingState.DEAD)
+    elif isinstance(exc, AuthExpired):
+        LedgerConnection.objects.filter(pk=posting.connection_id).update(needs_reauth=True)
+        update.update(state=PostingState.PENDING, next_attempt_at=now + timedelta(minutes=15))
+        log.error("ledger connection %s needs re-authorisation: %s", posting.connection_id, message)
+    elif posting.attempts >= settings.POSTING_MAX_ATTEMPTS:
+        update.update(state=PostingState.DEAD)
+    else:
+        delay = backoff_seconds(posting.attempts, retry_after)
+        update.update(state=PostingState.PENDING, next_attempt_at=now + timedelta(seconds=delay))
+    with transaction.atomic():
+        Posting.objects.filter(pk=posting.pk).update(updated_at=now, **update)
+        PostingAttempt.objects.filter(pk=attempt.pk).update(
+            finished_at=now,
+            outcome=str(update.get("state", "")),
+            error_class=error_class,
+            message=message[:2000],
+        )
+        if update.get("state") in (PostingState.DEAD, PostingState.HELD):
+            audit.record(
+                "posting.dead_lettered" if update["state"] == PostingState.DEAD else "posting.held",
+                object_type="integrator.Posting",
+                object_id=str(posting.pk),
+                after={"error_class": error_class, "message": message[:500]},
+                actor_label=attempt.worker or "worker",
+            )
+            if posting.entry.transaction_id:
+                Transaction.objects.filter(pk=posting.entry.transaction_id).update(
+                    status=TransactionStatus.FAILED
+                )
+        if isinstance(exc, AuthExpired):
+            audit.record(
+                "connection.needs_reauth",
+                object_type="integrator.LedgerConnection",
+                object_id=str(posting.connection_id),
+                after={"message": message[:500]},
+                actor_label=attempt.worker or "worker",
+            )
+
+
+def _lock_date_check(posting: Posting, doc: PostingDocument) -> None:
+    lock = posting.connection.effective_lock_date()
+    if lock is not None and doc.date <= lock:
+        raise ClosedPeriod(f"dated {doc.date}, in a period closed up to {lock}")
+
+
+def send_posting(posting_id: Any, worker: str = "") -> Posting | None:
+    """Claim and send one posting (or resolve it by look-up when its last outcome was uncertain)."""
+    claimed = _claim(posting_id, worker)
+    if claimed is None:
+        return None
+    posting, attempt, needs_lookup = claimed
+    try:
+        doc = build_posting_document(posting)
+        PostingAttempt.objects.filter(pk=attempt.pk).update(request=_document_summary(doc))
+        target = ledger_target_for(posting.connection)
+        if needs_lookup:
+            found = target.lookup(doc)
+            if found is not None:
+                _finish_posted(posting, attempt, found, "found by look-up")
+                return Posting.objects.get(pk=posting.pk)
+        _lock_date_check(posting, doc)
+        result = target.post(doc)
+        failpoint("after_send")
+        _finish_posted(posting, attempt, result, "posted")
+    except ConnectorError as exc:
+        _finish_failed(posting, attempt, exc)
+    except Exception as exc:
+        # An unexpected bug must not leave the posting 'sending' forever: treat as uncertain.
+        log.exception("posting %s failed unexpectedly", posting.pk)
+        _finish_failed(posting, attempt, Uncertain(f"internal error: {exc!r}"))
+    return Posting.objects.get(pk=posting.pk)
+
+
+def recover_stale_postings() -> int:
+    """Postings left 'sending' past their lease (the worker died) become 'uncertain'."""
+    now = timezone.now()
+    with transaction.atomic():
+        stale = list(
+            Posting.objects.select_for_update(skip_locked=True)
+            .filter(state=PostingState.SENDING, lease_until__lt=now)
+            .values_list("pk", flat=True)
+        )
+        if stale:
+            Posting.objects.filter(pk__in=stale, state=PostingState.SENDING).update(
+                state=PostingState.UNCERTAIN,
+                next_attempt_at=now,
+                lease_until=None,
+                last_error="The worker stopped before recording the outcome; will look the document up.",
+                error_class="Uncertain",
+                updated_at=now,
+            )
+            PostingAttempt.objects.filter(posting_id__in=stale, finished_at__isnull=True).update(
+                finished_at=now, outcome="lease expired"
+            )
+    return len(stale)
+
+
+def due_posting_ids(limit: int = 100) -> list[Any]:
+    """Ids of due postings, skipping rows other workers hold (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
+    now = timezone.now()
+    with transaction.atomic():
+        return list(
+            Posting.objects.select_for_update(skip_locked=True)
+            .filter(state__in=CLAIMABLE, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+
+
+def run_outbox(limit: int = 500, worker: str = "") -> int:
+    """Recover stale postings and send every due one; returns how many were sent or resolved."""
+    recover_stale_postings()
+    done = 0
+    for pk in due_posting_ids(limit):
+        if send_posting(pk, worker=worker) is not None:
+            done += 1
+    return done
+
+
+def replay_posting(posting: Posting, *, actor: Any = None) -> Posting:
+    """Replay a dead-lettered or held posting. It restarts as 'uncertain' so the first step is a
+    look-up: a replay can never create a second document."""
+    with transaction.atomic():
+        locked = Posting.objects.select_for_update().get(pk=posting.pk)
+        if locked.state not in (PostingState.DEAD, PostingState.HELD):
+            raise ValueError(
+                f"only dead-lettered or held postings can be replayed (this one is {locked.state})"
+            )
+        before = audit.snapshot(locked, ["state", "attempts", "last_error"])
+        locked.state = PostingState.UNCERTAIN
+        locked.attempts = 0
+        locked.next_attempt_at = timezone.now()
+        locked.save(update_fields=["state", "attempts", "next_attempt_at", "updated_at"])
+        audit.record(
+            "posting.replayed", obj=locked, before=before, after={"state": locked.state}, actor=actor
+        )
+        from integrator.tasks import enqueue
+
+        transaction.on_commit(lambda: enqueue("integrator.tasks.send_posting", str(locked.pk)))
+    return locked
+
+
+def move_held_posting(posting: Posting, new_date: date, *, actor: Any = None) -> Posting:
+    """Release a posting held for a closed period on a new (open) date, with a note."""
+    with transaction.atomic():
+        locked = Posting.objects.select_for_update().select_related("connection").get(pk=posting.pk)
+        lock = locked.connection.effective_lock_date()
+        if lock is not None and new_date <= lock:
+            raise ValueError(f"{new_date} is still in the period closed up to {lock}")
+        before = audit.snapshot(locked, ["state", "posting_date"])
+        locked.note = (
+            f"Moved from {locked.posting_date} to {new_date} by {getattr(actor, 'username', 'system')}."
+        )
+        locked.posting_date = new_date
+        locked.state = PostingState.UNCERTAIN
+        locked.next_attempt_at = timezone.now()
+        locked.save()
+        audit.record(
+            "posting.moved",
+            obj=locked,
+            before=before,
+            after=audit.snapshot(locked, ["state", "posting_date"]),
+            actor=actor,
+        )
+    return locked

@@ -1,0 +1,274 @@
+"""Normalize and validate: canonical documents become Transactions, checked before journaling.
+
+``upsert_transaction`` keys a document by (channel, kind, external_id). The same content again is a
+no-op; changed content raises the revision; a document older than the stored one (an out-of-order
+delivery) is ignored, so the final state does not depend on delivery order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+
+from integrator import money
+from integrator.canonical import (
+    CanonicalDocument,
+    Dispute,
+    Invoice,
+    Payment,
+    Payout,
+    Refund,
+    Sale,
+    document_from_dict,
+    document_to_dict,
+)
+from integrator.choices import TransactionStatus
+from integrator.models import (
+    Channel,
+    InboundEvent,
+    Transaction,
+    TransactionDiscount,
+    TransactionLine,
+    TransactionPayment,
+    TransactionTaxLine,
+)
+
+__all__ = [
+    "UpsertResult",
+    "business_date",
+    "content_hash",
+    "document_of",
+    "expected_total",
+    "tax_total",
+    "upsert_transaction",
+    "validate_document",
+]
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """The transaction and whether its content changed (a new transaction or a new revision)."""
+
+    transaction: Transaction
+    changed: bool
+
+
+def content_hash(doc: CanonicalDocument) -> str:
+    """SHA-256 of the canonical JSON (what decides whether a delivery changes anything)."""
+    data = document_to_dict(doc)
+    data.pop("source_updated_at", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def business_date(doc: CanonicalDocument, channel: Channel) -> date:
+    """The day the document belongs to in the channel's time zone."""
+    return doc.occurred_at.astimezone(ZoneInfo(channel.timezone or "UTC")).date()
+
+
+def tax_total(doc: CanonicalDocument) -> Decimal:
+    """Total tax of a sale, refund or invoice (0 for other kinds)."""
+    if isinstance(doc, Sale | Refund | Invoice):
+        return sum((ln.tax() for ln in doc.lines), ZERO) + sum((s.tax() for s in doc.shipping), ZERO)
+    return ZERO
+
+
+def _doc_total(doc: CanonicalDocument) -> Decimal:
+    if isinstance(doc, Sale | Refund | Invoice):
+        return doc.total
+    return doc.amount
+
+
+def document_of(txn: Transaction) -> CanonicalDocument:
+    """The canonical document stored on a transaction."""
+    return document_from_dict(txn.document)
+
+
+def _replace_lines(txn: Transaction, doc: CanonicalDocument) -> None:
+    txn.lines.all().delete()
+    txn.tax_lines.all().delete()
+    txn.discounts.all().delete()
+    txn.payments.all().delete()
+    if isinstance(doc, Sale | Refund | Invoice):
+        TransactionLine.objects.bulk_create(
+            TransactionLine(
+                transaction=txn,
+                position=i,
+                line_id=ln.line_id[:120],
+                sku=ln.sku[:80],
+                name=ln.name[:255],
+                category=ln.category[:80],
+                kind=ln.kind,
+                quantity=ln.quantity,
+                unit_price=ln.unit_price,
+                discount=ln.discount,
+                tax=ln.tax(),
+            )
+            for i, ln in enumerate(doc.lines)
+        )
+        totals: dict[tuple[str, Decimal], Decimal] = {}
+        for taxed in [*doc.lines, *doc.shipping]:
+            for t in taxed.tax_lines:
+                totals[(t.title, t.rate)] = totals.get((t.title, t.rate), ZERO) + t.amount
+        TransactionTaxLine.objects.bulk_create(
+            TransactionTaxLine(transaction=txn, title=title[:120], rate=rate, amount=amount)
+            for (title, rate), amount in totals.items()
+        )
+    if isinstance(doc, Sale | Invoice):
+        TransactionDiscount.objects.bulk_create(
+            TransactionDiscount(transaction=txn, code=d.code[:120], amount=d.amount, target=d.target)
+            for d in doc.discounts
+        )
+    if isinstance(doc, Sale | Refund):
+        TransactionPayment.objects.bulk_create(
+            TransactionPayment(
+                transaction=txn,
+                method=t.method[:60],
+                gateway=t.gateway[:60],
+                kind=t.kind,
+                amount=t.amount,
+                fee=t.fee,
+                reference=t.reference[:120],
+            )
+            for t in doc.tenders
+        )
+
+
+def upsert_transaction(channel: Channel, doc: CanonicalDocument, event: InboundEvent | None) -> UpsertResult:
+    """Insert or update the transaction for a canonical document (call inside a transaction)."""
+    digest = content_hash(doc)
+    fields = {
+        "number": getattr(doc, "number", "")[:120] or doc.external_id[:120],
+        "occurred_at": doc.occurred_at,
+        "business_date": business_date(doc, channel),
+        "currency": doc.currency,
+        "total": _doc_total(doc),
+        "tax_total": tax_total(doc),
+        "document": document_to_dict(doc),
+        "content_hash": digest,
+    }
+    key = {"channel": channel, "kind": doc.kind, "external_id": doc.external_id[:120]}
+    existing = Transaction.objects.select_for_update().filter(**key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                txn = Transaction.objects.create(**key, **fields)
+        except IntegrityError:
+            # Another worker created it a moment ago: take the row lock and treat as an update.
+            existing = Transaction.objects.select_for_update().get(**key)
+        else:
+            _replace_lines(txn, doc)
+            if event is not None:
+                txn.events.add(event)
+            return UpsertResult(txn, True)
+    if event is not None:
+        existing.events.add(event)
+    if existing.content_hash == digest:
+        return UpsertResult(existing, False)
+    stored_updated = existing.document.get("source_updated_at")
+    new_updated = getattr(doc, "source_updated_at", None)
+    if stored_updated and new_updated and new_updated.isoformat() < stored_updated:
+        # Stale: an older version of the document arrived after a newer one.
+        return UpsertResult(existing, False)
+    for name, value in fields.items():
+        setattr(existing, name, value)
+    existing.revision += 1
+    existing.status = TransactionStatus.RECEIVED
+    existing.status_reasons = []
+    existing.save()
+    _replace_lines(existing, doc)
+    return UpsertResult(existing, True)
+
+
+def expected_total(doc: Sale | Refund | Invoice) -> Decimal:
+    """What the lines, shipping, tax and tips add up to (before any rounding difference)."""
+    cur = doc.currency
+    total = sum((ln.gross(cur) - ln.discount for ln in doc.lines), ZERO)
+    total += sum((s.amount - s.discount for s in doc.shipping), ZERO)
+    if not doc.prices_include_tax:
+        total += tax_total(doc)
+    if isinstance(doc, Sale):
+        total += doc.tips
+    if isinstance(doc, Refund):
+        total += doc.adjustment
+    return money.quantize(total, cur)
+
+
+def _rounding_tolerance(doc: Sale | Refund | Invoice) -> Decimal:
+    """Per-line rounding may differ from per-document rounding by up to one unit per taxed line."""
+    taxed = sum(1 for ln in doc.lines if ln.tax_lines) + sum(1 for s in doc.shipping if s.tax_lines)
+    return money.quantum(doc.currency) * max(1, taxed)
+
+
+def _amount_problems(doc: CanonicalDocument) -> list[str]:
+    problems: list[str] = []
+    cur = doc.currency
+
+    def check(label: str, value: Decimal | None, *, allow_negative: bool = False) -> None:
+        if value is None:
+            return
+        try:
+            money.parse_amount(value, cur)
+        except money.InvalidAmount:
+            problems.append(f"{label} {value} has more decimals than {cur} allows")
+            return
+        if value < 0 and not allow_negative:
+            problems.append(f"{label} {value} is negative")
+
+    if isinstance(doc, Sale | Refund | Invoice):
+        check("total", doc.total)
+        for ln in doc.lines:
+            check(f"line {ln.sku or ln.name} discount", ln.discount)
+            if ln.quantity <= 0:
+                problems.append(f"line {ln.sku or ln.name} has quantity {ln.quantity}")
+            for t in ln.tax_lines:
+                check(f"tax {t.title}", t.amount)
+    elif isinstance(doc, Payment | Dispute):
+        check("amount", doc.amount)
+        check("fee", doc.fee)
+    elif isinstance(doc, Payout):
+        check("amount", doc.amount, allow_negative=True)
+    return problems
+
+
+def validate_document(doc: CanonicalDocument, *, sale_known: bool = True) -> list[str]:
+    """Reasons the document cannot be journaled, in words a finance clerk understands ([] if valid)."""
+    reasons: list[str] = []
+    if not doc.external_id:
+        reasons.append("missing field: external id")
+    if doc.occurred_at is None or doc.occurred_at.tzinfo is None:
+        reasons.append("missing field: a timezone-aware date and time")
+    if not money.is_known_currency(doc.currency):
+        return [*reasons, f"unknown currency {doc.currency!r}"]
+    reasons.extend(_amount_problems(doc))
+    if isinstance(doc, Sale | Refund | Invoice):
+        if not doc.lines and not doc.shipping and not (isinstance(doc, Refund) and doc.adjustment):
+            reasons.append("missing field: no lines")
+        if not reasons:
+            computed = expected_total(doc)
+            if abs(computed - doc.total) > _rounding_tolerance(doc):
+                reasons.append(
+                    f"totals do not add up: lines, shipping and tax come to {computed} {doc.currency}, "
+                    f"the document says {doc.total} {doc.currency}"
+                )
+        if isinstance(doc, Sale | Refund) and doc.tenders:
+            paid = sum((t.amount for t in doc.tenders), ZERO)
+            if paid > doc.total:
+                reasons.append(f"tenders {paid} exceed the total {doc.total} {doc.currency}")
+    if isinstance(doc, Refund):
+        if not doc.sale_external_id:
+            reasons.append("missing field: the sale this refund belongs to")
+        elif not sale_known:
+            reasons.append(f"refund of an unknown sale {doc.sale_external_id}")
+    if isinstance(doc, Payout) and doc.items:
+        net = sum((i.net for i in doc.items), ZERO)
+        if net != doc.amount:
+            reasons.append(f"payout items net to {net}, the payout says {doc.amount} {doc.currency}")
+    return reasons

@@ -1,0 +1,88 @@
+"""django-q2 entry points and schedules: thin wrappers over the services.
+
+Work is enqueued only after the transaction that created it commits (``transaction.on_commit`` in
+the services), so a worker always finds its row. The broker is only a hint: PostgreSQL is the
+source of truth, and the scheduled sweeps (``sweep_outbox``, ``retry_failed_events``) re-claim
+anything a lost message or a dead worker left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+__all__ = [
+    "close_past_days",
+    "enqueue",
+    "ensure_schedules",
+    "process_inbound_event",
+    "retry_failed_events",
+    "send_posting",
+    "sweep_outbox",
+]
+
+log = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    """host:pid of this worker, recorded on posting attempts."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue(func: str, *args: Any) -> None:
+    """Queue a task (runs inline when the cluster is in sync mode, as in tests)."""
+    from django_q.tasks import async_task
+
+    async_task(func, *args)
+
+
+def process_inbound_event(event_id: str) -> None:
+    """normalize -> validate -> journal -> post for one inbox row."""
+    from integrator.services.pipeline import process_inbound_event as run
+
+    run(event_id)
+
+
+def send_posting(posting_id: str) -> None:
+    """Send one posting to its ledger."""
+    from integrator.services.posting import send_posting as run
+
+    run(posting_id, worker=worker_name())
+
+
+def sweep_outbox() -> int:
+    """Recover postings whose worker died and send every due posting."""
+    from integrator.services.posting import run_outbox
+
+    return run_outbox(worker=worker_name())
+
+
+def retry_failed_events() -> int:
+    """Re-process inbox rows that failed for a transient reason."""
+    from integrator.services.pipeline import retry_failed_events as run
+
+    return run()
+
+
+def close_past_days() -> int:
+    """Daily batch closure for daily-summary channels."""
+    from integrator.services.closing import close_past_days as run
+
+    return run()
+
+
+def ensure_schedules() -> None:
+    """Create the periodic sweeps once (idempotent)."""
+    from django_q.models import Schedule
+
+    for func, minutes in (
+        ("integrator.tasks.sweep_outbox", 1),
+        ("integrator.tasks.retry_failed_events", 5),
+        ("integrator.tasks.close_past_days", 10),
+    ):
+        Schedule.objects.update_or_create(
+            func=func,
+            defaults={"schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+        )

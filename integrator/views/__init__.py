@@ -1,0 +1,1 @@
+"""The finance screens (server-rendered + htmx) and the webhook receiver."""

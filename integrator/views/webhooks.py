@@ -1,0 +1,88 @@
+"""The one webhook receiver for every source: ``POST /hooks/<channel-slug>/``.
+
+Answers: 202 stored (new), 200 duplicate (already stored, no new work), 401 bad or missing
+signature, 400 malformed, 404 unknown channel, 413 body over 1 MiB (refused before it is read),
+405 not POST. The 2xx is sent only after the inbox row is committed. Every refusal is logged on the
+``integrator.security`` logger; none may become a 500. This is the only CSRF-exempt view: the
+vendor's signature is its authentication.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from connectors.base import MalformedPayload, SignatureInvalid, UnknownPlatform, WebhookRequest
+from integrator.models import Channel
+from integrator.services.channels import source_for
+from integrator.services.ingest import store_event
+
+__all__ = ["receive_webhook"]
+
+security_log = logging.getLogger("integrator.security")
+
+
+def _refuse(status: int, reason: str, request: HttpRequest, slug: str) -> JsonResponse:
+    security_log.warning(
+        "webhook refused: status=%s channel=%s reason=%s ip=%s request_id=%s",
+        status,
+        slug,
+        reason,
+        request.META.get("REMOTE_ADDR", ""),
+        getattr(request, "request_id", ""),
+    )
+    return JsonResponse({"status": "refused", "error": reason}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def receive_webhook(request: HttpRequest, channel_slug: str) -> JsonResponse:
+    """Verify, identify and store one webhook delivery."""
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _refuse(400, "invalid Content-Length", request, channel_slug)
+    if declared > limit:
+        return _refuse(413, f"body larger than {limit} bytes", request, channel_slug)
+    channel = Channel.objects.filter(slug=channel_slug, active=True).first()
+    if channel is None:
+        return _refuse(404, "unknown channel", request, channel_slug)
+    try:
+        body = request.read(limit + 1)
+    except RequestDataTooBig:
+        return _refuse(413, f"body larger than {limit} bytes", request, channel_slug)
+    if len(body) > limit:
+        return _refuse(413, f"body larger than {limit} bytes", request, channel_slug)
+    try:
+        source = source_for(channel)
+    except UnknownPlatform:
+        return _refuse(404, "channel platform has no connector", request, channel_slug)
+    hook = WebhookRequest(
+        body=body,
+        headers={k: v for k, v in request.headers.items()},
+        url=request.build_absolute_uri(),
+        received_at=timezone.now(),
+    )
+    try:
+        source.verify_webhook(hook)
+    except SignatureInvalid as exc:
+        return _refuse(401, f"signature: {exc}", request, channel_slug)
+    try:
+        envelope = source.identify_webhook(hook)
+        text = body.decode("utf-8")
+        if "\x00" in text:
+            raise MalformedPayload("body contains NUL characters")
+    except (MalformedPayload, UnicodeDecodeError) as exc:
+        return _refuse(400, f"malformed: {exc}", request, channel_slug)
+    result = store_event(channel, envelope, text, hook.headers)
+    return JsonResponse(
+        {"status": "accepted" if result.created else "duplicate", "event": str(result.event.pk)},
+        status=202 if result.created else 200,
+    )
