@@ -77,10 +77,12 @@ def receive_webhook(request: HttpRequest, channel_slug: str) -> JsonResponse:
     try:
         envelope = source.identify_webhook(hook)
         text = body.decode("utf-8")
-        if "\x00" in text:
+        if "\x00" in text or "\\u0000" in text:
+            # PostgreSQL text and JSON cannot hold NUL; no vendor sends it in earnest.
             raise MalformedPayload("body contains NUL characters")
-    except (MalformedPayload, UnicodeDecodeError) as exc:
-        return _refuse(400, f"malformed: {exc}", request, channel_slug)
+    except (MalformedPayload, UnicodeDecodeError, RecursionError, ValueError, KeyError, TypeError) as exc:
+        # Whatever a connector trips over in a hostile body is the sender's fault: 400, never 500.
+        return _refuse(400, f"malformed: {type(exc).__name__}: {str(exc)[:200]}", request, channel_slug)
     result = store_event(channel, envelope, text, hook.headers)
     return JsonResponse(
         {"status": "accepted" if result.created else "duplicate", "event": str(result.event.pk)},

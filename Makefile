@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: run test test-fast test-slow bench lint setup clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## run: set up, migrate, load the demo store, start the web server and a worker (Ctrl-C stops both)
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo
+	$(BIN)/python manage.py serve
+
+## test: set up and run the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise)
+test: setup
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not slow and not browser" $(PYTEST_ARGS)
+
+test-slow: setup
+	$(BIN)/python -m pytest -p no:cacheprovider -m slow $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m pytest -p no:cacheprovider bench -m bench -s $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
