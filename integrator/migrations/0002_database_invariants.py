@@ -3,7 +3,9 @@
 * Every journal entry balances per currency: a DEFERRABLE INITIALLY DEFERRED constraint trigger on
   journal lines checks, at commit, that debits equal credits for each touched entry (django-hordak
   style), so even raw SQL cannot commit an unbalanced entry.
-* The audit trail is append-only: a trigger refuses UPDATE and DELETE on it.
+* The audit trail is append-only: a trigger refuses UPDATE and DELETE on it. TRUNCATE is left to
+  privileges (docs/security.md shows the REVOKE for the application role), so that test
+  databases can still be flushed.
 """
 
 from django.db import migrations
@@ -47,14 +49,10 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER integrator_audit_no_update_delete
     BEFORE UPDATE OR DELETE ON integrator_auditevent
     FOR EACH ROW EXECUTE FUNCTION integrator_audit_append_only();
-CREATE TRIGGER integrator_audit_no_truncate
-    BEFORE TRUNCATE ON integrator_auditevent
-    FOR EACH STATEMENT EXECUTE FUNCTION integrator_audit_append_only();
 """
 
 AUDIT_REVERSE = """
 DROP TRIGGER IF EXISTS integrator_audit_no_update_delete ON integrator_auditevent;
-DROP TRIGGER IF EXISTS integrator_audit_no_truncate ON integrator_auditevent;
 DROP FUNCTION IF EXISTS integrator_audit_append_only();
 """
 
@@ -62,7 +60,7 @@ DROP FUNCTION IF EXISTS integrator_audit_append_only();
 def _on_postgres(sql: str):
     def run(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
+            schema_editor.execute(sql, params=None)
 
     return run
 

@@ -139,7 +139,7 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
     """validate -> journal -> post for one transaction at its current revision (idempotent)."""
     with transaction.atomic():
         txn = (
-            Transaction.objects.select_for_update()
+            Transaction.objects.select_for_update(of=("self",))
             .select_related("channel__ledger_connection")
             .get(pk=txn_id)
         )

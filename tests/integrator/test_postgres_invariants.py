@@ -1,0 +1,92 @@
+"""Invariants PostgreSQL enforces itself: concurrency-safe inbox, balanced journals, append-only audit."""
+
+from __future__ import annotations
+
+import json
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, connections, transaction
+from django.test import Client
+
+from integrator.models import AuditEvent, BookEntry, InboundEvent, JournalEntry, JournalLine, Posting, Transaction
+from tests.conftest import sale_event, signed_headers
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_webhook_ten_times_five_concurrently_gives_one_of_everything(channel: Any) -> None:
+    body = json.dumps(sale_event("S-CONC")).encode()
+    statuses: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(5)
+
+    def deliver(wait: bool) -> None:
+        try:
+            if wait:
+                barrier.wait(timeout=10)
+            response = Client().post("/hooks/till/", data=body, content_type="application/json", **signed_headers(body))
+            with lock:
+                statuses.append(response.status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver, args=(True,)) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for _ in range(5):
+        deliver(False)
+    assert len(statuses) == 10
+    assert all(200 <= s < 300 for s in statuses), statuses
+    assert statuses.count(202) == 1
+    assert InboundEvent.objects.count() == 1
+    assert InboundEvent.objects.get().deliveries == 10
+    assert (Transaction.objects.count(), JournalEntry.objects.count(), Posting.objects.count()) == (1, 1, 1)
+    assert BookEntry.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_unbalanced_journal_is_refused_even_by_raw_sql(channel: Any, post_event: Any) -> None:
+    post_event("till", sale_event("S-BAL"))
+    line = JournalLine.objects.filter(credit__gt=0).first()
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("UPDATE integrator_journalline SET credit = credit + 0.01 WHERE id = %s", [line.pk])
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unbalanced_insert_fails_at_commit(channel: Any) -> None:
+    from integrator.choices import EntryKind
+
+    account = channel.ledger_connection.accounts.first()
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        entry = JournalEntry.objects.create(
+            kind=EntryKind.MANUAL, channel=channel, connection=channel.ledger_connection,
+            reference="RAW-1", date="2026-11-20", currency="GBP",
+        )  # fmt: skip
+        JournalLine.objects.create(entry=entry, position=0, account=account, debit=Decimal("10.00"), currency="GBP", role="x")
+    assert not JournalEntry.objects.filter(reference="RAW-1").exists()
+
+
+@pytest.mark.django_db
+def test_a_line_with_both_sides_or_a_negative_amount_is_refused(channel: Any, post_event: Any) -> None:
+    post_event("till", sale_event("S-SIDES"))
+    line = JournalLine.objects.first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        JournalLine.objects.filter(pk=line.pk).update(debit=Decimal("1"), credit=Decimal("1"))
+
+
+@pytest.mark.django_db
+def test_audit_rows_cannot_be_updated_or_deleted(channel: Any) -> None:
+    row = AuditEvent.objects.first()
+    assert row is not None
+    with pytest.raises(Exception, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=row.pk).update(action="tampered")
+    with pytest.raises(Exception, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=row.pk).delete()
