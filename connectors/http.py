@@ -224,12 +224,14 @@ class VendorHTTP:
         default_headers: Mapping[str, str] | None = None,
         max_wait: float = 30.0,
         session: requests.Session | None = None,
+        default_retry_after: float = 60.0,
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
         self.connection_key = connection_key or vendor
         self.timeout = timeout
         self.max_wait = max_wait
+        self.default_retry_after = default_retry_after  # when a 429 carries no Retry-After
         self.session = session or requests.Session()
         self.session.headers.update(default_headers or {})
         self.limiter = RateLimiter.for_connection(
@@ -300,8 +302,10 @@ class VendorHTTP:
                     )
                 )
         if response.status_code == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), default=60.0)
-            self.limiter.block_for(retry_after or 60.0)
+            retry_after = parse_retry_after(
+                response.headers.get("Retry-After"), default=self.default_retry_after
+            )
+            self.limiter.block_for(retry_after if retry_after is not None else self.default_retry_after)
             raise RateLimited(
                 f"{self.vendor}: rate limited (429)",
                 retry_after=retry_after,

@@ -74,10 +74,33 @@ def standard_rules(conn: LedgerConnection, *, with_default_revenue: bool = True)
     a = {x.code: x for x in LedgerAccount.objects.filter(connection=conn)}
     t = {x.code: x for x in TaxCode.objects.filter(connection=conn)}
     rules: list[dict[str, Any]] = [
-        {"kind": RuleKind.REVENUE, "match_field": "category", "match_value": "textiles", "account": a["4000"]},
-        {"kind": RuleKind.REVENUE, "match_field": "sku", "match_value": "BASKET-1", "account": a["4010"], "item_ref": "BSK"},
-        {"kind": RuleKind.TAX, "match_field": "tax", "match_value": "VAT 20%", "account": a["2100"], "tax_code": t["VAT20"]},
-        {"kind": RuleKind.TAX, "match_field": "default", "match_value": "", "account": a["2100"], "tax_code": t["VAT0"]},
+        {
+            "kind": RuleKind.REVENUE,
+            "match_field": "category",
+            "match_value": "textiles",
+            "account": a["4000"],
+        },
+        {
+            "kind": RuleKind.REVENUE,
+            "match_field": "sku",
+            "match_value": "BASKET-1",
+            "account": a["4010"],
+            "item_ref": "BSK",
+        },
+        {
+            "kind": RuleKind.TAX,
+            "match_field": "tax",
+            "match_value": "VAT 20%",
+            "account": a["2100"],
+            "tax_code": t["VAT20"],
+        },
+        {
+            "kind": RuleKind.TAX,
+            "match_field": "default",
+            "match_value": "",
+            "account": a["2100"],
+            "tax_code": t["VAT0"],
+        },
         {"kind": RuleKind.SHIPPING, "match_field": "default", "match_value": "", "account": a["4100"]},
         {"kind": RuleKind.DISCOUNT, "match_field": "default", "match_value": "", "account": a["4200"]},
         {"kind": RuleKind.RETURNS, "match_field": "default", "match_value": "", "account": a["4300"]},
@@ -92,7 +115,9 @@ def standard_rules(conn: LedgerConnection, *, with_default_revenue: bool = True)
         {"kind": RuleKind.ROUNDING, "match_field": "default", "match_value": "", "account": a["6900"]},
     ]
     if with_default_revenue:
-        rules.append({"kind": RuleKind.REVENUE, "match_field": "default", "match_value": "", "account": a["4010"]})
+        rules.append(
+            {"kind": RuleKind.REVENUE, "match_field": "default", "match_value": "", "account": a["4010"]}
+        )
     return rules
 
 
@@ -112,7 +137,11 @@ def make_channel(
     )  # fmt: skip
     if mapped:
         ms = MappingSet.objects.create(channel=channel, connection=conn)
-        version = create_version(ms, effective_from=date(2020, 1, 1), rules=standard_rules(conn, with_default_revenue=with_default_revenue))
+        version = create_version(
+            ms,
+            effective_from=date(2020, 1, 1),
+            rules=standard_rules(conn, with_default_revenue=with_default_revenue),
+        )
         activate_version(version)
     return channel
 
@@ -151,8 +180,16 @@ def sale_event(
         "total": total,
         "lines": lines
         if lines is not None
-        else [{"sku": "KENTE-12", "name": "Kente", "category": "textiles", "quantity": 1, "unit_price": "120.00",
-               "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "24.00"}]}],  # fmt: skip
+        else [
+            {
+                "sku": "KENTE-12",
+                "name": "Kente",
+                "category": "textiles",
+                "quantity": 1,
+                "unit_price": "120.00",
+                "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "24.00"}],
+            }
+        ],  # fmt: skip
         "tenders": tenders if tenders is not None else [{"method": "card", "amount": total}],
         **extra,
     }
@@ -173,7 +210,9 @@ def post_event(client: Client, django_capture_on_commit_callbacks: Any) -> PostF
     so the whole spine - ingest, normalize, validate, journal, post - happens within the call.
     """
 
-    def post(slug: str, event: dict[str, Any] | bytes, *, secret: str = SECRET, signed: bool = True, **kw: Any) -> Any:
+    def post(
+        slug: str, event: dict[str, Any] | bytes, *, secret: str = SECRET, signed: bool = True, **kw: Any
+    ) -> Any:
         body = event if isinstance(event, bytes) else json.dumps(event).encode()
         headers = signed_headers(body, secret=secret) if signed else {}
         headers.update(kw)

@@ -105,6 +105,12 @@ class PostingViewSet(_ReadOnly):
     serializer_class = s.PostingSerializer
     filterset_fields = ["connection", "state", "posting_date", "idempotency_key"]
 
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        """Retrying is a change, checked in the action itself (the POST is not a create)."""
+        if self.action == "retry":
+            return [permissions.IsAuthenticated()]
+        return super().get_permissions()
+
     @extend_schema(request=None, responses=s.PostingSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:

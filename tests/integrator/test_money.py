@@ -11,7 +11,18 @@ from integrator import money
 
 @pytest.mark.parametrize(
     ("currency", "units"),
-    [("XOF", 0), ("XAF", 0), ("UGX", 0), ("RWF", 0), ("GHS", 2), ("NGN", 2), ("KES", 2), ("ZAR", 2), ("TND", 3), ("LYD", 3)],
+    [
+        ("XOF", 0),
+        ("XAF", 0),
+        ("UGX", 0),
+        ("RWF", 0),
+        ("GHS", 2),
+        ("NGN", 2),
+        ("KES", 2),
+        ("ZAR", 2),
+        ("TND", 3),
+        ("LYD", 3),
+    ],
 )
 def test_minor_units_follow_iso_4217(currency: str, units: int) -> None:
     assert money.minor_units(currency) == units

@@ -20,7 +20,9 @@ def lines_of(entry: JournalEntry) -> list[tuple[str, str, Decimal, Decimal]]:
 
 def balanced(entry: JournalEntry) -> bool:
     rows = list(entry.lines.all())
-    return sum(r.debit for r in rows) == sum(r.credit for r in rows) and all((r.debit > 0) != (r.credit > 0) for r in rows)
+    return sum(r.debit for r in rows) == sum(r.credit for r in rows) and all(
+        (r.debit > 0) != (r.credit > 0) for r in rows
+    )
 
 
 def test_inclusive_sale_with_discount_shipping_and_two_rates(channel: Any, post_event: Any) -> None:
@@ -31,7 +33,13 @@ def test_inclusive_sale_with_discount_shipping_and_two_rates(channel: Any, post_
         {"sku": "COFFEE", "name": "Coffee", "category": "food", "quantity": 1, "unit_price": "14.00", "discount": "1.40",
          "taxes": [{"title": "VAT 0%", "rate": "0", "amount": "0.00"}]},
     ]  # fmt: skip
-    shipping = [{"title": "Tracked", "amount": "4.95", "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "0.83"}]}]
+    shipping = [
+        {
+            "title": "Tracked",
+            "amount": "4.95",
+            "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "0.83"}],
+        }
+    ]
     event = sale_event("S-10", inclusive=True, lines=lines, shipping=shipping, total="125.55",
                        discounts=[{"code": "AKWAABA10", "amount": "13.40"}])  # fmt: skip
     assert post_event("till", event).status_code == 202
@@ -54,7 +62,9 @@ def test_rounding_difference_goes_to_the_rounding_account(channel: Any, post_eve
     """Three lines each rounded on their own differ by a penny from the till's document total."""
     line = {"sku": "KENTE-12", "name": "Kente", "category": "textiles", "quantity": 1, "unit_price": "0.33",
             "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "0.07"}]}  # fmt: skip
-    event = sale_event("S-11", lines=[line, line, line], total="1.19")  # 0.99 + 0.21 = 1.20 per line; till says 1.19
+    event = sale_event(
+        "S-11", lines=[line, line, line], total="1.19"
+    )  # 0.99 + 0.21 = 1.20 per line; till says 1.19
     assert post_event("till", event).status_code == 202
     entry = JournalEntry.objects.get()
     assert ("6900", "rounding", Decimal("0.01"), Decimal("0")) in lines_of(entry)
@@ -117,7 +127,9 @@ def test_changed_document_is_reversed_and_reposted_never_edited(channel: Any, po
     first = JournalEntry.objects.get()
     line = {"sku": "KENTE-12", "name": "Kente", "category": "textiles", "quantity": 1, "unit_price": "100.00",
             "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "20.00"}]}  # fmt: skip
-    post_event("till", sale_event("S-30", lines=[line], total="120.00", updated_at="2026-11-20T11:00:00+00:00"))
+    post_event(
+        "till", sale_event("S-30", lines=[line], total="120.00", updated_at="2026-11-20T11:00:00+00:00")
+    )
     txn = Transaction.objects.get()
     assert txn.revision == 2
     reversal = JournalEntry.objects.get(kind=EntryKind.REVERSAL)
@@ -145,7 +157,9 @@ def test_unmapped_product_is_held_then_flows_once_a_version_is_approved(
     assert txn.status_reasons == ["SKU ADINKRA has no revenue account"]
     assert Posting.objects.count() == 0
     rules = standard_rules(ledger)
-    version = create_version(MappingSet.objects.get(channel=channel), effective_from=date(2020, 1, 1), rules=rules)
+    version = create_version(
+        MappingSet.objects.get(channel=channel), effective_from=date(2020, 1, 1), rules=rules
+    )
     with django_capture_on_commit_callbacks(execute=True):
         activate_version(version)  # held transactions are retried automatically after commit
     txn.refresh_from_db()
@@ -153,7 +167,9 @@ def test_unmapped_product_is_held_then_flows_once_a_version_is_approved(
     assert JournalEntry.objects.get().mapping_version_id == version.pk
 
 
-def test_effective_dating_picks_the_version_in_force_on_the_business_day(ledger: Any, post_event: Any) -> None:
+def test_effective_dating_picks_the_version_in_force_on_the_business_day(
+    ledger: Any, post_event: Any
+) -> None:
     channel = make_channel(ledger)
     ms = MappingSet.objects.get(channel=channel)
     rules = [r if not (r["kind"] == "revenue" and r["match_value"] == "textiles") else {**r, "account": ledger.accounts.get(code="4010")}
@@ -200,7 +216,9 @@ def test_payout_moves_clearing_to_bank_with_fees(channel: Any, post_event: Any) 
     assert ("6200", "adjustment", Decimal("0.20"), Decimal("0")) in got
 
 
-def test_posting_into_a_closed_period_is_held_and_never_sent(channel: Any, ledger: Any, post_event: Any) -> None:
+def test_posting_into_a_closed_period_is_held_and_never_sent(
+    channel: Any, ledger: Any, post_event: Any
+) -> None:
     ledger.lock_date = date(2026, 11, 20)
     ledger.save()
     post_event("till", sale_event("S-60", occurred_at="2026-11-20T10:00:00+00:00"))
@@ -210,7 +228,9 @@ def test_posting_into_a_closed_period_is_held_and_never_sent(channel: Any, ledge
     assert BookEntry.objects.count() == 0
 
 
-def test_closed_period_policy_move_posts_on_the_first_open_day(channel: Any, ledger: Any, post_event: Any) -> None:
+def test_closed_period_policy_move_posts_on_the_first_open_day(
+    channel: Any, ledger: Any, post_event: Any
+) -> None:
     ledger.lock_date = date(2026, 11, 20)
     ledger.lock_policy = "move"
     ledger.save()

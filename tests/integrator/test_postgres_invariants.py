@@ -11,7 +11,15 @@ import pytest
 from django.db import IntegrityError, connection, connections, transaction
 from django.test import Client
 
-from integrator.models import AuditEvent, BookEntry, InboundEvent, JournalEntry, JournalLine, Posting, Transaction
+from integrator.models import (
+    AuditEvent,
+    BookEntry,
+    InboundEvent,
+    JournalEntry,
+    JournalLine,
+    Posting,
+    Transaction,
+)
 from tests.conftest import sale_event, signed_headers
 
 pytestmark = pytest.mark.postgres
@@ -28,7 +36,9 @@ def test_same_webhook_ten_times_five_concurrently_gives_one_of_everything(channe
         try:
             if wait:
                 barrier.wait(timeout=10)
-            response = Client().post("/hooks/till/", data=body, content_type="application/json", **signed_headers(body))
+            response = Client().post(
+                "/hooks/till/", data=body, content_type="application/json", **signed_headers(body)
+            )
             with lock:
                 statuses.append(response.status_code)
         finally:
@@ -70,7 +80,9 @@ def test_unbalanced_insert_fails_at_commit(channel: Any) -> None:
             kind=EntryKind.MANUAL, channel=channel, connection=channel.ledger_connection,
             reference="RAW-1", date="2026-11-20", currency="GBP",
         )  # fmt: skip
-        JournalLine.objects.create(entry=entry, position=0, account=account, debit=Decimal("10.00"), currency="GBP", role="x")
+        JournalLine.objects.create(
+            entry=entry, position=0, account=account, debit=Decimal("10.00"), currency="GBP", role="x"
+        )
     assert not JournalEntry.objects.filter(reference="RAW-1").exists()
 
 

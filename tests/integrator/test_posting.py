@@ -89,7 +89,9 @@ def test_a_claimed_posting_cannot_be_claimed_twice(pending_posting: Posting) -> 
     assert BookEntry.objects.count() == 0
 
 
-def test_permanent_error_dead_letters_without_retry_and_replay_gives_one_document(pending_posting: Posting) -> None:
+def test_permanent_error_dead_letters_without_retry_and_replay_gives_one_document(
+    pending_posting: Posting,
+) -> None:
     LedgerAccount.objects.filter(code="4000").update(active=False)
     send_posting(pending_posting.pk)
     pending_posting.refresh_from_db()
@@ -138,7 +140,11 @@ def test_worker_killed_between_send_and_record_is_resolved_without_a_second_docu
         "POSTING_LEASE_SECONDS": "1",
     }
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "run_outbox"], env=env, cwd=settings.BASE_DIR, capture_output=True, timeout=120
+        [sys.executable, "manage.py", "run_outbox"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        timeout=120,
     )
     assert result.returncode == 137, result.stderr.decode()[-2000:]
     posting.refresh_from_db()

@@ -20,7 +20,12 @@ def test_a_signed_sale_flows_into_balanced_books(channel: Any, post_event: Any) 
     assert response.status_code == 202
     assert response.json()["status"] == "accepted"
     txn = Transaction.objects.get()
-    assert (txn.kind, txn.external_id, txn.total, txn.tax_total) == ("sale", "S-1", Decimal("144.00"), Decimal("24.00"))
+    assert (txn.kind, txn.external_id, txn.total, txn.tax_total) == (
+        "sale",
+        "S-1",
+        Decimal("144.00"),
+        Decimal("24.00"),
+    )
     assert txn.status == TransactionStatus.POSTED
     entry = JournalEntry.objects.get()
     lines = {(ln.account.code, ln.debit, ln.credit) for ln in entry.lines.select_related("account")}
@@ -43,12 +48,24 @@ def test_duplicate_delivery_is_acknowledged_and_does_nothing_new(channel: Any, p
         assert again.status_code == 200
         assert again.json()["status"] == "duplicate"
     assert InboundEvent.objects.get().deliveries == 4
-    assert (Transaction.objects.count(), JournalEntry.objects.count(), Posting.objects.count(), BookEntry.objects.count()) == (1, 1, 1, 1)
+    assert (
+        Transaction.objects.count(),
+        JournalEntry.objects.count(),
+        Posting.objects.count(),
+        BookEntry.objects.count(),
+    ) == (1, 1, 1, 1)
 
 
 @pytest.mark.parametrize(
     ("case", "expected"),
-    [("unsigned", 401), ("wrong_secret", 401), ("tampered", 401), ("stale", 401), ("future", 401), ("bad_timestamp", 401)],
+    [
+        ("unsigned", 401),
+        ("wrong_secret", 401),
+        ("tampered", 401),
+        ("stale", 401),
+        ("future", 401),
+        ("bad_timestamp", 401),
+    ],
 )
 def test_unauthenticated_requests_are_refused_and_logged(
     channel: Any, client: Any, caplog: Any, case: str, expected: int
@@ -86,7 +103,15 @@ def test_a_rotated_secret_keeps_working_during_the_window(channel: Any, post_eve
     [
         b"{not json",
         b'{"id": "x"}',
-        json.dumps({"id": "e", "type": "sale.completed", "created_at": "2026-01-01T00:00:00Z", "data": {}, "extra": 1}).encode(),
+        json.dumps(
+            {
+                "id": "e",
+                "type": "sale.completed",
+                "created_at": "2026-01-01T00:00:00Z",
+                "data": {},
+                "extra": 1,
+            }
+        ).encode(),
         b"\xff\xfe\x00garbage",
         b'{"id": "e\\u0000", "type": "sale.completed", "created_at": "x", "data": {}}',
         b"[" * 5000 + b"]" * 5000,
@@ -94,7 +119,9 @@ def test_a_rotated_secret_keeps_working_during_the_window(channel: Any, post_eve
 )
 def test_malformed_bodies_get_400_never_500(channel: Any, client: Any, body: bytes, caplog: Any) -> None:
     with caplog.at_level(logging.WARNING, logger="integrator.security"):
-        response = client.post("/hooks/till/", data=body, content_type="application/json", **signed_headers(body))
+        response = client.post(
+            "/hooks/till/", data=body, content_type="application/json", **signed_headers(body)
+        )
     assert response.status_code == 400
     assert InboundEvent.objects.count() == 0
     assert any("status=400" in r.getMessage() for r in caplog.records)
