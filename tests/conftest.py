@@ -189,7 +189,7 @@ def sale_event(
                 "unit_price": "120.00",
                 "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "24.00"}],
             }
-        ],  # fmt: skip
+        ],
         "tenders": tenders if tenders is not None else [{"method": "card", "amount": total}],
         **extra,
     }

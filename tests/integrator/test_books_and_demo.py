@@ -83,7 +83,7 @@ def test_exports_csv_xlsx_and_beancount_that_bean_check_accepts(
     ledger_file.write_text(text)
     bean_check = Path(settings.BASE_DIR) / ".venv" / "bin" / "bean-check"
     cmd = [str(bean_check)] if bean_check.exists() else ["bean-check"]
-    result = subprocess.run([*cmd, str(ledger_file)], capture_output=True, text=True, timeout=120)  # noqa: S603
+    result = subprocess.run([*cmd, str(ledger_file)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     from beancount import loader
 

@@ -45,7 +45,7 @@ def test_real_qcluster_books_a_webhook_on_postgresql(channel: Any, monkeypatch: 
         "Q_WORKERS": "1",
     }
     env.pop("REDIS_URL", None)
-    cluster = subprocess.Popen(  # noqa: S603
+    cluster = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
         env=env,
@@ -84,12 +84,12 @@ def test_make_run_brings_up_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
     }
     env.update({"INTEGRATOR_VAR_DIR": str(tmp_path), "Q_WORKERS": "1"})
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)  # noqa: S603
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
     demo = subprocess.run(
         [*manage, "demo"], cwd=ROOT, env=env, check=True, timeout=300, capture_output=True, text=True
-    )  # noqa: S603
+    )
     assert "manager" in demo.stdout and "Demo ready" in demo.stdout
-    serve = subprocess.Popen(  # noqa: S603
+    serve = subprocess.Popen(
         [*manage, "serve", "--addr", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip

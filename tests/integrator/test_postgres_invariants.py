@@ -64,10 +64,13 @@ def test_same_webhook_ten_times_five_concurrently_gives_one_of_everything(channe
 def test_unbalanced_journal_is_refused_even_by_raw_sql(channel: Any, post_event: Any) -> None:
     post_event("till", sale_event("S-BAL"))
     line = JournalLine.objects.filter(credit__gt=0).first()
-    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute("UPDATE integrator_journalline SET credit = credit + 0.01 WHERE id = %s", [line.pk])
-            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with (
+        pytest.raises(IntegrityError, match="does not balance"),
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
+        cur.execute("UPDATE integrator_journalline SET credit = credit + 0.01 WHERE id = %s", [line.pk])
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 @pytest.mark.django_db(transaction=True)

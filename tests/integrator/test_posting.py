@@ -119,11 +119,10 @@ def test_worker_killed_between_send_and_record_is_resolved_without_a_second_docu
     import json
 
     from django.test import Client
+    from django_q.conf import Conf
 
     from integrator.services.pipeline import process_received_events
     from tests.conftest import signed_headers
-
-    from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)  # enqueue to the broker; nobody consumes it here
     body = json.dumps(sale_event("S-200")).encode()
@@ -139,7 +138,7 @@ def test_worker_killed_between_send_and_record_is_resolved_without_a_second_docu
         "INTEGRATOR_FAILPOINTS": "after_send",
         "POSTING_LEASE_SECONDS": "1",
     }
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "manage.py", "run_outbox"],
         env=env,
         cwd=settings.BASE_DIR,
