@@ -35,19 +35,8 @@ __all__ = [
 ]
 
 
-class ReadPermission(permissions.DjangoModelPermissions):
-    """Reading needs the model's view permission; writing its change permission."""
-
-    perms_map = {
-        **permissions.DjangoModelPermissions.perms_map,
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-        "OPTIONS": [],
-        "HEAD": ["%(app_label)s.view_%(model_name)s"],
-    }
-
-
 class _ReadOnly(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [permissions.IsAuthenticated, ReadPermission]
+    """Read-only resource; permissions come from settings (ModelPermission)."""
 
 
 class ChannelViewSet(_ReadOnly):
