@@ -31,6 +31,7 @@ from connectors.base import RateLimited, Retryable, Uncertain
 
 __all__ = [
     "CallRecord",
+    "get_call_recorder",
     "RateLimit",
     "RateLimiter",
     "VendorHTTP",
@@ -197,9 +198,21 @@ def set_call_recorder(recorder: Callable[[CallRecord], None] | None) -> None:
     _recorder = recorder
 
 
+MAX_LOGGED_BODY = 64 * 1024
+
+
+def get_call_recorder() -> Callable[[CallRecord], None] | None:
+    """The installed recorder (tests swap it for an in-memory list and restore it)."""
+    return _recorder
+
+
 def _body_for_log(raw: Any) -> Any:
     if raw is None:
         return None
+    if isinstance(raw, bytes | str) and len(raw) > MAX_LOGGED_BODY:
+        # Big pages (a 1,000-order search) are summarised: the log keeps what was called, not
+        # megabytes of personal data, and redaction stays cheap.
+        return {"truncated": True, "bytes": len(raw)}
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
     if isinstance(raw, str):
@@ -286,7 +299,7 @@ class VendorHTTP:
             raise Retryable(f"{self.vendor}: {exc.__class__.__name__}") from exc
         finally:
             self.limiter.release()
-            if _recorder is not None:
+            if _recorder is not None:  # bodies are only decoded and redacted when someone records
                 _recorder(
                     CallRecord(
                         vendor=self.vendor,

@@ -111,7 +111,8 @@ class Discount:
 @dataclass(frozen=True)
 class Tender:
     """How (part of) a sale was paid. ``kind`` ``gift_card`` is a redemption of a gift card
-    (debits the gift card liability, not a clearing account)."""
+    (debits the gift card liability, not a clearing account). On a refund, ``fee`` may be negative
+    (a processing fee given back)."""
 
     method: str
     amount: Decimal
@@ -181,7 +182,10 @@ class Refund:
 
 @dataclass(frozen=True)
 class Payment:
-    """A payment received (gateway charge, invoice payment). ``fee`` is the processor's fee."""
+    """A payment received (gateway charge, invoice payment). ``fee`` is the processor's fee.
+
+    A payment with ``sale_external_id`` is the tender of that sale and books nothing on its own
+    (the sale carries it); a payment of an invoice, or a gateway charge with no order, is booked."""
 
     kind: ClassVar[str] = "payment"
     external_id: str

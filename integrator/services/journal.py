@@ -196,6 +196,10 @@ def draft_lines(doc: CanonicalDocument, book: RuleBook) -> list[DraftLine]:
         b.tenders(doc, -1)
         b.rounding(doc.total, expected_total(doc), -1)
     elif isinstance(doc, Payment):
+        if doc.sale_external_id:
+            # The tender of a sale (a Square payment, a Shopify transaction): the sale already
+            # debits clearing with it, so booking the payment too would count the money twice.
+            return []
         clearing = book.require(
             RuleKind.CLEARING, f"Payment method {doc.method!r}", method=doc.method or doc.gateway
         )
