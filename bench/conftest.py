@@ -1,0 +1,3 @@
+"""Benchmarks reuse the test fixtures."""
+
+from tests.conftest import *  # noqa: F403

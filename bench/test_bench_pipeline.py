@@ -1,0 +1,80 @@
+"""Pipeline throughput against baselines measured in the same run.
+
+* Webhook receipt (verify, identify, store in the inbox, enqueue) vs a bare view answering the same
+  POST through the same middleware stack: the ratio is what exactly-once receipt costs on top of
+  the framework.
+* The whole spine per sale (normalize, validate, journal, post to the built-in ledger) vs simply
+  parsing the same JSON bodies and inserting them as rows: the ratio is the cost of doing the books.
+
+Limits (the ratio must stay under them, on any machine, since both sides run here and now):
+receipt ≤ 10x a bare view; full spine ≤ 250x a plain insert. The spine does ~35 queries per sale
+(inbox, transaction and lines, journal, posting, attempt, ledger document, audit rows); batching
+them is the known next step if a channel outgrows ~20 sales/s on one worker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from django.test import Client, override_settings
+
+from integrator.models import BookEntry, InboundEvent
+from integrator.services.pipeline import process_received_events
+from integrator.services.posting import run_outbox
+from tests.conftest import sale_event, signed_headers
+
+pytestmark = [pytest.mark.bench, pytest.mark.django_db]
+
+N = 300
+
+
+@override_settings(ROOT_URLCONF="bench.urls")
+def test_webhook_receipt_vs_bare_view(channel: Any) -> None:
+    bodies = [json.dumps(sale_event(f"B-{i}")).encode() for i in range(N)]
+    client = Client()
+    start = time.perf_counter()
+    for body in bodies:
+        client.post("/bench/bare/", data=body, content_type="application/json", **signed_headers(body))
+    baseline = time.perf_counter() - start
+    start = time.perf_counter()
+    for body in bodies:
+        assert (
+            client.post(
+                "/hooks/till/", data=body, content_type="application/json", **signed_headers(body)
+            ).status_code
+            == 202
+        )
+    ours = time.perf_counter() - start
+    ratio = ours / baseline
+    print(
+        f"\nwebhook receipt: {N / ours:.0f}/s; bare view {N / baseline:.0f}/s; ratio {ratio:.1f}x (limit 10x)"
+    )
+    assert InboundEvent.objects.count() == N
+    assert ratio < 10
+
+
+def test_full_spine_vs_plain_insert(channel: Any) -> None:
+    bodies = [json.dumps(sale_event(f"P-{i}")) for i in range(N)]
+    start = time.perf_counter()
+    for i, body in enumerate(bodies):
+        InboundEvent.objects.create(
+            channel=channel, dedupe_key=f"base-{i}", event_type="x", body=body, status="ignored"
+        )
+    baseline = time.perf_counter() - start
+    client = Client()
+    for body in bodies:
+        raw = body.encode()
+        client.post("/hooks/till/", data=raw, content_type="application/json", **signed_headers(raw))
+    start = time.perf_counter()
+    process_received_events()
+    run_outbox(limit=N * 2)
+    ours = time.perf_counter() - start
+    ratio = ours / baseline
+    print(
+        f"\nfull spine: {N / ours:.0f} sales/s into balanced, posted books; plain insert {N / baseline:.0f}/s; ratio {ratio:.1f}x (limit 250x)"
+    )
+    assert BookEntry.objects.count() == N
+    assert ratio < 250
