@@ -431,7 +431,7 @@ def _load(package: str, platform: str, base: type) -> type:
             isinstance(value, type)
             and issubclass(value, base)
             and value is not base
-            and value.platform == module_name
+            and getattr(value, "platform", None) == module_name
         ):
             return value
     raise UnknownPlatform(f"module {module.__name__} defines no {base.__name__} for {platform!r}")

@@ -57,6 +57,9 @@ class EncryptedJSONField(models.TextField):
     logs or API responses: serializers must not expose it."""
 
     description = "JSON encrypted at rest"
+    # Tell django-stubs the Python-side value is JSON data, not str.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         """Decrypt on read."""

@@ -6,6 +6,7 @@ same idempotency key and look-up by reference; it simply writes to local tables
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 from django.db import IntegrityError, transaction
@@ -41,7 +42,7 @@ class BuiltinLedger(LedgerTarget):
         from integrator.models import BookEntry
 
         entry = BookEntry.objects.filter(
-            connection_id=self.config.connection_id, reference=doc.reference
+            connection_id=uuid.UUID(self.config.connection_id), reference=doc.reference
         ).first()
         return self._result(entry) if entry else None
 
@@ -104,7 +105,7 @@ class BuiltinLedger(LedgerTarget):
 
         return [
             RemoteAccount(code=a.code, name=a.name, type=a.type, remote_id=str(a.pk), active=a.active)
-            for a in LedgerAccount.objects.filter(connection_id=self.config.connection_id)
+            for a in LedgerAccount.objects.filter(connection_id=uuid.UUID(self.config.connection_id))
         ]
 
     def fetch_tax_codes(self) -> list[RemoteTaxCode]:
@@ -113,7 +114,7 @@ class BuiltinLedger(LedgerTarget):
 
         return [
             RemoteTaxCode(code=t.code, name=t.name, rate=t.rate, remote_id=str(t.pk), active=t.active)
-            for t in TaxCode.objects.filter(connection_id=self.config.connection_id)
+            for t in TaxCode.objects.filter(connection_id=uuid.UUID(self.config.connection_id))
         ]
 
     def fetch_items(self) -> list[RemoteItem]:

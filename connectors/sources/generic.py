@@ -67,7 +67,8 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
 
 @lru_cache(maxsize=1)
 def _schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())  # type: ignore[no-any-return]
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return schema
 
 
 @lru_cache(maxsize=8)

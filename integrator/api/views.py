@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status, viewsets
@@ -94,7 +96,7 @@ class PostingViewSet(_ReadOnly):
     serializer_class = s.PostingSerializer
     filterset_fields = ["connection", "state", "posting_date", "idempotency_key"]
 
-    def get_permissions(self) -> list[permissions.BasePermission]:
+    def get_permissions(self) -> Any:
         """Retrying is a change, checked in the action itself (the POST is not a create)."""
         if self.action == "retry":
             return [permissions.IsAuthenticated()]

@@ -10,9 +10,9 @@ import uuid
 
 from django.db import models
 
-__all__ = ["BookEntry", "BookLine"]
+from integrator.models.fields import money_field
 
-MONEY = {"max_digits": 18, "decimal_places": 4}
+__all__ = ["BookEntry", "BookLine"]
 
 
 class BookEntry(models.Model):
@@ -50,8 +50,8 @@ class BookLine(models.Model):
     entry = models.ForeignKey(BookEntry, on_delete=models.CASCADE, related_name="lines")
     account_code = models.CharField(max_length=40)
     description = models.CharField(max_length=255, blank=True)
-    debit = models.DecimalField(default=0, **MONEY)
-    credit = models.DecimalField(default=0, **MONEY)
+    debit = money_field(default=0)
+    credit = money_field(default=0)
     tax_code = models.CharField(max_length=40, blank=True)
 
     class Meta:

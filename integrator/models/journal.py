@@ -7,10 +7,9 @@ import uuid
 from django.db import models
 
 from integrator.choices import EntryKind
+from integrator.models.fields import money_field
 
 __all__ = ["JournalEntry", "JournalLine"]
-
-MONEY = {"max_digits": 18, "decimal_places": 4}
 
 
 class JournalEntry(models.Model):
@@ -81,8 +80,8 @@ class JournalLine(models.Model):
     account = models.ForeignKey(
         "integrator.LedgerAccount", on_delete=models.PROTECT, related_name="journal_lines"
     )
-    debit = models.DecimalField(default=0, **MONEY)
-    credit = models.DecimalField(default=0, **MONEY)
+    debit = money_field(default=0)
+    credit = money_field(default=0)
     currency = models.CharField(max_length=3)
     role = models.CharField(max_length=16)
     description = models.CharField(max_length=255, blank=True)
@@ -92,7 +91,7 @@ class JournalLine(models.Model):
     tax_rate = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     item_ref = models.CharField(max_length=100, blank=True)
     quantity = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    unit_price = models.DecimalField(null=True, blank=True, **MONEY)
+    unit_price = money_field(null=True, blank=True)
     mapping_rule = models.ForeignKey(
         "integrator.MappingRule", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

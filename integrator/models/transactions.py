@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 
 from integrator.choices import EventStatus, TransactionKind, TransactionStatus
+from integrator.models.fields import money_field
 
 __all__ = [
     "InboundEvent",
@@ -16,8 +17,6 @@ __all__ = [
     "TransactionPayment",
     "TransactionTaxLine",
 ]
-
-MONEY = {"max_digits": 18, "decimal_places": 4}
 
 
 class InboundEvent(models.Model):
@@ -77,8 +76,8 @@ class Transaction(models.Model):
     occurred_at = models.DateTimeField(db_index=True)
     business_date = models.DateField(db_index=True, help_text="The day in the channel's time zone.")
     currency = models.CharField(max_length=3)
-    total = models.DecimalField(**MONEY)
-    tax_total = models.DecimalField(default=0, **MONEY)
+    total = money_field()
+    tax_total = money_field(default=0)
     document = models.JSONField()
     sale = models.ForeignKey(
         "self",
@@ -114,9 +113,9 @@ class TransactionLine(models.Model):
     category = models.CharField(max_length=80, blank=True)
     kind = models.CharField(max_length=12, default="product")
     quantity = models.DecimalField(max_digits=14, decimal_places=4)
-    unit_price = models.DecimalField(**MONEY)
-    discount = models.DecimalField(default=0, **MONEY)
-    tax = models.DecimalField(default=0, **MONEY)
+    unit_price = money_field()
+    discount = money_field(default=0)
+    tax = money_field(default=0)
 
     class Meta:
         ordering = ["transaction", "position"]
@@ -131,7 +130,7 @@ class TransactionTaxLine(models.Model):
     transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="tax_lines")
     title = models.CharField(max_length=120)
     rate = models.DecimalField(max_digits=9, decimal_places=6)
-    amount = models.DecimalField(**MONEY)
+    amount = money_field()
 
     def __str__(self) -> str:
         return f"{self.title} {self.amount}"
@@ -142,7 +141,7 @@ class TransactionDiscount(models.Model):
 
     transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="discounts")
     code = models.CharField(max_length=120)
-    amount = models.DecimalField(**MONEY)
+    amount = money_field()
     target = models.CharField(max_length=10, default="order")
 
     def __str__(self) -> str:
@@ -156,8 +155,8 @@ class TransactionPayment(models.Model):
     method = models.CharField(max_length=60)
     gateway = models.CharField(max_length=60, blank=True)
     kind = models.CharField(max_length=12, default="payment")
-    amount = models.DecimalField(**MONEY)
-    fee = models.DecimalField(default=0, **MONEY)
+    amount = money_field()
+    fee = money_field(default=0)
     reference = models.CharField(max_length=120, blank=True)
 
     def __str__(self) -> str:

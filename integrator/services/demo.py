@@ -308,7 +308,7 @@ def build_events(today: date, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
             sale = {"id": oid, "number": f"#{day:%m%d}{n + 1:02d}", "occurred_at": at.isoformat(), "currency": "GBP",
                     "prices_include_tax": True, "total": _s(total), "lines": lines,
                     "shipping": [{"title": "Royal Mail Tracked 48", "amount": _s(ship), "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": _s(ship_tax)}]}],
-                    "discounts": [{"code": code, "amount": _s(sum(Decimal(ln["discount"]) for ln in lines))}] if code else [],
+                    "discounts": [{"code": code, "amount": _s(sum((Decimal(ln["discount"]) for ln in lines), Decimal(0)))}] if code else [],
                     "tenders": [{"method": "card", "gateway": "stripe", "amount": _s(total), "reference": f"ch_{oid}"}],
                     "customer": {"id": f"C{rng.randint(100, 999)}", "name": rng.choice(["Abena Owusu", "Tom Hughes", "Chidi Okafor", "Sarah Green"])}}  # fmt: skip
             events["web-shop"].append(
@@ -391,7 +391,7 @@ def build_events(today: date, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
                 "source_id": it["source_id"],
             }
         )
-    net = sum((Decimal(i["net"]) for i in items), Decimal(0))
+    net: Decimal = sum((Decimal(i["net"]) for i in items), Decimal(0))
     events["web-shop"].append({"id": f"evt-po-{today:%Y%m%d}", "type": "payout.paid", "created_at": payout_at.isoformat(), "data": {
         "id": f"po-{today:%Y%m%d}", "occurred_at": payout_at.isoformat(), "currency": "GBP", "amount": _s(net), "status": "paid",
         "items": items}})  # fmt: skip

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from integrator import money
 from integrator.canonical import (
@@ -248,16 +249,16 @@ def draft_lines(doc: CanonicalDocument, book: RuleBook) -> list[DraftLine]:
 
 def create_entry(
     *,
-    line_specs: list[dict[str, object]],
+    line_specs: list[dict[str, Any]],
     reference: str,
-    date: object,
+    date: Any,
     currency: str,
     memo: str,
-    channel_id: object,
-    connection_id: object,
+    channel_id: Any,
+    connection_id: Any,
     kind: str = EntryKind.TRANSACTION,
     txn: Transaction | None = None,
-    mapping_version_id: object = None,
+    mapping_version_id: Any = None,
     reverses: JournalEntry | None = None,
 ) -> JournalEntry:
     """Persist a balanced entry from line specs (JournalLine field dicts with signed ``amount``).

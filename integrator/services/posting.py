@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -81,7 +82,7 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     return delay
 
 
-def _save_connection_credentials(connection_id: Any):  # type: ignore[no-untyped-def]
+def _save_connection_credentials(connection_id: Any) -> Callable[[Any], None]:
     def save(credentials: Any) -> None:
         with transaction.atomic():
             conn = LedgerConnection.objects.select_for_update().get(pk=connection_id)
@@ -256,7 +257,7 @@ def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult
         )
         txn_id = posting.entry.transaction_id
         if txn_id is not None and not posting.entry.reverses_id:
-            Transaction.objects.filter(pk=txn_id, revision=posting.entry.transaction_revision).update(
+            Transaction.objects.filter(pk=txn_id, revision=posting.entry.transaction_revision or 0).update(
                 status=TransactionStatus.POSTED
             )
         Transaction.objects.filter(journal_entries__summary=posting.entry).update(

@@ -21,10 +21,12 @@ from integrator.canonical import (
     CanonicalDocument,
     Dispute,
     Invoice,
+    LineItem,
     Payment,
     Payout,
     Refund,
     Sale,
+    ShippingLine,
     document_from_dict,
     document_to_dict,
 )
@@ -114,7 +116,8 @@ def _replace_lines(txn: Transaction, doc: CanonicalDocument) -> None:
             for i, ln in enumerate(doc.lines)
         )
         totals: dict[tuple[str, Decimal], Decimal] = {}
-        for taxed in [*doc.lines, *doc.shipping]:
+        taxed_items: list[LineItem | ShippingLine] = [*doc.lines, *doc.shipping]
+        for taxed in taxed_items:
             for t in taxed.tax_lines:
                 totals[(t.title, t.rate)] = totals.get((t.title, t.rate), ZERO) + t.amount
         TransactionTaxLine.objects.bulk_create(

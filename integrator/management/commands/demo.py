@@ -41,10 +41,8 @@ class Command(BaseCommand):
         def send(path: str, body: bytes, headers: dict[str, str]) -> int:
             if base:
                 return requests.post(base + path, data=body, headers=headers, timeout=10).status_code
-            extra = {
-                f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"
-            }
-            return client.post(path, data=body, content_type="application/json", **extra).status_code
+            extra = {k: v for k, v in headers.items() if k != "Content-Type"}
+            return client.post(path, data=body, content_type="application/json", headers=extra).status_code
 
         total = sum(len(v) for v in events.values())
         self.stdout.write(f"Delivering {total} signed events to {len(events)} channels ...")
