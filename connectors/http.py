@@ -31,10 +31,10 @@ from connectors.base import RateLimited, Retryable, Uncertain
 
 __all__ = [
     "CallRecord",
-    "get_call_recorder",
     "RateLimit",
     "RateLimiter",
     "VendorHTTP",
+    "get_call_recorder",
     "parse_retry_after",
     "redact",
     "set_call_recorder",
@@ -47,13 +47,19 @@ SECRET_KEYS = re.compile(
     re.IGNORECASE,
 )
 REDACTED = "[redacted]"
+# OAuth form fields whose names are too short to match by substring without hiding AccountCode.
+SECRET_EXACT_KEYS = frozenset({"code", "code_verifier", "assertion", "client_assertion"})
 
 
 def redact(value: Any) -> Any:
     """Return a copy of JSON-like data with secret and personal fields replaced by ``[redacted]``."""
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if isinstance(k, str) and SECRET_KEYS.search(k) else redact(v))
+            k: (
+                REDACTED
+                if isinstance(k, str) and (SECRET_KEYS.search(k) or k in SECRET_EXACT_KEYS)
+                else redact(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
@@ -219,7 +225,14 @@ def _body_for_log(raw: Any) -> Any:
         try:
             return redact(json.loads(raw))
         except ValueError:
-            return raw[:4000]
+            pass
+        if "=" in raw and " " not in raw.strip():  # a form-encoded body (OAuth token requests)
+            from urllib.parse import parse_qsl
+
+            return redact(dict(parse_qsl(raw, keep_blank_values=True)))
+        return raw[:4000]
+    if isinstance(raw, Mapping):
+        return redact(dict(raw))
     return redact(raw)
 
 

@@ -212,7 +212,10 @@ class SandboxServer:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"{self.vendor}-sandbox", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{self.vendor}-sandbox",
+            daemon=True,
         )
         self._thread.start()
         return self

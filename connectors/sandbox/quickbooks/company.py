@@ -1,0 +1,410 @@
+"""The in-memory QuickBooks Online company behind :class:`QuickBooksSandbox`: entities, validation
+and tax as QuickBooks applies them, with QuickBooks' fault codes. No HTTP here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from integrator import money
+
+__all__ = ["ALL_ENTITIES", "TXN_ENTITIES", "QboCompany", "QboFault", "fault_body", "now_text"]
+
+
+class QboFault(Exception):
+    """A QuickBooks ``Fault.Error``: code, message, detail, HTTP status and fault type."""
+
+    def __init__(
+        self, code: str, message: str, detail: str = "", status: int = 400, kind: str = "ValidationFault"
+    ):
+        super().__init__(message)
+        self.code, self.message, self.detail, self.status, self.kind = code, message, detail, status, kind
+
+
+def _missing(name: str) -> QboFault:
+    return QboFault(
+        "2020",
+        "Required param missing, need to supply the required value for the API",
+        f"Required parameter {name} is missing in the request",
+    )
+
+
+def _unsupported(detail: str) -> QboFault:
+    return QboFault("2010", "Request has invalid or unsupported property", detail)
+
+
+def _business(detail: str) -> QboFault:
+    message = "A business validation error has occurred while processing your request"
+    return QboFault("6000", message, f"Business Validation Error: {detail}")
+
+
+def fault_body(faults: list[QboFault]) -> dict[str, Any]:
+    """The JSON ``Fault`` answer for one or more errors."""
+    return {
+        "Fault": {
+            "Error": [
+                {"Message": f.message, "Detail": f.detail or f.message, "code": f.code} for f in faults
+            ],
+            "type": faults[0].kind,
+        },
+        "time": datetime.now(UTC).isoformat(),
+    }
+
+
+ACCOUNT_KEYS = ("Id", "AcctNum", "Name", "Classification", "AccountType")
+SEED_ACCOUNTS = [
+    ("1", "1210", "Stripe Clearing", "Asset", "Other Current Asset"),
+    ("2", "1000", "Checking", "Asset", "Bank"),
+    ("3", "4000", "Sales", "Revenue", "Income"),
+    ("4", "4100", "Shipping Income", "Revenue", "Income"),
+    ("5", "6100", "Merchant Fees", "Expense", "Expense"),
+    ("6", "2200", "Sales Tax Payable", "Liability", "Other Current Liability"),
+    ("7", "1100", "Accounts Receivable", "Asset", "Accounts Receivable"),
+    ("8", "4900", "Rounding", "Revenue", "Income"),
+    ("9", "2300", "Gift Cards Outstanding", "Liability", "Other Current Liability"),
+]
+SEED_ITEMS = [("1", "Sales", "3"), ("2", "Shipping", "4"), ("3", "Rounding", "8"), ("4", "Gift card", "9")]
+SEED_TAX = [("2", "VAT 15%", "1", "15"), ("3", "Zero rated", "2", "0")]  # code id, name, rate id, percent
+
+
+def _seed() -> dict[str, list[dict[str, Any]]]:
+    """A small company: a clearing and a bank account, income, fees, tax, items, one customer."""
+    accounts = [{**dict(zip(ACCOUNT_KEYS, row, strict=True)), "Active": True} for row in SEED_ACCOUNTS]
+    for account in accounts:
+        account["FullyQualifiedName"] = account["Name"]
+    items = [
+        {
+            "Id": i,
+            "Name": name,
+            "Sku": name.upper(),
+            "Type": "Service",
+            "Active": True,
+            "IncomeAccountRef": {"value": a},
+        }
+        for i, name, a in SEED_ITEMS
+    ]
+    rates = [{"Id": r, "Name": name, "RateValue": Decimal(p), "Active": True} for _, name, r, p in SEED_TAX]
+    codes: list[dict[str, Any]] = [
+        {"Id": c, "Name": name, "Active": True, "Taxable": True,
+         "SalesTaxRateList": {"TaxRateDetail": [{"TaxRateRef": {"value": r}}]}}
+        for c, name, r, _ in SEED_TAX
+    ]  # fmt: skip
+    codes.append({"Id": "NON", "Name": "NON", "Active": True, "Taxable": False})
+    customers = [{"Id": "1", "DisplayName": "Web customers", "Active": True}]
+    return {"Account": accounts, "Item": items, "TaxRate": rates, "TaxCode": codes, "Customer": customers}
+
+
+TXN_ENTITIES = {
+    "salesreceipt": "SalesReceipt",
+    "refundreceipt": "RefundReceipt",
+    "invoice": "Invoice",
+    "creditmemo": "CreditMemo",
+    "journalentry": "JournalEntry",
+    "deposit": "Deposit",
+    "payment": "Payment",
+}
+LIST_ENTITIES = {
+    "account": "Account",
+    "taxcode": "TaxCode",
+    "taxrate": "TaxRate",
+    "item": "Item",
+    "customer": "Customer",
+}
+ALL_ENTITIES = {**TXN_ENTITIES, **LIST_ENTITIES}
+QUERY = re.compile(
+    r"^\s*select\s+\*\s+from\s+(?P<entity>\w+)"
+    r"(?:\s+where\s+(?P<where>.+?))?"
+    r"(?:\s+startposition\s+(?P<start>\d+))?(?:\s+maxresults\s+(?P<max>\d+))?\s*$",
+    re.IGNORECASE,
+)
+CONDITION = re.compile(r"(\w+)\s*=\s*'((?:[^'\\]|\\.)*)'", re.IGNORECASE)
+
+
+def _dec(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _q(value: Decimal, currency: str) -> Decimal:
+    return money.quantize(value, currency, ROUND_HALF_UP)
+
+
+class QboCompany:
+    """One company's lists and transactions. Callers serialise access (the server's lock)."""
+
+    def __init__(self, *, home_currency: str, tax_rounding: str, book_close_date: date | None) -> None:
+        self.home_currency = home_currency
+        self.tax_rounding = tax_rounding
+        self.book_close_date = book_close_date
+        self.entities: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for name, rows in _seed().items():
+            for row in rows:
+                self.entities[name][row["Id"]] = row
+        self._ids = itertools.count(100)
+
+    def query(self, statement: str) -> dict[str, Any]:
+        """Run ``select * from <Entity> [where F = 'v' [and ...]] [startposition n] [maxresults m]``."""
+        match = QUERY.match(statement or "")
+        names = {name.lower(): name for name in ALL_ENTITIES.values()}
+        if match is None or match["entity"].lower() not in names:
+            raise QboFault("4000", "Error parsing query", f"QueryParserError: {statement}")
+        entity = names[match["entity"].lower()]
+        rows = list(self.entities[entity].values())
+        for condition in re.split(r"\s+and\s+", match["where"] or "", flags=re.IGNORECASE):
+            if not condition:
+                continue
+            cond = CONDITION.fullmatch(condition.strip())
+            if cond is None:
+                raise QboFault("4000", "Error parsing query", f"QueryParserError: {condition}")
+            value = re.sub(r"\\(.)", r"\1", cond[2])
+            rows = [r for r in rows if str(r.get(cond[1], "")) == value]
+        start = int(match["start"] or 1)
+        page = rows[start - 1 : start - 1 + min(int(match["max"] or 100), 1000)]
+        return {entity: page, "startPosition": start, "maxResults": len(page)} if page else {}
+
+    def preferences(self) -> dict[str, Any]:
+        """The ``Preferences`` entity (closing date, currency)."""
+        accounting = {"BookCloseDate": self.book_close_date.isoformat()} if self.book_close_date else {}
+        currency = {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": self.home_currency}}
+        return {"Id": "1", "SyncToken": "0", "AccountingInfoPrefs": accounting, "CurrencyPrefs": currency}
+
+    def batch(self, body: Any, max_items: int) -> list[dict[str, Any]]:
+        """Run a ``BatchItemRequest``: one answer per item (entity, QueryResponse or Fault), by bId."""
+        items = body.get("BatchItemRequest") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise _missing("BatchItemRequest")
+        if len(items) > max_items:
+            raise _unsupported(f"Batch size {len(items)} exceeds the maximum of {max_items}")
+        answers = []
+        for item in items:
+            bid = item.get("bId")
+            try:
+                if "Query" in item:
+                    answers.append({"bId": bid, "QueryResponse": self.query(item["Query"])})
+                    continue
+                entity = next((name for name in TXN_ENTITIES.values() if name in item), "")
+                if item.get("operation", "create") != "create" or not entity:
+                    raise _unsupported("Unsupported batch item")
+                answers.append({"bId": bid, entity: self.create(entity, item[entity])})
+            except QboFault as fault:
+                answers.append({"bId": bid, "Fault": fault_body([fault])["Fault"]})
+        return answers
+
+    def need(self, entity: str, ref: Any) -> dict[str, Any]:
+        """The referenced object, or fault 610 as QuickBooks answers for a dangling reference."""
+        value = ref.get("value") if isinstance(ref, dict) else None
+        row = self.entities[entity].get(str(value)) if value is not None else None
+        if row is None or not row.get("Active", True):
+            raise QboFault(
+                "610",
+                "Object Not Found",
+                f"Something you're trying to use has been made inactive or deleted. Check {entity} {value}.",
+            )
+        return row
+
+    def create(self, entity: str, body: Any) -> dict[str, Any]:
+        """Validate and store a transaction as QuickBooks would; raises QboFault."""
+        if not isinstance(body, dict):
+            raise QboFault("2500", "Invalid Request", "The entity must be a JSON object")
+        obj = dict(body)
+        currency = (obj.get("CurrencyRef") or {}).get("value") or self.home_currency
+        try:
+            txn_date = date.fromisoformat(str(obj.get("TxnDate") or date.today().isoformat()))
+        except ValueError:
+            raise _unsupported("TxnDate is not a date") from None
+        if self.book_close_date is not None and txn_date <= self.book_close_date:
+            raise QboFault(
+                "6200",
+                "The account period has closed.",
+                f"Account Period Closed, Cannot Update Through Services API: {txn_date} is on or before "
+                f"the closing date {self.book_close_date}",
+            )
+        number = obj.get("DocNumber")
+        if number is not None:
+            if len(str(number)) > 21:
+                raise QboFault(
+                    "2050",
+                    "String length is either shorter or longer than supported by specification",
+                    f"DocNumber: Min:0 Max:21 supported. Supplied length:{len(str(number))}",
+                )
+            for other in self.entities[entity].values():
+                if other.get("DocNumber") == number:
+                    raise QboFault(
+                        "6140",
+                        "Duplicate Document Number Error",
+                        "Duplicate Document Number Error : You must specify a different number. This number "
+                        f"has already been used. DocNumber={number} is assigned to TxnType={entity} with "
+                        f"TxnId={other['Id']}",
+                    )
+        builders: dict[str, Callable[[str, dict[str, Any], str], None]] = {
+            "JournalEntry": self._journal,
+            "Deposit": self._deposit,
+            "Payment": self._payment,
+        }
+        builders.get(entity, self._sales_form)(entity, obj, currency)
+        now = now_text()
+        obj.update(
+            {
+                "Id": str(next(self._ids)),
+                "SyncToken": "0",
+                "TxnDate": txn_date.isoformat(),
+                "MetaData": {"CreateTime": now, "LastUpdatedTime": now},
+            }
+        )
+        obj.setdefault("CurrencyRef", {"value": self.home_currency})
+        self.entities[entity][obj["Id"]] = obj
+        return obj
+
+    def _tax_rate(self, code: dict[str, Any]) -> Decimal:
+        """A tax code's sales rate as a fraction (the sum of its sales tax rates)."""
+        if not code.get("Taxable", True):
+            return Decimal(0)
+        details = (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
+        percent = sum(
+            (_dec(self.need("TaxRate", d.get("TaxRateRef"))["RateValue"]) for d in details), Decimal(0)
+        )
+        return percent / 100
+
+    def _sales_form(self, entity: str, obj: dict[str, Any], currency: str) -> None:
+        """Validate lines, items, tax codes and accounts; compute tax and TotalAmt."""
+        lines = obj.get("Line") or []
+        if not lines:
+            raise _missing("Line")
+        mode = obj.get("GlobalTaxCalculation") or "TaxExcluded"
+        amounts: list[Decimal] = []
+        bases: dict[str, list[Decimal]] = defaultdict(list)
+        rates: dict[str, Decimal] = {}
+        for line in lines:
+            detail = line.get("SalesItemLineDetail")
+            if line.get("DetailType") != "SalesItemLineDetail" or not isinstance(detail, dict):
+                raise _unsupported(
+                    f"Property Name:DetailType specified is unsupported or invalid: {line.get('DetailType')}"
+                )
+            if "Amount" not in line:
+                raise _missing("Line.Amount")
+            amount = _dec(line["Amount"])
+            self.need("Item", detail.get("ItemRef"))
+            qty, price = detail.get("Qty"), detail.get("UnitPrice")
+            if qty is not None and price is not None and _q(_dec(qty) * _dec(price), currency) != amount:
+                detail_text = f"Amount is not equal to UnitPrice * Qty. Supplied value:{amount}"
+                raise QboFault("6070", "Amount is not equal to UnitPrice * Qty", detail_text)
+            amounts.append(amount)
+            if mode == "NotApplicable":
+                continue
+            if not detail.get("TaxCodeRef"):
+                raise _business("Make sure all your transactions have a tax code.")
+            code = self.need("TaxCode", detail["TaxCodeRef"])
+            rates[code["Id"]] = self._tax_rate(code)
+            gross = (
+                _dec(detail["TaxInclusiveAmt"])
+                if mode == "TaxInclusive" and "TaxInclusiveAmt" in detail
+                else amount
+            )
+            bases[code["Id"]].append(gross)
+        override = (obj.get("TxnTaxDetail") or {}).get("TotalTax")
+        if mode == "NotApplicable":
+            tax, total = Decimal(0), sum(amounts, Decimal(0))
+        else:
+            inclusive = mode == "TaxInclusive"
+            tax = _dec(override) if override is not None else self._tax(bases, rates, inclusive, currency)
+            gross_total = sum((sum(b, Decimal(0)) for b in bases.values()), Decimal(0))
+            total = gross_total if inclusive else sum(amounts, Decimal(0)) + tax
+        if total < 0:
+            raise _business("The transaction total cannot be negative.")
+        if obj.get("CustomerRef"):
+            self.need("Customer", obj["CustomerRef"])
+        elif entity in ("Invoice", "CreditMemo"):
+            raise _missing("CustomerRef")
+        if entity == "RefundReceipt" and not obj.get("DepositToAccountRef"):
+            raise _missing("DepositToAccountRef")
+        if obj.get("DepositToAccountRef"):
+            self.need("Account", obj["DepositToAccountRef"])
+        obj["TxnTaxDetail"] = {"TotalTax": tax}
+        obj["TotalAmt"] = total
+        obj["Balance"] = total if entity in ("Invoice", "CreditMemo") else Decimal(0)
+
+    def _tax(
+        self, bases: dict[str, list[Decimal]], rates: dict[str, Decimal], inclusive: bool, currency: str
+    ) -> Decimal:
+        """Sales tax the way this company rounds it: per code on the total, or per line."""
+        total = Decimal(0)
+        for code, amounts in bases.items():
+            rate = rates[code]
+            factor = rate / (1 + rate) if inclusive else rate
+            if self.tax_rounding == "line":
+                total += sum((_q(a * factor, currency) for a in amounts), Decimal(0))
+            else:
+                total += _q(sum(amounts, Decimal(0)) * factor, currency)
+        return total
+
+    def _journal(self, entity: str, obj: dict[str, Any], currency: str) -> None:
+        """Validate a journal: line details, accounts, customers on A/R lines, debits = credits."""
+        sides = {"Debit": Decimal(0), "Credit": Decimal(0)}
+        for line in obj.get("Line") or []:
+            detail = line.get("JournalEntryLineDetail")
+            if line.get("DetailType") != "JournalEntryLineDetail" or not isinstance(detail, dict):
+                raise _unsupported(
+                    "DetailType must be JournalEntryLineDetail",
+                )
+            posting = detail.get("PostingType")
+            amount = _dec(line.get("Amount", 0))
+            if posting not in sides or amount < 0:
+                raise _unsupported(
+                    f"PostingType {posting} / Amount {amount}",
+                )
+            account = self.need("Account", detail.get("AccountRef"))
+            entity_ref = (detail.get("Entity") or {}).get("EntityRef")
+            if account.get("AccountType") == "Accounts Receivable" and not entity_ref:
+                raise _business(
+                    "When you use Accounts Receivable, you must choose a customer in the Name field."
+                )
+            if entity_ref:
+                self.need("Customer", entity_ref)
+            sides[posting] += amount
+        if not obj.get("Line") or sides["Debit"] != sides["Credit"]:
+            raise _business(f"Debits ({sides['Debit']}) and credits ({sides['Credit']}) must be equal.")
+        obj["TotalAmt"] = sides["Debit"]
+
+    def _deposit(self, entity: str, obj: dict[str, Any], currency: str) -> None:
+        """Validate a deposit: bank account, line accounts, a total that is not negative."""
+        if not obj.get("DepositToAccountRef"):
+            raise _missing("DepositToAccountRef")
+        self.need("Account", obj["DepositToAccountRef"])
+        total = Decimal(0)
+        for line in obj.get("Line") or []:
+            detail = line.get("DepositLineDetail")
+            if line.get("DetailType") != "DepositLineDetail" or not isinstance(detail, dict):
+                raise _unsupported(
+                    "DetailType must be DepositLineDetail",
+                )
+            self.need("Account", detail.get("AccountRef"))
+            total += _dec(line.get("Amount", 0))
+        if total < 0:
+            raise _business("The deposit total cannot be negative.")
+        obj["TotalAmt"] = total
+
+    def _payment(self, entity: str, obj: dict[str, Any], currency: str) -> None:
+        """Apply a customer payment to the invoices it links."""
+        self.need("Customer", obj.get("CustomerRef"))
+        if obj.get("TotalAmt") is None:
+            raise _missing("TotalAmt")
+        applied = Decimal(0)
+        for line in obj.get("Line") or []:
+            amount = _dec(line.get("Amount", 0))
+            for link in line.get("LinkedTxn") or []:
+                invoice = self.need("Invoice", {"value": link.get("TxnId")})
+                if amount > _dec(invoice["Balance"]):
+                    raise _business("The payment exceeds the invoice balance.")
+                invoice["Balance"] = _dec(invoice["Balance"]) - amount
+            applied += amount
+        obj["UnappliedAmt"] = _dec(obj["TotalAmt"]) - applied
+
+
+def now_text() -> str:
+    """The current time as QuickBooks writes it."""
+    return datetime.now(UTC).isoformat()
