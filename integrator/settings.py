@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -61,7 +62,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "import_export",
+    # Security: second factor (TOTP + backup codes) and login throttling
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "integrator.apps.IntegratorConfig",
+    "integrator.security.apps.SecurityConfig",
     "reconciliation.apps.ReconciliationConfig",
 ]
 
@@ -73,9 +80,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "integrator.security.middleware.SessionTimeoutMiddleware",
+    "integrator.security.middleware.MfaRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into its own answer
 ]
 
 ROOT_URLCONF = "integrator.urls"
@@ -148,6 +159,38 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1_048_576
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
+# Security (docs/security.md): session limits enforced server-side by
+# integrator.security.middleware.SessionTimeoutMiddleware; the cookie age is the absolute lifetime.
+SESSION_IDLE_TIMEOUT = int(os.environ.get("SESSION_IDLE_TIMEOUT", 30 * 60))
+SESSION_ABSOLUTE_TIMEOUT = SESSION_COOKIE_AGE
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Login throttling (django-axes): this many failures lock the account (or the address) for the cool-off time.
+AUTHENTICATION_BACKENDS = [
+    "integrator.security.backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+# Each entry counts on its own: an account is locked after N failures from anywhere (password
+# spraying across IPs), and an address after N failures on any accounts (credential stuffing).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Behind a reverse proxy, set how many proxies append to X-Forwarded-For so the client's address is used.
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", "0")) or None
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "security/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# Second factor (django-otp): the issuer shown in authenticator apps; wrong codes slow down.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Integrator")
+OTP_TOTP_THROTTLE_FACTOR = 1
+# Retention: the integration log is a financial record (7 years); personal data only as long as
+# needed (purge_integration_log, purge_personal_data).
+INTEGRATION_LOG_RETENTION_DAYS = int(os.environ.get("INTEGRATION_LOG_RETENTION_DAYS", 7 * 366))
+PERSONAL_DATA_RETENTION_DAYS = int(os.environ.get("PERSONAL_DATA_RETENTION_DAYS", 2 * 366))
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -160,6 +203,7 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "integrator.security.authentication.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
@@ -172,15 +216,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "integrator.api.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "integrator.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Integrator API",
     "DESCRIPTION": "Sales systems in, balanced books out, exactly once.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "kind" field with its own choices: name each enum after its meaning.
+    "ENUM_NAME_OVERRIDES": {
+        "TransactionKindEnum": "integrator.choices.TransactionKind",
+        "EntryKindEnum": "integrator.choices.EntryKind",
+        "RuleKindEnum": "integrator.choices.RuleKind",
+        "ReconciliationRunKindEnum": "reconciliation.choices.RunKind",
+        "ReconciliationExceptionKindEnum": "reconciliation.choices.ExceptionKind",
+    },
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -206,6 +260,10 @@ POSTING_MAX_ATTEMPTS = int(os.environ.get("POSTING_MAX_ATTEMPTS", "8"))
 POSTING_BACKOFF_BASE_SECONDS = float(os.environ.get("POSTING_BACKOFF_BASE_SECONDS", "2"))
 POSTING_BACKOFF_CAP_SECONDS = float(os.environ.get("POSTING_BACKOFF_CAP_SECONDS", "900"))
 POSTING_LEASE_SECONDS = int(os.environ.get("POSTING_LEASE_SECONDS", "120"))
+# Circuit breaker per ledger connection: after this many consecutive transient failures the
+# connection waits CIRCUIT_OPEN_SECONDS between single probes instead of hammering a vendor that is down.
+CIRCUIT_FAILURE_THRESHOLD = int(os.environ.get("CIRCUIT_FAILURE_THRESHOLD", "5"))
+CIRCUIT_OPEN_SECONDS = float(os.environ.get("CIRCUIT_OPEN_SECONDS", "30"))
 # Failpoints (crash-injection for reliability tests) work only when this is set.
 ALLOW_FAILPOINTS = env_bool("INTEGRATOR_ALLOW_FAILPOINTS", False)
 
@@ -221,5 +279,6 @@ LOGGING = {
         "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "integrator.security": {"handlers": ["console"], "level": "WARNING", "propagate": True},
         "django-q": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # lockouts are logged on integrator.security
     },
 }

@@ -81,6 +81,7 @@ def ensure_schedules() -> None:
         ("integrator.tasks.sweep_outbox", 1),
         ("integrator.tasks.retry_failed_events", 5),
         ("integrator.tasks.close_past_days", 10),
+        ("reconciliation.tasks.reconcile_yesterday", 60),
     ):
         Schedule.objects.update_or_create(
             func=func,

@@ -8,25 +8,56 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from integrator.views import dashboard, webhooks
+from integrator.views import (
+    books,
+    connections,
+    dashboard,
+    jobs,
+    postings,
+    search,
+    sections,
+    transactions,
+    webhooks,
+)
 
 urlpatterns = [
     # Core screens
     path("", dashboard.dashboard, name="dashboard"),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("transactions/", dashboard.transaction_list, name="transactions"),
-    path("transactions/<uuid:pk>/", dashboard.transaction_detail, name="transaction-detail"),
-    path("postings/", dashboard.posting_list, name="postings"),
-    path("postings/<uuid:pk>/replay/", dashboard.posting_replay, name="posting-replay"),
-    path("books/<uuid:pk>/trial-balance/", dashboard.trial_balance, name="trial-balance"),
-    path("books/<uuid:pk>/export.<str:fmt>", dashboard.books_export, name="books-export"),
+    path("search/", search.search, name="search"),
+    path("transactions/", transactions.TransactionListView.as_view(), name="transactions"),
+    path("transactions/<uuid:pk>/", transactions.transaction_detail, name="transaction-detail"),
+    path("transactions/<uuid:pk>/retry/", transactions.transaction_retry, name="transaction-retry"),
+    path("journal/", transactions.JournalEntryListView.as_view(), name="journal"),
+    path("journal/<uuid:pk>/", transactions.journal_entry_detail, name="journal-detail"),
+    path("inbox/", transactions.InboxView.as_view(), name="inbox"),
+    path("postings/", postings.PostingListView.as_view(), name="postings"),
+    path("postings/<uuid:pk>/", postings.posting_detail, name="posting-detail"),
+    path("postings/<uuid:pk>/replay/", postings.posting_replay, name="posting-replay"),
+    path("postings/<uuid:pk>/move/", postings.posting_move, name="posting-move"),
+    path("reports/", books.reports, name="reports"),
+    path("books/<uuid:pk>/trial-balance/", books.trial_balance, name="trial-balance"),
+    path("books/<uuid:pk>/general-ledger/", books.general_ledger, name="general-ledger"),
+    path("books/<uuid:pk>/export.<str:fmt>", books.books_export, name="books-export"),
+    path("connections/", connections.connections, name="connections"),
+    path("connections/ledgers/<uuid:pk>/", connections.connection_detail, name="connection-detail"),
+    path("jobs/", jobs.JobListView.as_view(), name="jobs"),
+    path("jobs/running/", jobs.running_jobs, name="jobs-running"),
+    path("jobs/<uuid:pk>/", jobs.job_detail, name="job-detail"),
+    path("jobs/<uuid:pk>/progress/", jobs.job_progress, name="job-progress"),
+    path("sections/<slug:slug>/", sections.section, name="section"),
     # Webhooks: the only CSRF-exempt views (the vendor's signature is their authentication)
     path("hooks/<slug:channel_slug>/", webhooks.receive_webhook, name="webhook"),
     # REST API
-    path("api/v1/", include("integrator.api.urls")),
+    # Namespaced: the router's names (transaction-detail, ...) must not shadow the screens' names.
+    path("api/v1/", include(("integrator.api.urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     # Areas (one include each)
+    path("security/", include("integrator.security.urls")),
+    path("mappings/", include("integrator.views.mappings")),
+    path("reconciliation/", include("reconciliation.urls")),
+    path("connections/oauth/", include("integrator.views.oauth")),
 ]

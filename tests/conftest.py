@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 
@@ -225,11 +224,14 @@ def post_event(client: Client, django_capture_on_commit_callbacks: Any) -> PostF
 @pytest.fixture
 def users(db: Any) -> dict[str, Any]:
     """One user per role (groups come from the roles migration)."""
+    from integrator.services.roles import ensure_roles
+
     User = get_user_model()
+    groups = ensure_roles()  # a flushed (transactional) test database has lost the migration's groups
     made = {}
     for role in ("finance_clerk", "finance_manager", "auditor", "integration_admin"):
         user = User.objects.create_user(username=role, password="pw-" + role)
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(groups[role])
         made[role] = user
     return made
 

@@ -149,8 +149,13 @@ class GenericSource(SalesSource):
     # -- builders -------------------------------------------------------------------------------
 
     @staticmethod
-    def _amt(value: Any, cur: str) -> Decimal:
-        return money.parse_amount(str(value) if value is not None else "0", cur)
+    def _amt(value: Any, cur: str, *, signed: bool = False) -> Decimal:
+        """An exact amount; negative only where the canonical field allows it (``signed``): a
+        negative tender or price would otherwise balance into nonsense on the other side."""
+        amount = money.parse_amount(str(value) if value is not None else "0", cur)
+        if amount < 0 and not signed:
+            raise money.InvalidAmount(f"{value!r} is negative: this amount must be positive")
+        return amount
 
     def _taxes(self, items: list[Mapping[str, Any]], cur: str) -> tuple[TaxLine, ...]:
         return tuple(
@@ -197,7 +202,7 @@ class GenericSource(SalesSource):
                 amount=self._amt(t["amount"], cur),
                 gateway=t.get("gateway", ""),
                 reference=t.get("reference", ""),
-                fee=self._amt(t.get("fee", 0), cur),
+                fee=self._amt(t.get("fee", 0), cur, signed=True),  # a refunded fee is negative
                 kind=t.get("kind", "payment"),
             )
             for t in data.get("tenders", [])
@@ -260,7 +265,7 @@ class GenericSource(SalesSource):
                 lines=self._lines(data, cur),
                 shipping=self._shipping(data, cur),
                 tenders=self._tenders(data, cur),
-                adjustment=self._amt(data.get("adjustment", 0), cur),
+                adjustment=self._amt(data.get("adjustment", 0), cur, signed=True),
                 reason=data.get("reason", ""),
                 restock=data.get("restock", False),
                 source_updated_at=updated,
@@ -277,15 +282,15 @@ class GenericSource(SalesSource):
             )
         return Payout(
             **common,
-            amount=self._amt(data["amount"], cur),
+            amount=self._amt(data["amount"], cur, signed=True),
             status="failed" if event_type == "payout.failed" else data.get("status", "paid"),
             arrival_date=date.fromisoformat(data["arrival_date"]) if data.get("arrival_date") else None,
             items=tuple(
                 PayoutItem(
                     type=i["type"],
-                    amount=self._amt(i["amount"], cur),
-                    fee=self._amt(i["fee"], cur),
-                    net=self._amt(i["net"], cur),
+                    amount=self._amt(i["amount"], cur, signed=True),
+                    fee=self._amt(i["fee"], cur, signed=True),
+                    net=self._amt(i["net"], cur, signed=True),
                     source_id=i.get("source_id", ""),
                     description=i.get("description", ""),
                 )

@@ -1,10 +1,17 @@
-"""REST API routes under /api/v1/."""
+"""REST API routes under /api/v1/ (namespace ``api``: ``reverse("api:transaction-list")``).
+
+Each area adds its resources with one ``register(router)`` line below the core's.
+"""
 
 from rest_framework.routers import DefaultRouter
 
 from integrator.api import views
+from integrator.api.mappings import register as register_mapping_routes
+from reconciliation.api import register as register_reconciliation_routes
 
 router = DefaultRouter()
+# No ".json" suffix routes: actions take no ``format`` argument, and the API is JSON only.
+router.include_format_suffixes = False
 router.register("channels", views.ChannelViewSet)
 router.register("ledger-connections", views.LedgerConnectionViewSet)
 router.register("accounts", views.LedgerAccountViewSet)
@@ -12,6 +19,11 @@ router.register("tax-codes", views.TaxCodeViewSet)
 router.register("transactions", views.TransactionViewSet)
 router.register("journal-entries", views.JournalEntryViewSet)
 router.register("postings", views.PostingViewSet)
+router.register("inbound-events", views.InboundEventViewSet)
+router.register("jobs", views.JobViewSet)
 router.register("audit-events", views.AuditEventViewSet)
+router.register("reports", views.ReportViewSet, basename="report")
+register_mapping_routes(router)
+register_reconciliation_routes(router)
 
 urlpatterns = router.urls

@@ -6,6 +6,12 @@ from integrator.models.channels import Channel
 from integrator.models.jobs import Job
 from integrator.models.journal import JournalEntry, JournalLine
 from integrator.models.ledger import LedgerAccount, LedgerConnection, Product, TaxCode
+from integrator.models.mapping_changes import (
+    MappingChangeItem,
+    MappingChangeRequest,
+    RepostRequest,
+    RepostResult,
+)
 from integrator.models.mappings import MappingRule, MappingSet, MappingVersion
 from integrator.models.posting import Posting, PostingAttempt
 from integrator.models.transactions import (
@@ -29,12 +35,16 @@ __all__ = [
     "JournalLine",
     "LedgerAccount",
     "LedgerConnection",
+    "MappingChangeItem",
+    "MappingChangeRequest",
     "MappingRule",
     "MappingSet",
     "MappingVersion",
     "Posting",
     "PostingAttempt",
     "Product",
+    "RepostRequest",
+    "RepostResult",
     "TaxCode",
     "Transaction",
     "TransactionDiscount",

@@ -31,6 +31,12 @@ class LedgerConnection(models.Model):
     )
     lock_policy = models.CharField(max_length=10, choices=LockPolicy.choices, default=LockPolicy.HOLD)
     needs_reauth = models.BooleanField(default=False)
+    circuit_failures = models.PositiveIntegerField(
+        default=0, help_text="Consecutive transient failures (5xx, unreachable) of this ledger."
+    )
+    circuit_open_until = models.DateTimeField(
+        null=True, blank=True, help_text="While in the future, postings wait (one probe per period)."
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

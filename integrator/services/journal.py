@@ -34,6 +34,7 @@ from integrator.canonical import (
     Refund,
     Sale,
     ShippingLine,
+    TaxLine,
 )
 from integrator.choices import EntryKind, RuleKind
 from integrator.models import JournalEntry, JournalLine, MappingRule, Transaction
@@ -76,6 +77,7 @@ class DraftLine:
     tax_rate: Decimal | None = None
     quantity: Decimal | None = None
     unit_price: Decimal | None = None
+    tax_code_id: Any = None  # on revenue and shipping lines: the tax code that applies to them
 
 
 class _Builder:
@@ -97,6 +99,13 @@ class _Builder:
         return sum((ln.amount for ln in self.lines), ZERO)
 
     # -- pieces shared by sales, refunds and invoices -------------------------------------------
+
+    def line_tax(self, tax_lines: tuple[TaxLine, ...]) -> tuple[Any, Decimal | None]:
+        """The tax code and combined rate a taxed line carries (ledgers tax each sales line)."""
+        if not tax_lines:
+            return None, None
+        rule = self.book.find(RuleKind.TAX, tax=tax_lines[0].title)
+        return (rule.tax_code_id if rule else None), sum((t.rate for t in tax_lines), ZERO)
 
     def product_line(self, ln: LineItem, sign: int, *, inclusive: bool, returns: bool = False) -> None:
         cur = self.currency
@@ -120,6 +129,7 @@ class _Builder:
             )
             disc_rule = self.book.require(RuleKind.DISCOUNT, "Discounts", sku=ln.sku, category=ln.category)
             self.add("discount", disc_rule, sign * discount_excl, f"Discount on {ln.name}")
+        tax_code_id, rate = self.line_tax(ln.tax_lines)
         self.add(
             "returns" if returns and rule is not None and rule.kind == RuleKind.RETURNS else "revenue",
             rule,
@@ -127,6 +137,8 @@ class _Builder:
             ln.name,
             quantity=ln.quantity,
             unit_price=ln.unit_price,
+            tax_code_id=tax_code_id,
+            tax_rate=rate,
         )
         self.taxes(ln.tax_lines, sign)
 
@@ -138,7 +150,8 @@ class _Builder:
     def shipping_line(self, s: ShippingLine, sign: int, *, inclusive: bool) -> None:
         net = s.amount - s.discount - (s.tax() if inclusive else ZERO)
         rule = self.book.require(RuleKind.SHIPPING, "Shipping")
-        self.add("shipping", rule, -sign * net, s.title or "Shipping")
+        tax_code_id, rate = self.line_tax(s.tax_lines)
+        self.add("shipping", rule, -sign * net, s.title or "Shipping", tax_code_id=tax_code_id, tax_rate=rate)
         self.taxes(s.tax_lines, sign)
 
     def tenders(self, doc: Sale | Refund, sign: int) -> None:
@@ -308,7 +321,7 @@ def draft_specs(lines: list[DraftLine]) -> list[dict[str, object]]:
             "account_id": ln.rule.account_id,
             "role": ln.role,
             "description": ln.description[:255],
-            "tax_code_id": ln.rule.tax_code_id if ln.role == "tax" else None,
+            "tax_code_id": ln.rule.tax_code_id if ln.role == "tax" else ln.tax_code_id,
             "tax_rate": ln.tax_rate,
             "item_ref": ln.rule.item_ref,
             "quantity": ln.quantity,

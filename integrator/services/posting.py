@@ -39,6 +39,7 @@ from connectors.base import (
     PostingLine,
     PostResult,
     RateLimited,
+    Retryable,
     Uncertain,
     ledger_target_class,
 )
@@ -50,6 +51,7 @@ from integrator.services import audit
 __all__ = [
     "backoff_seconds",
     "build_posting_document",
+    "circuit_state",
     "create_posting",
     "due_posting_ids",
     "idempotency_key_for",
@@ -60,6 +62,7 @@ __all__ = [
     "replay_posting",
     "run_outbox",
     "send_posting",
+    "send_postings_batch",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,15 @@ def _save_connection_credentials(connection_id: Any) -> Callable[[Any], None]:
     return save
 
 
+def _connector_settings(connection: LedgerConnection) -> dict[str, Any]:
+    """The connection's settings plus the lock date in force (ours or the ledger's, the later)."""
+    values = dict(connection.settings or {})
+    lock = connection.effective_lock_date()
+    if lock is not None:
+        values["lock_date"] = lock.isoformat()
+    return values
+
+
 def ledger_config(connection: LedgerConnection) -> LedgerConfig:
     """The frozen configuration a ledger connector gets (secrets decrypted)."""
     return LedgerConfig(
@@ -101,7 +113,7 @@ def ledger_config(connection: LedgerConnection) -> LedgerConfig:
         functional_currency=connection.functional_currency,
         base_url=connection.base_url,
         credentials=dict(connection.credentials or {}),
-        settings=dict(connection.settings or {}),
+        settings=_connector_settings(connection),
         save_credentials=_save_connection_credentials(connection.pk),
     )
 
@@ -183,22 +195,88 @@ def build_posting_document(posting: Posting) -> PostingDocument:
         memo=(entry.memo + (f" ({posting.note})" if posting.note else ""))[:255],
         prices_include_tax=bool(source.get("prices_include_tax", False)),
         customer_name=str(customer.get("name", "")),
-        customer_ref=str(customer.get("external_id", "")),
+        # A ledger-side customer id; the source's own customer id means nothing to the ledger, so
+        # connectors fall back to their configured default customer until customers are mapped.
+        customer_ref="",
         related_reference=entry.reverses.reference if entry.reverses_id else "",  # type: ignore[union-attr]
         source=source,
     )
+
+
+def circuit_state(connection: LedgerConnection) -> str:
+    """``closed`` (normal), ``open`` (waiting: no calls) or ``half_open`` (the next call is a probe)."""
+    if connection.circuit_failures < settings.CIRCUIT_FAILURE_THRESHOLD:
+        return "closed"
+    if connection.circuit_open_until is not None and connection.circuit_open_until > timezone.now():
+        return "open"
+    return "half_open"
+
+
+def _circuit_allows(connection_id: Any, posting_id: Any, now: Any) -> bool:
+    """Whether a posting of this connection may be sent now. While the circuit is open nothing is
+    sent (the posting waits until the period ends); when the period ends exactly one worker wins
+    the probe (compare-and-set on ``circuit_open_until``) and re-opens the period for the others."""
+    failures, open_until = LedgerConnection.objects.values_list("circuit_failures", "circuit_open_until").get(
+        pk=connection_id
+    )
+    if failures < settings.CIRCUIT_FAILURE_THRESHOLD:
+        return True
+    if open_until is not None and open_until > now:
+        Posting.objects.filter(pk=posting_id, next_attempt_at__lt=open_until).update(next_attempt_at=open_until)
+        return False
+    reopen = now + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS)
+    won = LedgerConnection.objects.filter(pk=connection_id, circuit_open_until=open_until).update(
+        circuit_open_until=reopen
+    )
+    if not won:
+        Posting.objects.filter(pk=posting_id, next_attempt_at__lt=reopen).update(next_attempt_at=reopen)
+    return bool(won)
+
+
+def _record_circuit(connection_id: Any, *, failed: bool) -> None:
+    """Count consecutive transient failures; success closes the circuit."""
+    if not failed:
+        closed = (
+            LedgerConnection.objects.filter(pk=connection_id)
+            .exclude(circuit_failures=0, circuit_open_until=None)
+            .update(circuit_failures=0, circuit_open_until=None)
+        )
+        if closed:
+            # The vendor is back: postings parked behind the open circuit go now (never those
+            # waiting out a vendor's Retry-After).
+            Posting.objects.filter(
+                connection_id=connection_id, state__in=CLAIMABLE, next_attempt_at__gt=timezone.now()
+            ).exclude(error_class="RateLimited").update(next_attempt_at=timezone.now())
+        return
+    LedgerConnection.objects.filter(pk=connection_id).update(circuit_failures=F("circuit_failures") + 1)
+    failures = LedgerConnection.objects.values_list("circuit_failures", flat=True).get(pk=connection_id)
+    if failures == settings.CIRCUIT_FAILURE_THRESHOLD:
+        LedgerConnection.objects.filter(pk=connection_id).update(
+            circuit_open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS)
+        )
+        log.error("ledger connection %s: circuit opened after %d consecutive failures", connection_id, failures)
+        audit.record(
+            "connection.circuit_opened",
+            object_type="integrator.LedgerConnection",
+            object_id=str(connection_id),
+            after={"failures": failures, "open_seconds": settings.CIRCUIT_OPEN_SECONDS},
+            actor_label="worker",
+        )
 
 
 def _claim(posting_id: Any, worker: str) -> tuple[Posting, PostingAttempt, bool] | None:
     """Compare-and-set claim with a lease. Returns (posting, attempt, needs_lookup) or None."""
     now = timezone.now()
     with transaction.atomic():
-        current = (
+        row = (
             Posting.objects.filter(pk=posting_id, state__in=CLAIMABLE, next_attempt_at__lte=now)
-            .values_list("state", flat=True)
+            .values_list("state", "connection_id")
             .first()
         )
-        if current is None:
+        if row is None:
+            return None
+        current, connection_id = row
+        if not _circuit_allows(connection_id, posting_id, now):
             return None
         won = Posting.objects.filter(pk=posting_id, state=current, next_attempt_at__lte=now).update(
             state=PostingState.SENDING,
@@ -240,6 +318,7 @@ def _document_summary(doc: PostingDocument) -> dict[str, Any]:
 def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult, outcome: str) -> None:
     now = timezone.now()
     with transaction.atomic():
+        _record_circuit(posting.connection_id, failed=False)
         Posting.objects.filter(pk=posting.pk).update(
             state=PostingState.POSTED,
             remote_id=result.remote_id[:120],
@@ -272,7 +351,9 @@ def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult
         )
 
 
-def _finish_failed(posting: Posting, attempt: PostingAttempt, exc: ConnectorError) -> None:
+def _finish_failed(
+    posting: Posting, attempt: PostingAttempt, exc: ConnectorError, *, count_for_circuit: bool = True
+) -> None:
     now = timezone.now()
     error_class = type(exc).__name__
     message = exc.vendor_message or exc.message
@@ -294,6 +375,10 @@ def _finish_failed(posting: Posting, attempt: PostingAttempt, exc: ConnectorErro
         delay = backoff_seconds(posting.attempts, retry_after)
         update.update(state=PostingState.PENDING, next_attempt_at=now + timedelta(seconds=delay))
     with transaction.atomic():
+        # Only transient vendor trouble counts towards the circuit: a 429 has its own Retry-After,
+        # and a refused document says nothing about the vendor's health.
+        if count_for_circuit and type(exc) in (Retryable, Uncertain):
+            _record_circuit(posting.connection_id, failed=True)
         Posting.objects.filter(pk=posting.pk).update(updated_at=now, **update)
         PostingAttempt.objects.filter(pk=attempt.pk).update(
             finished_at=now,
@@ -334,7 +419,12 @@ def send_posting(posting_id: Any, worker: str = "") -> Posting | None:
     claimed = _claim(posting_id, worker)
     if claimed is None:
         return None
-    posting, attempt, needs_lookup = claimed
+    _send_claimed(*claimed)
+    return Posting.objects.get(pk=posting_id)
+
+
+def _send_claimed(posting: Posting, attempt: PostingAttempt, needs_lookup: bool) -> None:
+    """Send a claimed posting (network I/O happens here, outside any database transaction)."""
     try:
         doc = build_posting_document(posting)
         PostingAttempt.objects.filter(pk=attempt.pk).update(request=_document_summary(doc))
@@ -343,7 +433,7 @@ def send_posting(posting_id: Any, worker: str = "") -> Posting | None:
             found = target.lookup(doc)
             if found is not None:
                 _finish_posted(posting, attempt, found, "found by look-up")
-                return Posting.objects.get(pk=posting.pk)
+                return
         _lock_date_check(posting, doc)
         result = target.post(doc)
         failpoint("after_send")
@@ -354,7 +444,57 @@ def send_posting(posting_id: Any, worker: str = "") -> Posting | None:
         # An unexpected bug must not leave the posting 'sending' forever: treat as uncertain.
         log.exception("posting %s failed unexpectedly", posting.pk)
         _finish_failed(posting, attempt, Uncertain(f"internal error: {exc!r}"))
-    return Posting.objects.get(pk=posting.pk)
+
+
+def send_postings_batch(posting_ids: list[Any], worker: str = "") -> int:
+    """Claim several postings of ONE connection and send them in one batch call (QuickBooks
+    ``/batch``, Xero many invoices per PUT) with per-item results. Postings whose last outcome was
+    uncertain are looked up one by one first. Returns how many were handled."""
+    claimed = [c for c in (_claim(pk, worker) for pk in posting_ids) if c is not None]
+    fresh: list[tuple[Posting, PostingAttempt]] = []
+    for posting, attempt, needs_lookup in claimed:
+        if needs_lookup:
+            _send_claimed(posting, attempt, True)
+        else:
+            fresh.append((posting, attempt))
+    if not fresh:
+        return len(claimed)
+    ready: list[tuple[Posting, PostingAttempt]] = []
+    docs: list[PostingDocument] = []
+    for posting, attempt in fresh:
+        try:
+            doc = build_posting_document(posting)
+            PostingAttempt.objects.filter(pk=attempt.pk).update(request=_document_summary(doc))
+            _lock_date_check(posting, doc)
+        except ConnectorError as exc:
+            _finish_failed(posting, attempt, exc)
+            continue
+        docs.append(doc)
+        ready.append((posting, attempt))
+    if not ready:
+        return len(claimed)
+    try:
+        results = ledger_target_for(ready[0][0].connection).post_batch(docs)
+    except ConnectorError as exc:
+        # The whole call failed (rate limit, outage, answer lost): every item shares the outcome,
+        # and the circuit counts one failed call, not one per item.
+        if type(exc) in (Retryable, Uncertain):
+            _record_circuit(ready[0][0].connection_id, failed=True)
+        for posting, attempt in ready:
+            _finish_failed(posting, attempt, exc, count_for_circuit=False)
+        return len(claimed)
+    except Exception as exc:
+        log.exception("batch of %d postings failed unexpectedly", len(ready))
+        for posting, attempt in ready:
+            _finish_failed(posting, attempt, Uncertain(f"internal error: {exc!r}"))
+        return len(claimed)
+    failpoint("after_send")
+    for (posting, attempt), result in zip(ready, results, strict=True):
+        if isinstance(result, ConnectorError):
+            _finish_failed(posting, attempt, result)
+        else:
+            _finish_posted(posting, attempt, result, "posted (batch)")
+    return len(claimed)
 
 
 def recover_stale_postings() -> int:
@@ -394,12 +534,29 @@ def due_posting_ids(limit: int = 100) -> list[Any]:
 
 
 def run_outbox(limit: int = 500, worker: str = "") -> int:
-    """Recover stale postings and send every due one; returns how many were sent or resolved."""
+    """Recover stale postings and send every due one, in batches where the ledger takes them;
+    returns how many were sent or resolved."""
     recover_stale_postings()
+    ids = due_posting_ids(limit)
+    by_connection: dict[Any, list[Any]] = {}
+    platforms: dict[Any, str] = {}
+    for pk, connection_id, platform in Posting.objects.filter(pk__in=ids).values_list(
+        "pk", "connection_id", "connection__platform"
+    ):
+        by_connection.setdefault(connection_id, []).append(pk)
+        platforms[connection_id] = platform
+    order = {pk: i for i, pk in enumerate(ids)}
     done = 0
-    for pk in due_posting_ids(limit):
-        if send_posting(pk, worker=worker) is not None:
-            done += 1
+    for connection_id, pks in by_connection.items():
+        pks.sort(key=order.__getitem__)
+        size = ledger_target_class(platforms[connection_id]).max_batch
+        if size > 1 and len(pks) > 1:
+            for start in range(0, len(pks), size):
+                done += send_postings_batch(pks[start : start + size], worker=worker)
+            continue
+        for pk in pks:
+            if send_posting(pk, worker=worker) is not None:
+                done += 1
     return done
 
 

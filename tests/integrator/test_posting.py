@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from connectors.ledgers.builtin import BuiltinLedger
 from integrator.choices import PostingState
-from integrator.models import BookEntry, LedgerAccount, Posting, PostingAttempt
+from integrator.models import BookEntry, LedgerAccount, LedgerConnection, Posting, PostingAttempt
 from integrator.services.posting import (
     backoff_seconds,
     build_posting_document,
@@ -155,3 +155,44 @@ def test_worker_killed_between_send_and_record_is_resolved_without_a_second_docu
     assert posting.state == PostingState.POSTED
     assert BookEntry.objects.count() == 1
     assert posting.attempt_rows.order_by("-number").first().outcome == "found by look-up"
+
+
+@pytest.mark.django_db
+def test_circuit_opens_after_consecutive_failures_and_lets_one_probe_through(channel: Any, settings: Any) -> None:
+    """A ledger that is down is not hammered: after the threshold, one probe per open period."""
+    from connectors.sandbox.quickbooks import QuickBooksSandbox
+    from integrator.services.posting import circuit_state
+    from tests.integrator.test_ledgers_e2e import _qbo_connection
+    from tests.integrator.test_ledger_reliability import _deliver, _till
+
+    settings.CIRCUIT_FAILURE_THRESHOLD = 3
+    settings.CIRCUIT_OPEN_SECONDS = 60
+    settings.POSTING_BACKOFF_BASE_SECONDS = 0
+    settings.POSTING_BACKOFF_CAP_SECONDS = 0
+    from django.test import Client
+
+    from connectors.sandbox.base import Fault
+    from integrator.services.pipeline import process_received_events
+
+    with QuickBooksSandbox(home_currency="GBP") as qbo:
+        conn = _qbo_connection(qbo)
+        _till(conn, slug="down")
+        _deliver(Client(), "down", 8)
+        process_received_events()
+        qbo.faults.rates((1.0, Fault("status", status=503)), only_paths=r"^/v3/company/[^/]+/(batch|salesreceipt)")
+        for pk in Posting.objects.values_list("pk", flat=True):
+            send_posting(pk)
+        calls = len(qbo.requests_to("POST", r"^/v3/company/[^/]+/(batch|salesreceipt)"))
+        conn.refresh_from_db()
+        assert circuit_state(conn) == "open"
+        assert calls == 3  # the threshold, then nothing while open
+        # The period ends: exactly one probe goes out, the vendor has recovered, the circuit closes.
+        LedgerConnection.objects.filter(pk=conn.pk).update(circuit_open_until=timezone.now())
+        qbo.faults.clear()
+        Posting.objects.update(next_attempt_at=timezone.now())
+        run_outbox()
+        conn.refresh_from_db()
+        assert circuit_state(conn) == "closed"
+        run_outbox()
+        assert Posting.objects.filter(state=PostingState.POSTED).count() == 8
+        assert len(qbo.documents("SalesReceipt")) == 8

@@ -63,7 +63,9 @@ def test_api_retry_needs_permission(client: Client, users: Any, booked: Transact
     assert client.post(f"/api/v1/postings/{posting.pk}/retry/").status_code == 403
     client.force_login(users["finance_clerk"])
     response = client.post(f"/api/v1/postings/{posting.pk}/retry/")
-    assert response.status_code == 409 and "only dead-lettered or held" in response.json()["detail"]
+    error = response.json()["error"]
+    assert response.status_code == 409 and error["code"] == "conflict"
+    assert "only dead-lettered or held" in error["message"]
 
 
 def test_schema_and_docs_are_served(client: Client, users: Any) -> None:

@@ -182,7 +182,7 @@ class QuickBooksTarget(LedgerTarget):
         rows: list[dict[str, Any]] = []
         start = 1
         while True:
-            statement = f"select * from {entity} startposition {start} maxresults {QUERY_PAGE}"  # noqa: S608
+            statement = f"select * from {entity} startposition {start} maxresults {QUERY_PAGE}"  # noqa: S608 - QBO query language; entity is ours, numbers are ints
             page = self._query(statement)
             batch = list(page.get(entity) or [])
             rows.extend(batch)
@@ -233,7 +233,7 @@ class QuickBooksTarget(LedgerTarget):
     def _find(self, plan: QboDocument) -> PostResult | None:
         # QuickBooks' query language, not SQL: the entity is ours, the number is quoted by _quote.
         """The entity numbered like the plan, if its total is ours; Permanent if the number holds another total."""
-        statement = f"select * from {plan.entity} where DocNumber = {_quote(plan.doc_number)}"  # noqa: S608
+        statement = f"select * from {plan.entity} where DocNumber = {_quote(plan.doc_number)}"  # noqa: S608 - QBO query language, value quoted by _quote
         rows = self._query(statement)
         found = list(rows.get(plan.entity) or [])
         if not found:

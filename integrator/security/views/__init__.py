@@ -1,0 +1,1 @@
+"""Screens of the security area: API tokens, two-factor authentication, the audit trail."""

@@ -1,0 +1,207 @@
+"""Transactions, their whole story, journal entries and the inbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.db.models import Count, Prefetch, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_POST
+
+from integrator.choices import TransactionStatus
+from integrator.filters import InboundEventFilterSet, JournalEntryFilterSet, TransactionFilterSet
+from integrator.models import InboundEvent, JournalEntry, JournalLine, Posting, Transaction
+from integrator.services.pipeline import advance_transaction
+from integrator.tables import InboundEventTable, JournalEntryTable, TransactionTable
+from integrator.views.lists import ObjectListView
+
+__all__ = [
+    "InboxView",
+    "JournalEntryListView",
+    "TransactionListView",
+    "journal_entry_detail",
+    "transaction_detail",
+    "transaction_retry",
+]
+
+RETRYABLE = (TransactionStatus.INVALID, TransactionStatus.NEEDS_MAPPING, TransactionStatus.RECEIVED)
+
+
+class TransactionListView(ObjectListView):
+    """Every canonical transaction, filterable by the shared TransactionFilterSet."""
+
+    permission_required = "integrator.view_transaction"
+    queryset = Transaction.objects.select_related("channel")
+    filterset_class = TransactionFilterSet
+    table_class = TransactionTable
+    template_name = "integrator/transaction_list.html"
+    title = "Transactions"
+    export_name = "transactions"
+    filter_bar = ("q", "channel", "kind", "status", "business_date")
+
+    def extra_context(self, request: HttpRequest) -> dict[str, Any]:
+        """Counts per status for the tabs (one grouped query)."""
+        counts = dict(Transaction.objects.values_list("status").annotate(n=Count("id")).order_by())
+        tabs = [{"value": "", "label": "All", "count": sum(counts.values())}]
+        tabs += [
+            {"value": v, "label": label, "count": counts.get(v, 0)} for v, label in TransactionStatus.choices
+        ]
+        return {"tabs": tabs, "current_status": request.GET.get("status", "")}
+
+
+class JournalEntryListView(ObjectListView):
+    """Our ledger of intent: every journal entry with its debit total and posting state."""
+
+    permission_required = "integrator.view_journalentry"
+    queryset = JournalEntry.objects.select_related("channel", "mapping_version", "posting").annotate(
+        amount=Sum("lines__debit")
+    )
+    filterset_class = JournalEntryFilterSet
+    table_class = JournalEntryTable
+    template_name = "integrator/journal_list.html"
+    title = "Journal entries"
+    export_name = "journal-entries"
+    filter_bar = ("q", "channel", "kind", "date")
+
+
+class InboxView(ObjectListView):
+    """The inbox: every event received or pulled, with what it became."""
+
+    permission_required = "integrator.view_inboundevent"
+    queryset = InboundEvent.objects.select_related("channel").prefetch_related(
+        Prefetch("transactions", queryset=Transaction.objects.only("id", "kind", "number", "external_id"))
+    )
+    filterset_class = InboundEventFilterSet
+    table_class = InboundEventTable
+    template_name = "integrator/inbox.html"
+    title = "Inbox"
+    export_name = "inbox"
+    filter_bar = ("q", "channel", "status", "received_at")
+
+
+def _reconciliation_for(txn: Transaction) -> list[Any] | None:
+    """Reconciliation exceptions about this transaction (None when that app has no such model)."""
+    try:
+        model = apps.get_model("reconciliation", "ReconciliationException")
+    except LookupError:
+        return None
+    return list(model.objects.filter(transaction=txn).order_by("-day"))
+
+
+def _reposts_for(txn: Transaction) -> list[Any]:
+    """Re-postings (after past-dated mapping changes) that touched this transaction."""
+    try:
+        model = apps.get_model("integrator", "RepostResult")
+    except LookupError:
+        return []
+    return list(model.objects.filter(transaction=txn).select_related("repost").order_by("-created_at"))
+
+
+def _url_or_empty(name: str, *args: Any) -> str:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+@login_required
+@permission_required("integrator.view_transaction", raise_exception=True)
+def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    """Raw event -> canonical document -> journal (rule per line) -> postings and attempts ->
+    ledger document -> reconciliation status, with the actions that apply."""
+    txn = get_object_or_404(
+        Transaction.objects.select_related("channel", "channel__ledger_connection", "sale"), pk=pk
+    )
+    entries = list(
+        JournalEntry.objects.filter(transaction=txn)
+        .select_related("mapping_version", "posting", "reverses", "summary", "summary__posting", "connection")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=JournalLine.objects.select_related("account", "mapping_rule", "tax_code").order_by(
+                    "position"
+                ),
+            ),
+            "posting__attempt_rows",
+        )
+        .order_by("created_at")
+    )
+    posted = [e for e in entries if hasattr(e, "posting") and e.posting.state == "posted"]
+    summary_posted = [e.summary for e in entries if e.summary_id and hasattr(e.summary, "posting")]
+    ledger_docs = [e.posting for e in posted] + [s.posting for s in summary_posted if s is not None]
+    reconciliation = _reconciliation_for(txn)
+    reposts = _reposts_for(txn)
+    for r in reposts:
+        r.url = _url_or_empty("mappings-repost", r.repost_id)
+    context = {
+        "txn": txn,
+        "events": txn.events.order_by("received_at"),
+        "entries": entries,
+        "lines": txn.lines.all(),
+        "tax_lines": txn.tax_lines.all(),
+        "payments": txn.payments.all(),
+        "discounts": txn.discounts.all(),
+        "refunds": txn.refunds.select_related("channel"),
+        "ledger_docs": ledger_docs,
+        "reconciliation": reconciliation,
+        "recon_open": any(getattr(x, "status", "") == "open" for x in reconciliation or []),
+        "reposts": reposts,
+        "can_retry": txn.status in RETRYABLE and request.user.has_perm("integrator.change_transaction"),
+        "can_replay": request.user.has_perm("integrator.change_posting"),
+    }
+    return render(request, "integrator/transaction_detail.html", context)
+
+
+@login_required
+@require_POST
+@permission_required("integrator.change_transaction", raise_exception=True)
+def transaction_retry(request: HttpRequest, pk: str) -> HttpResponse:
+    """Run validate -> journal -> post again (after a mapping was approved or a sale arrived)."""
+    txn = get_object_or_404(Transaction, pk=pk)
+    if txn.status not in RETRYABLE:
+        messages.error(request, f"{txn} is {txn.get_status_display().lower()}: nothing to retry.")
+        return redirect("transaction-detail", pk=txn.pk)
+    txn = advance_transaction(txn.pk, actor=request.user)
+    if txn.status in RETRYABLE:
+        messages.warning(
+            request, f"Still {txn.get_status_display().lower()}: {'; '.join(txn.status_reasons)}"
+        )
+    else:
+        messages.success(request, f"{txn} is now {txn.get_status_display().lower()}.")
+    return redirect("transaction-detail", pk=txn.pk)
+
+
+@login_required
+@permission_required("integrator.view_journalentry", raise_exception=True)
+def journal_entry_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    """One journal entry: lines with their rules, its posting, and (for a daily summary) the
+    transactions it carries."""
+    entry = get_object_or_404(
+        JournalEntry.objects.select_related(
+            "channel", "connection", "mapping_version", "transaction", "reverses", "summary"
+        ),
+        pk=pk,
+    )
+    posting = Posting.objects.filter(entry=entry).prefetch_related("attempt_rows").first()
+    carried = (
+        entry.summarised_entries.select_related("transaction")
+        .annotate(amount=Sum("lines__debit"))
+        .order_by("date")
+    )
+    return render(
+        request,
+        "integrator/journal_detail.html",
+        {
+            "entry": entry,
+            "lines": entry.lines.select_related("account", "mapping_rule", "tax_code").order_by("position"),
+            "posting": posting,
+            "carried": carried[:200],
+            "carried_count": carried.count(),
+            "reversed_by": JournalEntry.objects.filter(reverses=entry).first(),
+        },
+    )

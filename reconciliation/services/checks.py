@@ -1,0 +1,461 @@
+"""The sales system ↔ ledger checks and the invoice check, each a handful of grouped queries.
+
+* :func:`check_unposted` - every transaction of the day must be journaled and its posting (or the
+  daily summary that carries it) posted; transactions with nothing to post count as booked.
+* :func:`check_channel_days` - per channel, day and currency: the sales system's totals (sales and
+  invoices less refunds) against what the postings carried to the ledger (the settlement lines of
+  the journal entries posted for those transactions: clearing and receivable).
+* :func:`check_ledger_readback` - for the built-in ledger, which we can read back: every posted
+  document is in the books with the same amounts per account, and nothing in the books claims to
+  come from us without a posting.
+* :func:`check_invoices` - invoices still unpaid (by the channel's payments) after their due date.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateField,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, NullIf
+
+from integrator import money
+from integrator.choices import EntryKind, PostingState, TransactionKind, TransactionStatus
+from integrator.models import BookEntry, BookLine, Channel, JournalEntry, JournalLine, Posting, Transaction
+from reconciliation.choices import ExceptionKind
+from reconciliation.services.findings import CheckOutcome, Finding
+
+__all__ = [
+    "booked_filter",
+    "check_channel_days",
+    "check_invoices",
+    "check_ledger_readback",
+    "check_unposted",
+    "json_date",
+    "json_text",
+]
+
+ZERO = Decimal(0)
+AMOUNT = DecimalField(max_digits=18, decimal_places=4)
+SETTLEMENT_ROLES = ("clearing", "receivable")
+SALES_KINDS = (TransactionKind.SALE, TransactionKind.REFUND, TransactionKind.INVOICE)
+_NOT_PAYING = ("failed", "canceled", "cancelled", "pending", "voided")
+_INVOICE_CLOSED = ("paid", "void", "voided", "cancelled", "canceled", "deleted")
+
+
+def json_text(key: str) -> Coalesce:
+    """A text value of the transaction's canonical document as plain text ('' when absent), so
+    ``__in`` compares text rather than JSON and a missing key is never NULL."""
+    return Coalesce(Cast(KeyTextTransform(key, "document"), output_field=CharField()), Value(""))
+
+
+def json_date(key: str) -> Cast:
+    """A date stored as ISO text in the transaction's canonical document (NULL when absent)."""
+    return Cast(NullIf(KeyTextTransform(key, "document"), Value("")), output_field=DateField())
+
+
+def _current_entries() -> QuerySet[JournalEntry]:
+    """The journal entry of a transaction's current revision (correlated to the outer row)."""
+    return JournalEntry.objects.filter(
+        transaction=OuterRef("pk"), transaction_revision=OuterRef("revision"), kind=EntryKind.TRANSACTION
+    )
+
+
+def booked_filter() -> Q:
+    """Transactions whose current revision reached the ledger (or had nothing to post)."""
+    entries = _current_entries()
+    return Q(status=TransactionStatus.POSTED) & (
+        Q(Exists(entries.filter(posting__state=PostingState.POSTED)))
+        | Q(Exists(entries.filter(summary__posting__state=PostingState.POSTED)))
+        | ~Q(Exists(entries))
+    )
+
+
+def _fmt(amount: Decimal | None, currency: str) -> str:
+    if amount is None:
+        return "-"
+    return f"{money.quantize(amount, currency):,} {currency}"
+
+
+def _why_unposted(row: Any) -> str:
+    """Why a transaction is not in the ledger, in words a finance clerk understands."""
+    status, reasons = row["status"], "; ".join(row["status_reasons"] or [])
+    state, error = row["posting_state"], row["posting_error"] or ""
+    if status == TransactionStatus.RECEIVED:
+        return "it was received but has not been processed yet"
+    if status == TransactionStatus.INVALID:
+        return f"it is invalid: {reasons}"
+    if status == TransactionStatus.NEEDS_MAPPING:
+        return f"it waits for a mapping: {reasons}"
+    if status == TransactionStatus.SUMMARISED:
+        if row["summary_state"]:
+            return f"its daily summary is {row['summary_state']}, not posted"
+        return "it waits for the daily summary of its day, which has not been closed"
+    if state == PostingState.HELD:
+        return f"its posting is held: {error}"
+    if state == PostingState.DEAD:
+        return f"its posting failed for good (dead letter): {error}"
+    if state in (PostingState.PENDING, PostingState.SENDING, PostingState.UNCERTAIN):
+        return f"its posting is {state}" + (f" ({error})" if error else "")
+    if status == TransactionStatus.FAILED:
+        return f"posting failed: {reasons or error}"
+    return f"its status is {status} but no posted document carries it"
+
+
+def check_unposted(start: date, end: date) -> CheckOutcome:
+    """Transactions of the period that did not reach the ledger, with the reason in words."""
+    of_period = Transaction.objects.filter(business_date__range=(start, end))
+    entries = _current_entries()
+    rows = (
+        of_period.exclude(booked_filter())
+        .annotate(
+            posting_id=Subquery(entries.values("posting__id")[:1]),
+            posting_state=Subquery(entries.values("posting__state")[:1]),
+            posting_error=Subquery(entries.values("posting__last_error")[:1]),
+            summary_state=Subquery(entries.values("summary__posting__state")[:1]),
+        )
+        .values(
+            "pk",
+            "kind",
+            "number",
+            "external_id",
+            "status",
+            "status_reasons",
+            "business_date",
+            "currency",
+            "total",
+            "channel_id",
+            "channel__name",
+            "channel__ledger_connection_id",
+            "posting_id",
+            "posting_state",
+            "posting_error",
+            "summary_state",
+        )
+    )
+    findings = [
+        Finding(
+            key=f"{ExceptionKind.UNPOSTED_TRANSACTION}:{r['pk']}",
+            kind=ExceptionKind.UNPOSTED_TRANSACTION,
+            day=r["business_date"],
+            currency=r["currency"],
+            amount=money.quantize(r["total"], r["currency"]),
+            explanation=(
+                f"{r['kind'].capitalize()} {r['number'] or r['external_id']} of {r['channel__name']} on "
+                f"{r['business_date']} ({_fmt(r['total'], r['currency'])}) is not in the ledger: "
+                f"{_why_unposted(r)}."
+            ),
+            channel_id=r["channel_id"],
+            connection_id=r["channel__ledger_connection_id"],
+            transaction_id=r["pk"],
+            posting_id=r["posting_id"],
+        )
+        for r in rows
+    ]
+    return CheckOutcome(
+        name="unposted transactions",
+        scope=Q(kind=ExceptionKind.UNPOSTED_TRANSACTION, day__range=(start, end)),
+        findings=findings,
+        checked=of_period.count(),
+    )
+
+
+def _signed(field: str, kind_field: str) -> Case:
+    """+amount for sales and invoices, -amount for refunds."""
+    return Case(
+        When(**{kind_field: TransactionKind.REFUND}, then=-F(field)), default=F(field), output_field=AMOUNT
+    )
+
+
+def check_channel_days(start: date, end: date) -> CheckOutcome:
+    """Sales system totals against what the postings carried, per channel, day and currency."""
+    booked = Transaction.objects.filter(business_date__range=(start, end), kind__in=SALES_KINDS).filter(
+        booked_filter()
+    )
+    key = ("channel_id", "business_date", "currency")
+    source: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in booked.values(*key).annotate(total=Sum(_signed("total", "kind")), n=Count("pk")).order_by():
+        source[tuple(row[k] for k in key)] = {"total": row["total"] or ZERO, "n": row["n"]}
+    gift_cards = (
+        booked.filter(payments__kind="gift_card")
+        .values(*key)
+        .annotate(total=Sum(_signed("payments__amount", "kind")))
+        .order_by()
+    )
+    for row in gift_cards:
+        # Gift-card tenders settle against the gift-card liability, not clearing or receivable.
+        source[tuple(row[k] for k in key)]["total"] -= row["total"] or ZERO
+    carried: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
+    lines = JournalLine.objects.filter(
+        entry__kind=EntryKind.TRANSACTION,
+        entry__transaction__in=booked,
+        entry__transaction_revision=F("entry__transaction__revision"),
+        role__in=SETTLEMENT_ROLES,
+    )
+    for row in (
+        lines.values("entry__channel_id", "entry__transaction__business_date", "entry__currency")
+        .annotate(net=Sum(F("debit") - F("credit"), output_field=AMOUNT))
+        .order_by()
+    ):
+        k = (row["entry__channel_id"], row["entry__transaction__business_date"], row["entry__currency"])
+        carried[k] += row["net"] or ZERO
+    names = dict(Channel.objects.values_list("pk", "name"))
+    conns = dict(Channel.objects.values_list("pk", "ledger_connection_id"))
+    findings, days = [], []
+    for k in sorted(set(source) | set(carried), key=str):
+        channel_id, day, cur = k
+        expected = money.quantize(source.get(k, {}).get("total", ZERO), cur)
+        actual = money.quantize(carried.get(k, ZERO), cur)
+        days.append(
+            {
+                "channel": names.get(channel_id, ""),
+                "day": str(day),
+                "currency": cur,
+                "transactions": source.get(k, {}).get("n", 0),
+                "sales_system": str(expected),
+                "posted": str(actual),
+                "difference": str(actual - expected),
+            }
+        )
+        if expected == actual:
+            continue
+        findings.append(
+            Finding(
+                key=f"{ExceptionKind.AMOUNT_MISMATCH}:channel-day:{channel_id}:{day}:{cur}",
+                kind=ExceptionKind.AMOUNT_MISMATCH,
+                day=day,
+                currency=cur,
+                amount=actual - expected,
+                expected=expected,
+                actual=actual,
+                explanation=(
+                    f"{names.get(channel_id, 'A channel')} on {day}: the sales system's posted sales, refunds "
+                    f"and invoices come to {_fmt(expected, cur)}, but the documents posted to the ledger for "
+                    f"them carry {_fmt(actual, cur)} (difference {_fmt(actual - expected, cur)})."
+                ),
+                channel_id=channel_id,
+                connection_id=conns.get(channel_id),
+            )
+        )
+    return CheckOutcome(
+        name="sales system vs ledger per channel-day",
+        scope=Q(kind=ExceptionKind.AMOUNT_MISMATCH, key__contains=":channel-day:", day__range=(start, end)),
+        findings=findings,
+        checked=len(days),
+        facts={"channel_days": days},
+    )
+
+
+def check_ledger_readback(start: date, end: date) -> CheckOutcome:
+    """For built-in ledgers: each posted document is in the books with the amounts we sent."""
+    postings = Posting.objects.filter(
+        state=PostingState.POSTED, connection__platform="builtin", posting_date__range=(start, end)
+    )
+    info = {
+        p["pk"]: p
+        for p in postings.values(
+            "pk",
+            "entry_id",
+            "entry__reference",
+            "entry__currency",
+            "entry__channel_id",
+            "entry__transaction_id",
+            "connection_id",
+            "posting_date",
+            "remote_number",
+        )
+    }
+    sent: dict[tuple[Any, str], dict[str, Decimal]] = defaultdict(dict)
+    for row in (
+        JournalLine.objects.filter(entry__posting__in=postings)
+        .values("entry__connection_id", "entry__reference", "account__code")
+        .annotate(net=Sum(F("debit") - F("credit"), output_field=AMOUNT))
+        .order_by()
+    ):
+        sent[(row["entry__connection_id"], row["entry__reference"])][row["account__code"]] = (
+            row["net"] or ZERO
+        )
+    ours = postings.filter(
+        connection=OuterRef("entry__connection"), entry__reference=OuterRef("entry__reference")
+    )
+    held: dict[tuple[Any, str], dict[str, Decimal]] = defaultdict(dict)
+    for book in (
+        BookLine.objects.filter(Exists(ours))
+        .values("entry__connection_id", "entry__reference", "account_code")
+        .annotate(net=Sum(F("debit") - F("credit"), output_field=AMOUNT))
+        .order_by()
+    ):
+        held[(book["entry__connection_id"], book["entry__reference"])][book["account_code"]] = (
+            book["net"] or ZERO
+        )
+    findings: list[Finding] = []
+    for pk, p in info.items():
+        ref, cur = p["entry__reference"], p["entry__currency"]
+        k = (p["connection_id"], ref)
+        common: dict[str, Any] = {
+            "day": p["posting_date"],
+            "currency": cur,
+            "channel_id": p["entry__channel_id"],
+            "connection_id": p["connection_id"],
+            "transaction_id": p["entry__transaction_id"],
+            "posting_id": pk,
+        }
+        ours_total = sum((v for v in sent[k].values() if v > 0), ZERO)
+        if k not in held:
+            findings.append(
+                Finding(
+                    key=f"{ExceptionKind.MISSING_IN_LEDGER}:posting:{pk}",
+                    kind=ExceptionKind.MISSING_IN_LEDGER,
+                    amount=money.quantize(ours_total, cur),
+                    expected=money.quantize(ours_total, cur),
+                    actual=ZERO,
+                    explanation=(
+                        f"Document {ref} was posted on {p['posting_date']} ({_fmt(ours_total, cur)} of "
+                        f"debits) but the built-in ledger does not hold it."
+                    ),
+                    **common,
+                )
+            )
+            continue
+        diffs = [
+            (code, sent[k].get(code, ZERO), held[k].get(code, ZERO))
+            for code in sorted(set(sent[k]) | set(held[k]))
+            if money.quantize(sent[k].get(code, ZERO), cur) != money.quantize(held[k].get(code, ZERO), cur)
+        ]
+        if diffs:
+            books_total = sum((v for v in held[k].values() if v > 0), ZERO)
+            words = "; ".join(
+                f"account {c}: sent {_fmt(a, cur)}, ledger holds {_fmt(b, cur)}" for c, a, b in diffs
+            )
+            findings.append(
+                Finding(
+                    key=f"{ExceptionKind.AMOUNT_MISMATCH}:posting:{pk}",
+                    kind=ExceptionKind.AMOUNT_MISMATCH,
+                    amount=money.quantize(books_total - ours_total, cur),
+                    expected=money.quantize(ours_total, cur),
+                    actual=money.quantize(books_total, cur),
+                    explanation=f"The ledger's copy of {ref} ({p['remote_number']}) differs from what was posted: {words}.",
+                    **common,
+                )
+            )
+    strangers = (
+        BookEntry.objects.filter(connection__platform="builtin", date__range=(start, end))
+        .exclude(
+            Exists(
+                JournalEntry.objects.filter(
+                    connection=OuterRef("connection"), reference=OuterRef("reference")
+                )
+            )
+        )
+        .annotate(debits=Sum("lines__debit"))
+        .values("pk", "number", "reference", "date", "currency", "memo", "connection_id", "debits")
+    )
+    for b in strangers:
+        cur = b["currency"]
+        findings.append(
+            Finding(
+                key=f"{ExceptionKind.MISSING_IN_SOURCE}:book:{b['pk']}",
+                kind=ExceptionKind.MISSING_IN_SOURCE,
+                day=b["date"],
+                currency=cur,
+                amount=money.quantize(b["debits"] or ZERO, cur),
+                connection_id=b["connection_id"],
+                explanation=(
+                    f"The built-in ledger holds BK-{b['number']:06d} {b['reference']!r} of {b['date']} "
+                    f"({_fmt(b['debits'], cur)}) that no sales system sent through the integrator."
+                ),
+            )
+        )
+    return CheckOutcome(
+        name="ledger read-back",
+        scope=Q(day__range=(start, end))
+        & (
+            Q(kind=ExceptionKind.MISSING_IN_LEDGER)
+            | Q(kind=ExceptionKind.MISSING_IN_SOURCE)
+            | Q(kind=ExceptionKind.AMOUNT_MISMATCH, key__contains=":posting:")
+        ),
+        findings=findings,
+        checked=len(info),
+    )
+
+
+def check_invoices(start: date, end: date) -> CheckOutcome:
+    """Invoices due before ``end`` that the channel's payments have not settled."""
+    paid = (
+        Transaction.objects.filter(channel=OuterRef("channel"), kind=TransactionKind.PAYMENT)
+        .annotate(invoice=json_text("invoice_external_id"), pay_status=json_text("status"))
+        .filter(invoice=OuterRef("external_id"))
+        .exclude(pay_status__in=_NOT_PAYING)
+        .values("channel")
+        .annotate(s=Sum("total"))
+        .values("s")
+    )
+    invoices = (
+        Transaction.objects.filter(kind=TransactionKind.INVOICE)
+        .annotate(due=json_date("due_date"), doc_status=json_text("status"))
+        .filter(due__lt=end)
+        .exclude(doc_status__in=_INVOICE_CLOSED)
+        .annotate(paid=Coalesce(Subquery(paid, output_field=AMOUNT), Value(ZERO), output_field=AMOUNT))
+        .filter(paid__lt=F("total"))
+        .values(
+            "pk",
+            "number",
+            "external_id",
+            "due",
+            "currency",
+            "total",
+            "paid",
+            "channel_id",
+            "channel__name",
+            "channel__ledger_connection_id",
+            "document",
+        )
+    )
+    findings = []
+    for inv in invoices:
+        cur = inv["currency"]
+        outstanding = money.quantize(inv["total"] - inv["paid"], cur)
+        customer = (inv["document"].get("customer") or {}).get("name") or "the customer"
+        findings.append(
+            Finding(
+                key=f"{ExceptionKind.INVOICE_UNPAID}:{inv['pk']}",
+                kind=ExceptionKind.INVOICE_UNPAID,
+                day=inv["due"],
+                currency=cur,
+                amount=outstanding,
+                expected=money.quantize(inv["total"], cur),
+                actual=money.quantize(inv["paid"], cur),
+                channel_id=inv["channel_id"],
+                connection_id=inv["channel__ledger_connection_id"],
+                transaction_id=inv["pk"],
+                explanation=(
+                    f"Invoice {inv['number'] or inv['external_id']} to {customer} ({inv['channel__name']}) "
+                    f"for {_fmt(inv['total'], cur)} was due on {inv['due']}: {_fmt(inv['paid'], cur)} received, "
+                    f"{_fmt(outstanding, cur)} outstanding."
+                ),
+            )
+        )
+    return CheckOutcome(
+        name="invoices vs payments",
+        scope=Q(kind=ExceptionKind.INVOICE_UNPAID, day__lt=end),
+        findings=findings,
+        checked=Transaction.objects.filter(kind=TransactionKind.INVOICE).count(),
+    )

@@ -1,0 +1,182 @@
+"""Turning what a check found into exceptions, idempotently.
+
+Each check returns its findings and the scope it covered (kinds and days). :func:`apply_findings`
+then, in one pass of bulk statements:
+
+* opens an exception for each new finding (``key`` is UNIQUE, so never twice);
+* refreshes the open exception of a finding seen before (amounts and words may have changed);
+* re-opens one that a run had cleared, if the difference is back;
+* leaves alone one a person resolved or wrote off (their decision stands);
+* clears open exceptions in the scope that the check no longer finds (``auto_resolved``).
+
+One audit row per check lists what it opened, re-opened and cleared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from integrator.services import audit
+from reconciliation.choices import ExceptionStatus
+from reconciliation.models import ReconciliationException, ReconciliationRun
+
+__all__ = ["CheckOutcome", "Finding", "apply_findings", "serialise_reconciliation"]
+
+_LOCK_ID = 0x5EC0C11E  # serialises reconciliation writers on PostgreSQL
+_CHUNK = 500
+_REFRESHED = [
+    "explanation",
+    "amount",
+    "expected",
+    "actual",
+    "currency",
+    "day",
+    "channel",
+    "connection",
+    "transaction",
+    "posting",
+    "bank_line",
+    "last_run",
+    "updated_at",
+]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A difference found by a check, before it is stored as an exception."""
+
+    key: str
+    kind: str
+    day: date
+    explanation: str
+    currency: str = ""
+    amount: Decimal | None = None
+    expected: Decimal | None = None
+    actual: Decimal | None = None
+    channel_id: Any = None
+    connection_id: Any = None
+    transaction_id: Any = None
+    posting_id: Any = None
+    bank_line_id: Any = None
+
+    def fields(self) -> dict[str, Any]:
+        """Model field values (everything but the key)."""
+        return {
+            "kind": self.kind,
+            "day": self.day,
+            "explanation": self.explanation,
+            "currency": self.currency,
+            "amount": self.amount,
+            "expected": self.expected,
+            "actual": self.actual,
+            "channel_id": self.channel_id,
+            "connection_id": self.connection_id,
+            "transaction_id": self.transaction_id,
+            "posting_id": self.posting_id,
+            "bank_line_id": self.bank_line_id,
+        }
+
+
+@dataclass
+class CheckOutcome:
+    """Findings of one check, the exception scope it covered, and facts for the run summary."""
+
+    name: str
+    scope: Q
+    findings: list[Finding] = field(default_factory=list)
+    checked: int = 0
+    matches: int = 0
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def serialise_reconciliation() -> None:
+    """Take the reconciliation lock for the current transaction (PostgreSQL; SQLite has one writer)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
+
+
+def _chunks(items: list[Any]) -> list[list[Any]]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def apply_findings(run: ReconciliationRun, outcome: CheckOutcome, *, actor: Any = None) -> dict[str, int]:
+    """Store one check's findings as exceptions (call inside the step's transaction)."""
+    found = {f.key: f for f in outcome.findings}
+    existing: dict[str, ReconciliationException] = {}
+    for keys in _chunks(list(found)):
+        existing.update({e.key: e for e in ReconciliationException.objects.filter(key__in=keys)})
+    now = timezone.now()
+    created = [
+        ReconciliationException(key=key, first_run=run, last_run=run, **f.fields())
+        for key, f in found.items()
+        if key not in existing
+    ]
+    ReconciliationException.objects.bulk_create(created, batch_size=_CHUNK)
+    refreshed: list[ReconciliationException] = []
+    reopened: list[ReconciliationException] = []
+    for key, exc in existing.items():
+        if exc.status != ExceptionStatus.OPEN and not exc.auto_resolved:
+            continue  # a person resolved it: their decision stands
+        for name, value in found[key].fields().items():
+            setattr(exc, name, value)
+        exc.last_run = run
+        exc.updated_at = now
+        if exc.status != ExceptionStatus.OPEN:
+            exc.status, exc.auto_resolved, exc.resolution_note, exc.resolved_at = (
+                ExceptionStatus.OPEN,
+                False,
+                "",
+                None,
+            )
+            reopened.append(exc)
+        refreshed.append(exc)
+    ReconciliationException.objects.bulk_update(
+        refreshed,
+        [*_REFRESHED, "status", "auto_resolved", "resolution_note", "resolved_at"],
+        batch_size=_CHUNK,
+    )
+    stale = [
+        (pk, key)
+        for pk, key in ReconciliationException.objects.filter(
+            outcome.scope, status=ExceptionStatus.OPEN
+        ).values_list("pk", "key")
+        if key not in found
+    ]
+    for ids in _chunks([pk for pk, _ in stale]):
+        ReconciliationException.objects.filter(pk__in=ids, status=ExceptionStatus.OPEN).update(
+            status=ExceptionStatus.RESOLVED,
+            auto_resolved=True,
+            resolution_note=f"No longer found by the reconciliation of {run.label}.",
+            resolved_at=now,
+            last_run=run,
+            updated_at=now,
+        )
+    counts = {
+        "found": len(found),
+        "new": len(created),
+        "reopened": len(reopened),
+        "still_open": len(refreshed) - len(reopened),
+        "cleared": len(stale),
+    }
+    if created or reopened or stale:
+        audit.record(
+            "reconciliation.check",
+            obj=run,
+            after={
+                "check": outcome.name,
+                **counts,
+                "opened": [e.key for e in created],
+                "reopened_keys": [e.key for e in reopened],
+                "cleared_keys": [key for _, key in stale],
+            },
+            actor=actor,
+        )
+    return counts

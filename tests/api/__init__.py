@@ -1,0 +1,1 @@
+"""API tests: generic resource batteries (mixins), errors, actions, reports, query counts."""

@@ -1,0 +1,1 @@
+"""Browser journeys (Playwright + Debian Chromium against a live server), marker ``browser``."""

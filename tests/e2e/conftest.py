@@ -1,0 +1,202 @@
+"""Browser journeys: Playwright (sync API) drives Debian's Chromium against Django's live server.
+
+* No browser download: Chromium comes from apt (``.ci/run`` installs it); without
+  ``/usr/bin/chromium`` every browser test is skipped, not failed.
+* The store is the demo store (``integrator.services.demo``), its events delivered through the
+  live server's real webhook endpoint, signed like a till would sign them.
+* A failing test leaves a full-page screenshot in ``var/screenshots/failures/``; the journeys save
+  the screenshots people look at (dashboard, a transaction, the approval queue) in ``var/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.conf import settings
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test
+# itself (seeding, assertions) are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
+EVENTS_PER_CHANNEL = 24
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Mark every test under tests/e2e as ``browser`` and skip them all without Chromium."""
+    here = Path(__file__).parent
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt-get install chromium)")
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+            if not os.path.exists(CHROMIUM):
+                item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """Keep each phase's report on the test item so the page fixture knows a test failed."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+def _roles_from_serialized(data: str) -> dict[str, list[tuple[str, str]]]:
+    """Role groups and their permissions (by app label and codename) from Django's serialized
+    test database (what the migrations created)."""
+    rows = json.loads(data)
+    types = {r["pk"]: r["fields"]["app_label"] for r in rows if r["model"] == "contenttypes.contenttype"}
+    perms = {r["pk"]: (types.get(r["fields"]["content_type"], ""), r["fields"]["codename"])
+             for r in rows if r["model"] == "auth.permission"}  # fmt: skip
+    return {r["fields"]["name"]: [perms[p] for p in r["fields"]["permissions"] if p in perms]
+            for r in rows if r["model"] == "auth.group"}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def role_snapshot(django_db_setup: Any, django_db_blocker: Any) -> dict[str, list[tuple[str, str]]]:
+    """The role groups the migrations made, read once before any browser test runs."""
+    from django.contrib.auth.models import Group
+    from django.db import connections
+
+    data = getattr(connections["default"], "_test_serialized_contents", None)
+    if data:
+        return _roles_from_serialized(data)
+    with django_db_blocker.unblock():
+        return {g.name: list(g.permissions.values_list("content_type__app_label", "codename"))
+                for g in Group.objects.all()}  # fmt: skip
+
+
+def ensure_roles(snapshot: dict[str, list[tuple[str, str]]]) -> None:
+    """Put the role groups back after a transactional test flushed them.
+
+    Serialized rollback is asked for, but once Playwright's event loop runs in this thread Django
+    may not find the serialized contents on the connection it uses, and restores nothing.
+    """
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.management import create_contenttypes
+    from django.db.models import Q
+
+    if Group.objects.exists():
+        return
+    for app_config in apps.get_app_configs():
+        create_contenttypes(app_config, verbosity=0)
+        create_permissions(app_config, verbosity=0)
+    for name, perms in snapshot.items():
+        group = Group.objects.create(name=name)
+        query = Q(pk__in=[])
+        for app_label, codename in perms:
+            query |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.set(Permission.objects.filter(query))
+
+
+@pytest.fixture(scope="session")
+def browser(role_snapshot: Any) -> Iterator[Any]:
+    """One headless Chromium for the session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Pages:
+    """Opens browser pages (one context each: separate logins) and screenshots failures."""
+
+    def __init__(self, browser: Any, base_url: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.opened: list[Any] = []
+        self.errors: list[str] = []
+
+    def new(self) -> Any:
+        """A fresh page (own cookies) at 1440x900, British locale, London time."""
+        context = self.browser.new_context(
+            viewport={"width": 1440, "height": 900}, base_url=self.base_url, locale="en-GB",
+            timezone_id="Europe/London",
+        )  # fmt: skip
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: {exc}"))
+        self.opened.append(page)
+        return page
+
+    def login(self, username: str, password: str) -> Any:
+        """A new page logged in as ``username``."""
+        page = self.new()
+        page.goto("/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(lambda url: "/login/" not in url)
+        return page
+
+    def close(self, failed_name: str | None) -> None:
+        """Screenshot every open page if the test failed, then close them."""
+        for i, page in enumerate(self.opened):
+            if failed_name and not page.is_closed():
+                target = SCREENSHOTS / "failures" / f"{failed_name}-{i}.png"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(target), full_page=True)
+            page.context.close()
+
+
+@pytest.fixture
+def pages(browser: Any, live_server: Any, request: Any) -> Iterator[Pages]:
+    """Browser pages against the live server; JavaScript errors fail the test."""
+    opened = Pages(browser, live_server.url)
+    yield opened
+    report = getattr(request.node, "rep_call", None)
+    opened.close(request.node.name if report is not None and report.failed else None)
+    assert not opened.errors, opened.errors
+
+
+def save_screenshot(page: Any, name: str) -> Path:
+    """A full-page screenshot under var/screenshots/ (not committed)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture
+def demo_store(live_server: Any, transactional_db: Any, django_db_serialized_rollback: Any,
+               role_snapshot: Any) -> Any:  # fmt: skip
+    """The demo store with a few days of signed events delivered over HTTP to the live server,
+    processed, closed and posted like the worker would."""
+    from integrator.services import demo
+    from integrator.services.closing import close_past_days
+    from integrator.services.posting import run_outbox
+
+    ensure_roles(role_snapshot)
+    store = demo.setup_store()
+    events = {
+        slug: items[:EVENTS_PER_CHANNEL] for slug, items in demo.build_events(demo.local_today()).items()
+    }
+
+    def send(path: str, body: bytes, headers: dict[str, str]) -> int:
+        return requests.post(live_server.url + path, data=body, headers=headers, timeout=30).status_code
+
+    counts = demo.deliver(store, events, send)
+    assert set(counts) == {"202"}, counts
+    close_past_days()
+    run_outbox(worker="e2e")
+    return store

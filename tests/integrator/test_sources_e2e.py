@@ -1,0 +1,122 @@
+"""Vendor sources end to end over real HTTP: the vendor's sandbox sends signed webhooks to our
+live server, the spine books them; duplicates produce nothing new; forgeries get 401."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from connectors.sandbox.square import SquareSandbox
+from connectors.sandbox.stripe import StripeSandbox
+from integrator.choices import TransactionStatus
+from integrator.models import BookEntry, Channel, InboundEvent, JournalEntry, MappingSet, Transaction
+from integrator.services.channels import create_channel
+from integrator.services.mappings import activate_version, create_version
+from tests.conftest import standard_rules
+from tests.fixtures import square as square_fixtures
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STRIPE_FIXTURES = "tests/fixtures/stripe"
+
+
+def _channel(ledger: Any, platform: str, slug: str, currency: str, **kw: Any) -> Channel:
+    channel = create_channel(
+        platform=platform, name=slug, slug=slug, currency=currency, ledger_connection=ledger, **kw
+    )
+    ms = MappingSet.objects.create(channel=channel, connection=ledger)
+    activate_version(create_version(ms, effective_from=date(2020, 1, 1), rules=standard_rules(ledger)))
+    return channel
+
+
+def _stripe_event(name: str) -> dict[str, Any]:
+    with open(f"{STRIPE_FIXTURES}/{name}.json", encoding="utf-8") as fh:
+        return json.load(fh)  # type: ignore[no-any-return]
+
+
+def test_stripe_charge_webhook_is_booked_once_and_forgeries_refused(ledger: Any, live_server: Any) -> None:
+    with StripeSandbox() as stripe:
+        with open(f"{STRIPE_FIXTURES}/objects.json", encoding="utf-8") as fh:
+            objects = json.load(fh)
+        stripe.load(objects["objects"], objects["payouts"])
+        _channel(ledger, "stripe", "stripe-gb", "GBP", webhook_secrets=["whsec_test"], base_url=stripe.url,
+                 credentials={"secret_key": stripe.secret_key})  # fmt: skip
+        url = f"{live_server.url}/hooks/stripe-gb/"
+        event = _stripe_event("event_charge_succeeded_gbp")
+        first = stripe.send_webhook(url, event, "whsec_test")
+        assert first.status_code == 202, first.text
+        assert stripe.send_webhook(url, event, "whsec_test").status_code == 200
+        assert stripe.send_webhook(url, event, "whsec_wrong").status_code == 401
+        assert stripe.send_webhook(url, event, "whsec_test", timestamp=1).status_code == 401
+    txn = Transaction.objects.get()
+    assert (txn.kind, txn.total, txn.currency) == ("payment", Decimal("45.00"), "GBP")
+    assert txn.status == TransactionStatus.POSTED
+    assert InboundEvent.objects.get().deliveries == 2
+    assert BookEntry.objects.count() == 1
+
+
+def test_square_order_webhook_fetches_the_order_and_books_the_sale(ledger: Any, live_server: Any) -> None:
+    with SquareSandbox() as square:
+        square_fixtures.seed(square)
+        _channel(ledger, "square", "square-ny", "USD", webhook_secrets=["sig-key-current"], base_url=square.url,
+                 credentials={"access_token": square.access_token})  # fmt: skip
+        url = f"{live_server.url}/hooks/square-ny/"
+        event = square_fixtures.load("order_updated_usd.json")
+        assert square.send_webhook(url, event, "sig-key-current").status_code == 202
+        assert square.send_webhook(url, event, "sig-key-current").status_code == 200
+        assert (
+            square.send_webhook(url, event, "sig-key-current", notification_url=url + "x").status_code == 401
+        )
+    txn = Transaction.objects.get()
+    order = square_fixtures.load("order_additive_usd.json")
+    assert txn.kind == "sale"
+    assert txn.total * 100 == order["total_money"]["amount"]
+    entry = JournalEntry.objects.get()
+    assert sum(ln.debit for ln in entry.lines.all()) == sum(ln.credit for ln in entry.lines.all())
+    assert BookEntry.objects.count() == 1
+
+
+def test_shopify_webhook_and_back_fill_of_the_same_order_make_one_transaction(
+    ledger: Any, live_server: Any
+) -> None:
+    from django.core.management import call_command
+
+    from connectors.sandbox.shopify import ShopifySandbox
+    from tests.fixtures import shopify as shop_fixtures
+
+    order = shop_fixtures.load("order_discount_two_taxes")
+    refund = shop_fixtures.load("refund_partial_line")
+    with ShopifySandbox(orders=[order], access_token=shop_fixtures.TOKEN) as shop:
+        _channel(ledger, "shopify", "shop-ca", "CAD", webhook_secrets=[shop_fixtures.SECRET, shop_fixtures.OLD_SECRET],
+                 base_url=shop.url, credentials={"access_token": shop_fixtures.TOKEN},
+                 settings={"pull_payouts": False})  # fmt: skip
+        url = f"{live_server.url}/hooks/shop-ca/"
+        assert (
+            shop.send_webhook(url, "orders/paid", order, shop_fixtures.SECRET, event_id="e-1").status_code
+            == 202
+        )
+        assert (
+            shop.send_webhook(url, "orders/paid", order, shop_fixtures.SECRET, event_id="e-1").status_code
+            == 200
+        )
+        assert shop.send_webhook(url, "orders/paid", order, "not-the-secret").status_code == 401
+        assert shop.send_webhook(url, "refunds/create", refund, shop_fixtures.OLD_SECRET).status_code == 202
+        import io
+
+        out = io.StringIO()
+        call_command("sync", "shop-ca", "--since", "2020-01-01", stdout=out)
+        assert "1 new records" in out.getvalue()
+        from integrator.services.pipeline import process_received_events
+
+        process_received_events()
+    sale = Transaction.objects.get(kind="sale")
+    assert (sale.total, sale.tax_total) == (Decimal("150.74"), Decimal("14.67"))
+    assert Transaction.objects.filter(kind="sale").count() == 1  # webhook + pulled order: one transaction
+    refund_txn = Transaction.objects.get(kind="refund")
+    assert refund_txn.sale_id == sale.pk and refund_txn.total == Decimal("45.36")
+    assert refund_txn.status == TransactionStatus.POSTED and sale.status == TransactionStatus.POSTED
+    assert BookEntry.objects.count() == 2

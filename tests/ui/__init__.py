@@ -1,0 +1,1 @@
+"""Screen tests: lists, filters, exports, object pages, navigation, query counts."""
