@@ -222,7 +222,9 @@ def _circuit_allows(connection_id: Any, posting_id: Any, now: Any) -> bool:
     if failures < settings.CIRCUIT_FAILURE_THRESHOLD:
         return True
     if open_until is not None and open_until > now:
-        Posting.objects.filter(pk=posting_id, next_attempt_at__lt=open_until).update(next_attempt_at=open_until)
+        Posting.objects.filter(pk=posting_id, next_attempt_at__lt=open_until).update(
+            next_attempt_at=open_until
+        )
         return False
     reopen = now + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS)
     won = LedgerConnection.objects.filter(pk=connection_id, circuit_open_until=open_until).update(
@@ -254,7 +256,9 @@ def _record_circuit(connection_id: Any, *, failed: bool) -> None:
         LedgerConnection.objects.filter(pk=connection_id).update(
             circuit_open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS)
         )
-        log.error("ledger connection %s: circuit opened after %d consecutive failures", connection_id, failures)
+        log.error(
+            "ledger connection %s: circuit opened after %d consecutive failures", connection_id, failures
+        )
         audit.record(
             "connection.circuit_opened",
             object_type="integrator.LedgerConnection",

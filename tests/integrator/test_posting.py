@@ -158,12 +158,14 @@ def test_worker_killed_between_send_and_record_is_resolved_without_a_second_docu
 
 
 @pytest.mark.django_db
-def test_circuit_opens_after_consecutive_failures_and_lets_one_probe_through(channel: Any, settings: Any) -> None:
+def test_circuit_opens_after_consecutive_failures_and_lets_one_probe_through(
+    channel: Any, settings: Any
+) -> None:
     """A ledger that is down is not hammered: after the threshold, one probe per open period."""
     from connectors.sandbox.quickbooks import QuickBooksSandbox
     from integrator.services.posting import circuit_state
-    from tests.integrator.test_ledgers_e2e import _qbo_connection
     from tests.integrator.test_ledger_reliability import _deliver, _till
+    from tests.integrator.test_ledgers_e2e import _qbo_connection
 
     settings.CIRCUIT_FAILURE_THRESHOLD = 3
     settings.CIRCUIT_OPEN_SECONDS = 60
@@ -179,7 +181,9 @@ def test_circuit_opens_after_consecutive_failures_and_lets_one_probe_through(cha
         _till(conn, slug="down")
         _deliver(Client(), "down", 8)
         process_received_events()
-        qbo.faults.rates((1.0, Fault("status", status=503)), only_paths=r"^/v3/company/[^/]+/(batch|salesreceipt)")
+        qbo.faults.rates(
+            (1.0, Fault("status", status=503)), only_paths=r"^/v3/company/[^/]+/(batch|salesreceipt)"
+        )
         for pk in Posting.objects.values_list("pk", flat=True):
             send_posting(pk)
         calls = len(qbo.requests_to("POST", r"^/v3/company/[^/]+/(batch|salesreceipt)"))
