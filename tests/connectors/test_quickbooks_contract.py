@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from connectors.base import PostingDocument
-from connectors.ledgers.quickbooks.wire import dumps, loads
+from connectors.jsonwire import dumps, loads
 from connectors.sandbox.base import Fault
 from connectors.sandbox.quickbooks import QboLimits, QuickBooksSandbox
 from tests.connectors.test_quickbooks import (  # noqa: F401 - process_local_oauth is an autouse fixture

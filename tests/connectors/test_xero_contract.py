@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from connectors.base import PostingDocument
-from connectors.ledgers.xero.wire import dumps, loads
+from connectors.jsonwire import dumps, loads
 from connectors.sandbox.base import Fault
 from connectors.sandbox.xero import XeroSandbox
 from tests.connectors.test_xero import (  # noqa: F401 - process_local_oauth is an autouse fixture

@@ -39,9 +39,9 @@ from connectors.base import (
     Uncertain,
 )
 from connectors.http import RateLimit, RateLimiter, VendorHTTP
+from connectors.jsonwire import dumps, loads
 from connectors.ledgers.quickbooks.documents import QboDocument, QboSettings, build_document, request_id
 from connectors.ledgers.quickbooks.errors import DuplicateDocument, classify_fault
-from connectors.ledgers.quickbooks.wire import dumps, loads
 
 __all__ = ["PRODUCTION_URL", "QUICKBOOKS_OAUTH", "SANDBOX_URL", "QuickBooksTarget"]
 

@@ -43,9 +43,9 @@ from connectors.base import (
     Uncertain,
 )
 from connectors.http import RateLimit, VendorHTTP
+from connectors.jsonwire import dumps, loads
 from connectors.ledgers.xero.documents import XeroDocument, XeroSettings, build_document, narration_prefix
 from connectors.ledgers.xero.errors import DuplicateDocument, classify_error, classify_messages, item_messages
-from connectors.ledgers.xero.wire import dumps, loads
 
 __all__ = ["API_URL", "XERO_OAUTH", "XeroTarget"]
 

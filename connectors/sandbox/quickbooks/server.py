@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.ledgers.quickbooks.wire import dumps, loads
+from connectors.jsonwire import dumps, loads
 from connectors.sandbox.base import Request, Response, SandboxServer, route
 from connectors.sandbox.quickbooks.company import (
     ALL_ENTITIES,

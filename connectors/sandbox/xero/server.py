@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.ledgers.xero.wire import dumps, loads
+from connectors.jsonwire import dumps, loads
 from connectors.sandbox.base import Request, Response, SandboxServer, route
 from connectors.sandbox.quickbooks.oauth import OAuthTokenStore
 from connectors.sandbox.xero.organisation import COLLECTIONS, Organisation, XeroInvalid

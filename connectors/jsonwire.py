@@ -1,4 +1,4 @@
-"""Exact JSON for QuickBooks: Decimals go out as JSON numbers and come back as Decimals.
+"""Exact JSON for vendor APIs: Decimals go out as JSON numbers and come back as Decimals.
 
 ``requests``' own ``json=`` would refuse a Decimal, and a float would lose the cent, so bodies are
 encoded here and sent as bytes.
