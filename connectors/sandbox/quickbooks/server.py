@@ -22,10 +22,7 @@ Documents are kept in memory with their ``TotalAmt`` (:meth:`documents`).
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-import socket
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -110,20 +107,6 @@ class QuickBooksSandbox(SandboxServer):
         self._batch_calls: deque[float] = deque()
         self._in_flight = 0
         self.retry_windows: list[tuple[float, float]] = []
-
-    def stop(self) -> None:
-        """Stop serving. A connection wakes the serving loop, so stopping does not wait out the
-        base server's half-second poll (tests start and stop many sandboxes)."""
-        waker = threading.Timer(0.02, self._wake)
-        waker.start()
-        try:
-            super().stop()
-        finally:
-            waker.cancel()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            socket.create_connection((self.host, self.port), timeout=0.5).close()
 
     # -- helpers for tests and the demo --------------------------------------------------------
 

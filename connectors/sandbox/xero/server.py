@@ -18,10 +18,7 @@ Retry-After window the sandbox gave.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import socket
-import threading
 import time
 import uuid
 from collections import deque
@@ -108,20 +105,6 @@ class XeroSandbox(SandboxServer):
         self._day: deque[float] = deque()
         self._in_flight = 0
         self.retry_windows: list[tuple[float, float]] = []
-
-    def stop(self) -> None:
-        """Stop serving. A connection wakes the serving loop, so stopping does not wait out the
-        base server's half-second poll (tests start and stop many sandboxes)."""
-        waker = threading.Timer(0.02, self._wake)
-        waker.start()
-        try:
-            super().stop()
-        finally:
-            waker.cancel()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            socket.create_connection((self.host, self.port), timeout=0.5).close()
 
     # -- helpers for tests and the demo --------------------------------------------------------
 
