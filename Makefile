@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast test-slow bench lint setup clean
+.PHONY: run test test-fast test-slow test-reliability bench lint setup clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not slow and not browser" $(PYTEST_ARGS)
+
+test-reliability: setup
+	$(BIN)/python -m pytest -p no:cacheprovider tests/reliability -m slow $(PYTEST_ARGS)
 
 test-slow: setup
 	$(BIN)/python -m pytest -p no:cacheprovider -m slow $(PYTEST_ARGS)

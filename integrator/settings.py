@@ -277,7 +277,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
-        "integrator.security": {"handlers": ["console"], "level": "WARNING", "propagate": True},
+        "integrator.security": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django-q": {"level": "WARNING"},
         "axes": {"level": "WARNING"},  # lockouts are logged on integrator.security
     },

@@ -275,7 +275,8 @@ class SandboxServer:
             self._write(http, Response(fault.status, self.error_body(fault.status, "injected failure")))
             return
         response = self._call(req)
-        if fault is not None and fault.kind == "drop_after_commit":
+        if fault is not None and fault.kind == "drop_after_commit" and response.status < 400:
+            # Only a committed write can be "dropped after commit"; a refusal is answered as is.
             self._close(http)
             return
         self._write(http, response)

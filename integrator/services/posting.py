@@ -493,9 +493,12 @@ def send_postings_batch(posting_ids: list[Any], worker: str = "") -> int:
             _finish_failed(posting, attempt, Uncertain(f"internal error: {exc!r}"))
         return len(claimed)
     failpoint("after_send")
+    # One call, one vote for the circuit: item-level transient errors count once.
+    if any(type(r) in (Retryable, Uncertain) for r in results):
+        _record_circuit(ready[0][0].connection_id, failed=True)
     for (posting, attempt), result in zip(ready, results, strict=True):
         if isinstance(result, ConnectorError):
-            _finish_failed(posting, attempt, result)
+            _finish_failed(posting, attempt, result, count_for_circuit=False)
         else:
             _finish_posted(posting, attempt, result, "posted (batch)")
     return len(claimed)

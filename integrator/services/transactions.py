@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -175,9 +175,12 @@ def upsert_transaction(channel: Channel, doc: CanonicalDocument, event: InboundE
         existing.events.add(event)
     if existing.content_hash == digest:
         return UpsertResult(existing, False)
-    stored_updated = existing.document.get("source_updated_at")
-    new_updated = getattr(doc, "source_updated_at", None)
-    if stored_updated and new_updated and new_updated.isoformat() < stored_updated:
+    # A version without its own update time counts as of the time it happened, so a late
+    # "completed" event can never overwrite a later "updated" one. Compared as instants, not text.
+    stored_text = existing.document.get("source_updated_at") or existing.document.get("occurred_at")
+    stored_updated = datetime.fromisoformat(stored_text) if stored_text else None
+    new_updated = getattr(doc, "source_updated_at", None) or doc.occurred_at
+    if stored_updated is not None and new_updated < stored_updated:
         # Stale: an older version of the document arrived after a newer one.
         return UpsertResult(existing, False)
     for name, value in fields.items():
@@ -227,6 +230,17 @@ def _amount_problems(doc: CanonicalDocument) -> list[str]:
 
     if isinstance(doc, Sale | Refund | Invoice):
         check("total", doc.total)
+        for s in doc.shipping:
+            check("shipping", s.amount)
+            check("shipping discount", s.discount)
+    if isinstance(doc, Sale | Invoice):
+        for d in doc.discounts:
+            check(f"discount {d.code}", d.amount)
+    if isinstance(doc, Sale | Refund):
+        for tender in doc.tenders:
+            check(f"tender {tender.method}", tender.amount)
+    if isinstance(doc, Sale):
+        check("tips", doc.tips)
         for ln in doc.lines:
             check(f"line {ln.sku or ln.name} discount", ln.discount)
             if ln.quantity <= 0:

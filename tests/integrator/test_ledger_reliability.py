@@ -60,16 +60,23 @@ def _deliver(client: Any, slug: str, n: int, days: int = 1) -> None:
                 "currency": "GBP", "total": "12.00", "tenders": [{"method": "card", "amount": "12.00"}],
                 "lines": [{"sku": "KENTE", "name": "Kente", "quantity": 1, "unit_price": "10.00",
                            "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "2.00"}]}]}  # fmt: skip
-        body = json.dumps({"id": f"e-{slug}-{i}", "type": "sale.completed", "created_at": data["occurred_at"], "data": data}).encode()
+        body = json.dumps(
+            {"id": f"e-{slug}-{i}", "type": "sale.completed", "created_at": data["occurred_at"], "data": data}
+        ).encode()
         headers = signed_headers(body, secret="s3cret")
-        assert client.post(f"/hooks/{slug}/", data=body, content_type="application/json", **headers).status_code == 202
+        assert (
+            client.post(f"/hooks/{slug}/", data=body, content_type="application/json", **headers).status_code
+            == 202
+        )
 
 
 def _drain(limit_seconds: float = 240) -> None:
     deadline = time.time() + limit_seconds
     while time.time() < deadline:
         run_outbox(limit=1000)
-        open_ = Posting.objects.filter(state__in=[PostingState.PENDING, PostingState.SENDING, PostingState.UNCERTAIN])
+        open_ = Posting.objects.filter(
+            state__in=[PostingState.PENDING, PostingState.SENDING, PostingState.UNCERTAIN]
+        )
         if not open_.exists():
             return
         time.sleep(0.1)

@@ -1,0 +1,1 @@
+"""Reliability recipes of RELIABILITY.md as bounded, self-stopping tests (``-m slow``)."""

@@ -1,0 +1,118 @@
+"""R3: postings sent by worker processes that are killed with SIGKILL again and again.
+
+Two outbox worker processes drain ``POSTINGS`` postings to the built-in ledger. A driver kills one
+of them with SIGKILL at random moments, and the workers themselves die (``os._exit(137)``, the
+``after_send`` failpoint in probability mode) right after some batches reached the ledger and
+before the result was saved; every death is followed by a restart, until ``DEATHS`` deaths. Leases
+are 1 s, so a dead worker's postings become ``uncertain`` quickly and are resolved by a look-up.
+
+Pass: exactly one document per posting, 0 duplicates, every posting ``posted`` with the id of its
+one document, within ``SETTLE_SECONDS`` of the last restart. RELIABILITY.md's 1,000 postings and
+20 kills, unscaled.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import pytest
+from django.db.models import Count
+from django.test import override_settings
+
+from integrator.choices import PostingState
+from integrator.models import BookEntry, Posting, PostingAttempt
+from integrator.services.posting import run_outbox
+from tests.conftest import make_channel
+from tests.reliability.support import Proc, wait_until
+from tests.reliability.workers import all_final, make_postings, start_worker
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+POSTINGS = 1000
+DEATHS = 20
+WORKERS = 2
+SETTLE_SECONDS = 60
+CHAOS_DEADLINE = 120
+OPEN = (PostingState.PENDING, PostingState.SENDING, PostingState.UNCERTAIN)
+
+
+@override_settings(POSTING_LEASE_SECONDS=1)
+def test_kill_9_twenty_times_gives_exactly_one_document_per_posting(ledger: Any, monkeypatch: Any) -> None:
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # creating postings only enqueues; the workers send
+    channel = make_channel(ledger)
+    make_postings(channel, POSTINGS, "R3")
+    assert Posting.objects.filter(state=PostingState.PENDING).count() == POSTINGS
+
+    rng = random.Random(3)
+    generation = 0
+
+    def launch() -> Proc:
+        nonlocal generation
+        generation += 1
+        # The very first worker dies right after its first send (a batch of up to 10 postings), so
+        # that case is certain to happen; later ones after about one batch in ten.
+        probability = "1" if generation == 1 else "0.1"
+        return start_worker(failpoint_probability=probability, seed=generation)
+
+    workers = [launch() for _ in range(WORKERS)]
+    timer_kills = failpoint_deaths = 0
+    last_restart = time.monotonic()
+    started = time.monotonic()
+    next_kill = started + rng.uniform(2, 4)
+    try:
+        while timer_kills + failpoint_deaths < DEATHS:
+            assert time.monotonic() - started < CHAOS_DEADLINE, (
+                f"only {timer_kills + failpoint_deaths} deaths in {CHAOS_DEADLINE} s"
+            )
+            assert Posting.objects.filter(state__in=OPEN).exists(), (
+                f"all postings were final after only {timer_kills + failpoint_deaths} deaths"
+            )
+            for slot, proc in enumerate(workers):
+                if not proc.alive():
+                    code = proc.popen.returncode
+                    assert code == 137, f"worker exited {code}: {proc.output()}"
+                    failpoint_deaths += 1
+                    proc.close()
+                    workers[slot] = launch()
+                    last_restart = time.monotonic()
+            if time.monotonic() >= next_kill:
+                slot = rng.randrange(WORKERS)
+                workers[slot].close()  # SIGKILL to the worker's process group
+                timer_kills += 1
+                workers[slot] = launch()
+                last_restart = time.monotonic()
+                next_kill = time.monotonic() + rng.uniform(1, 3)
+            time.sleep(0.05)
+        # The last deaths are behind us: healthy workers from here on.
+        for slot in range(WORKERS):
+            workers[slot].close()
+            workers[slot] = start_worker()
+        last_restart = time.monotonic()
+        settled = wait_until(all_final(OPEN), SETTLE_SECONDS, interval=0.25)
+        settle_time = time.monotonic() - last_restart
+    finally:
+        for proc in workers:
+            proc.close()
+    assert settled, f"{Posting.objects.filter(state__in=OPEN).count()} postings still open"
+    time.sleep(1.1)  # every lease has run out: a final sweep finds nothing left to do
+    assert run_outbox() == 0
+
+    assert failpoint_deaths >= 1 and timer_kills + failpoint_deaths >= DEATHS
+    assert Posting.objects.filter(state=PostingState.POSTED).count() == POSTINGS
+    assert BookEntry.objects.filter(connection=ledger).count() == POSTINGS
+    assert not BookEntry.objects.values("reference").annotate(n=Count("id")).filter(n__gt=1).exists()
+    books = dict(BookEntry.objects.values_list("reference", "pk"))
+    for reference, remote_id in Posting.objects.values_list("entry__reference", "remote_id"):
+        assert remote_id == str(books[reference]), reference  # the recorded result is the one document
+    looked_up = PostingAttempt.objects.filter(outcome="found by look-up").count()
+    expired = PostingAttempt.objects.filter(outcome="lease expired").count()
+    assert looked_up >= 1 and expired >= 1
+    print(
+        f"R3: {POSTINGS} postings, {timer_kills} SIGKILLs + {failpoint_deaths} deaths after send, "
+        f"{expired} attempts cut short, {looked_up} resolved by look-up, "
+        f"final {settle_time:.1f} s after the last restart, {time.monotonic() - started:.0f} s in all"
+    )
