@@ -15,6 +15,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from integrator.choices import ChangeAction, ChangeStatus, RepostOutcome, RepostStatus
+
 __all__ = [
     "ChangeAction",
     "ChangeStatus",
@@ -25,43 +27,6 @@ __all__ = [
     "RepostResult",
     "RepostStatus",
 ]
-
-
-class ChangeStatus(models.TextChoices):
-    """Life of a change request: draft -> submitted -> approved | rejected (or withdrawn)."""
-
-    DRAFT = "draft", "Draft"
-    SUBMITTED = "submitted", "Submitted for approval"
-    APPROVED = "approved", "Approved"
-    REJECTED = "rejected", "Rejected"
-    WITHDRAWN = "withdrawn", "Withdrawn by its author"
-
-
-class ChangeAction(models.TextChoices):
-    """What an item does to the rule it names."""
-
-    ADD = "add", "Add rule"
-    EDIT = "edit", "Change rule"
-    REMOVE = "remove", "Remove rule"
-
-
-class RepostStatus(models.TextChoices):
-    """Life of a re-posting: pending (previewed, awaiting execution) -> done, or cancelled."""
-
-    PENDING = "pending", "Waiting to be executed"
-    DONE = "done", "Executed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-class RepostOutcome(models.TextChoices):
-    """What happened to one document when a re-posting was executed."""
-
-    REPOSTED = "reposted", "Reversed and posted again"
-    UNCHANGED = "unchanged", "Journal unchanged under the new rules"
-    CLOSED_PERIOD = "closed_period", "In a closed period: left as it was"
-    NEEDS_MAPPING = "needs_mapping", "The new rules do not cover it"
-    SKIPPED = "skipped", "Changed since the preview: left to the pipeline"
-    FAILED = "failed", "Failed"
 
 
 class MappingChangeRequest(models.Model):
