@@ -23,17 +23,19 @@ Errors are classified once, here, by the connector that understands the vendor:
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from integrator.canonical import CanonicalDocument
 
 __all__ = [
     "AuthExpired",
     "ClosedPeriod",
+    "ConnectionCheck",
     "ConnectorError",
     "LedgerConfig",
     "LedgerTarget",
@@ -49,11 +51,13 @@ __all__ = [
     "RemoteTaxCode",
     "Retryable",
     "SalesSource",
+    "SetupField",
     "SignatureInvalid",
     "SourceConfig",
     "Uncertain",
     "UnknownPlatform",
     "WebhookEnvelope",
+    "WebhookReply",
     "WebhookRequest",
     "ledger_target_class",
     "sales_source_class",
@@ -116,6 +120,41 @@ class UnknownPlatform(LookupError):
 
 
 # --------------------------------------------------------------------------------------------
+# Setting up a connection (the wizard and the API read these)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetupField:
+    """One thing a person enters when connecting a channel or a ledger.
+
+    ``store`` says where the value lives: ``credentials`` (encrypted, write-only: never shown again
+    after it is saved) or ``settings`` (plain, shown and editable). ``kind`` drives the form widget:
+    ``text``, ``secret`` (a password box; implies write-only), ``url``, ``int``, ``bool``, ``choice``
+    (``choices`` lists ``(value, label)``) or ``date``.
+    """
+
+    name: str
+    label: str
+    kind: Literal["text", "secret", "url", "int", "bool", "choice", "date"] = "text"
+    store: Literal["credentials", "settings"] = "settings"
+    required: bool = False
+    help: str = ""
+    default: Any = None
+    choices: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """The result of "Test connection": whether the vendor answered as expected, and what it said
+    (the shop or company name, the currency, the first error) in words for a person."""
+
+    ok: bool
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
 # Sources
 # --------------------------------------------------------------------------------------------
 
@@ -163,6 +202,17 @@ class WebhookEnvelope:
 
 
 @dataclass(frozen=True)
+class WebhookReply:
+    """An answer a source gives to a vendor's handshake request (Clover's one-time verification
+    code, WooCommerce's ping on hook creation) instead of storing it as an event. ``record`` holds
+    what the channel should keep and show to the admin (e.g. ``{"verification_code": ...}``)."""
+
+    status: int = 200
+    body: Mapping[str, Any] = field(default_factory=dict)
+    record: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PulledRecord:
     """One record fetched by a pull (back-fill). It becomes an InboundEvent like a webhook would,
     so a pulled order and a webhook for the same order end in one Transaction."""
@@ -189,9 +239,35 @@ class SalesSource:
     capabilities: ClassVar[frozenset[str]] = frozenset({"webhook"})
     #: Largest webhook body accepted, in bytes (larger is answered 413 before parsing).
     max_body_bytes: ClassVar[int] = 1_048_576
+    #: Media types (without parameters) the vendor's webhooks carry; anything else is answered 415.
+    accepted_content_types: ClassVar[frozenset[str]] = frozenset({"application/json"})
+    #: What the setup wizard asks for (credentials are encrypted and write-only).
+    setup_fields: ClassVar[tuple[SetupField, ...]] = ()
+    #: Minutes between scheduled completeness pulls (None: no scheduled pull). Vendors that never
+    #: retry a webhook (WooCommerce) rely on it to close every gap.
+    scheduled_pull_minutes: ClassVar[int | None] = None
+    #: How far back a scheduled pull starts before the last one (vendor reporting lag, clock skew).
+    pull_overlap: ClassVar[timedelta] = timedelta(minutes=10)
 
     def __init__(self, config: SourceConfig) -> None:
         self.config = config
+
+    def handle_handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        """Answer a vendor's handshake (a verification request that is not an event), or return
+        None for an ordinary delivery. Called before :meth:`verify_webhook`, so it must accept
+        only the vendor's exact handshake shape and must never store an event."""
+        return None
+
+    def decode_payload(self, body: str, headers: Mapping[str, str]) -> Any:
+        """The stored body of an inbox row as data for :meth:`parse_event` (JSON, decimals kept
+        exact). Sources whose vendor posts another encoding (form fields) override this; pulled
+        records are always stored as JSON."""
+        return json.loads(body, parse_float=Decimal)
+
+    def test_connection(self) -> ConnectionCheck:
+        """Call the vendor with the stored credentials and say what it answered (the wizard's
+        "Test connection"). Sources without an API of their own say so."""
+        return ConnectionCheck(False, f"{self.display_name or self.platform} has no API to test")
 
     def verify_webhook(self, request: WebhookRequest) -> None:
         """Raise :class:`SignatureInvalid` unless the request is signed as the vendor signs."""
@@ -342,9 +418,21 @@ class LedgerTarget:
     capabilities: ClassVar[frozenset[str]] = frozenset()
     #: Largest number of documents one ``post_batch`` call may carry.
     max_batch: ClassVar[int] = 1
+    #: What the setup wizard asks for (credentials are encrypted and write-only).
+    setup_fields: ClassVar[tuple[SetupField, ...]] = ()
 
     def __init__(self, config: LedgerConfig) -> None:
         self.config = config
+
+    def test_connection(self) -> ConnectionCheck:
+        """Read something harmless from the ledger (the chart of accounts) and say what came back."""
+        try:
+            accounts = self.fetch_accounts()
+        except ConnectorError as exc:
+            return ConnectionCheck(False, f"{type(exc).__name__}: {exc.vendor_message or exc.message}")
+        return ConnectionCheck(
+            True, f"Connected: {len(accounts)} accounts in the chart", {"accounts": len(accounts)}
+        )
 
     def post(self, doc: PostingDocument) -> PostResult:
         """Create the document in the ledger."""

@@ -17,6 +17,15 @@ Conventions, which every connector must follow:
 * Datetimes are timezone-aware.
 * A refund points to its sale by ``sale_external_id``; amounts on a refund are positive (what goes
   back to the customer).
+* ``currency`` is the currency of the amounts the connector emits. Emit the channel's (shop's)
+  currency when the vendor gives amounts in it (Shopify ``shop_money``, Magento ``base_*``);
+  otherwise emit the order's own currency. When the vendor states a conversion (Stripe's balance
+  transaction ``exchange_rate``, the ratio of Shopify's shop and presentment money, PayPal's
+  ``exchange_rate`` in a capture's receivable breakdown), put it in ``exchange_rates``: the core
+  uses a source's own rate before any other (docs/accounting-model.md, "Exchange rates").
+* Till documents name their ``location`` and ``register`` (empty for web shops): the daily summary
+  is made per location, register and currency.
+* A sale whose ``status`` is ``voided`` books nothing (and undoes what an earlier revision booked).
 """
 
 from __future__ import annotations
@@ -31,8 +40,10 @@ from integrator import money
 
 __all__ = [
     "CanonicalDocument",
+    "CashCount",
     "Discount",
     "Dispute",
+    "ExchangeRate",
     "Invoice",
     "LineItem",
     "Party",
@@ -49,6 +60,16 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class ExchangeRate:
+    """A conversion the source itself stated: one unit of ``base`` is worth ``rate`` units of
+    ``quote`` (e.g. base ``EUR``, quote ``GBP``, rate ``0.8541``: 1 EUR = 0.8541 GBP)."""
+
+    base: str
+    quote: str
+    rate: Decimal
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,7 @@ class Tender:
     reference: str = ""
     fee: Decimal = ZERO
     kind: Literal["payment", "gift_card"] = "payment"
+    change: Decimal = ZERO  # cash handed back (for information: ``amount`` is what was kept)
 
 
 @dataclass(frozen=True)
@@ -153,6 +175,9 @@ class Sale:
     presentment_currency: str = ""
     presentment_total: Decimal | None = None
     status: str = "completed"
+    location: str = ""
+    register: str = ""
+    exchange_rates: tuple[ExchangeRate, ...] = ()
     source_updated_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -176,6 +201,9 @@ class Refund:
     reason: str = ""
     restock: bool = False
     number: str = ""
+    location: str = ""
+    register: str = ""
+    exchange_rates: tuple[ExchangeRate, ...] = ()
     source_updated_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -199,6 +227,7 @@ class Payment:
     invoice_external_id: str = ""
     status: str = "succeeded"
     customer: Party | None = None
+    exchange_rates: tuple[ExchangeRate, ...] = ()
     source_updated_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -229,6 +258,7 @@ class Payout:
     status: str = "paid"
     arrival_date: date | None = None
     items: tuple[PayoutItem, ...] = ()
+    exchange_rates: tuple[ExchangeRate, ...] = ()
     source_updated_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -256,6 +286,7 @@ class Dispute:
     sale_external_id: str = ""
     payment_external_id: str = ""
     reason: str = ""
+    exchange_rates: tuple[ExchangeRate, ...] = ()
     source_updated_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -277,13 +308,45 @@ class Invoice:
     shipping: tuple[ShippingLine, ...] = ()
     discounts: tuple[Discount, ...] = ()
     status: str = "open"
+    exchange_rates: tuple[ExchangeRate, ...] = ()
     source_updated_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-CanonicalDocument = Sale | Refund | Payment | Payout | Dispute | Invoice
+@dataclass(frozen=True)
+class CashCount:
+    """A till's cash drawer at the end of a shift or day: the cash the till ``expected`` (float,
+    plus cash sales, less cash refunds and paid-outs) against what was ``counted``. The difference
+    is cash over (positive) or short (negative), booked to the mapped over/short account.
+    ``float_change`` is cash put into the drawer from the safe or bank (positive) or taken out to
+    it (negative) at the same count; ``method`` is the tender whose clearing account is the drawer."""
 
-DOCUMENT_TYPES: dict[str, type] = {cls.kind: cls for cls in (Sale, Refund, Payment, Payout, Dispute, Invoice)}
+    kind: ClassVar[str] = "cash_count"
+    external_id: str
+    occurred_at: datetime
+    currency: str
+    expected: Decimal
+    counted: Decimal
+    float_change: Decimal = ZERO
+    method: str = "cash"
+    location: str = ""
+    register: str = ""
+    number: str = ""
+    exchange_rates: tuple[ExchangeRate, ...] = ()
+    source_updated_at: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def over_short(self) -> Decimal:
+        """Counted less expected: positive when the drawer holds more cash than the till says."""
+        return self.counted - self.expected
+
+
+CanonicalDocument = Sale | Refund | Payment | Payout | Dispute | Invoice | CashCount
+
+DOCUMENT_TYPES: dict[str, type] = {
+    cls.kind: cls for cls in (Sale, Refund, Payment, Payout, Dispute, Invoice, CashCount)
+}
 
 _NESTED: dict[str, type] = {
     "lines": LineItem,
@@ -292,6 +355,7 @@ _NESTED: dict[str, type] = {
     "discounts": Discount,
     "tenders": Tender,
     "items": PayoutItem,
+    "exchange_rates": ExchangeRate,
 }
 
 

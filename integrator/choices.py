@@ -63,6 +63,7 @@ class TransactionKind(models.TextChoices):
     PAYOUT = "payout", "Payout"
     INVOICE = "invoice", "Invoice"
     DISPUTE = "dispute", "Dispute"
+    CASH_COUNT = "cash_count", "Cash drawer count"
 
 
 class TransactionStatus(models.TextChoices):
@@ -127,6 +128,8 @@ class RuleKind(models.TextChoices):
     ADJUSTMENT = "adjustment", "Payout adjustments and disputes"
     COGS = "cogs", "Cost of goods sold"
     INVENTORY = "inventory", "Inventory"
+    CASH_OVER_SHORT = "cash_over_short", "Cash over and short"
+    CASH_FLOAT = "cash_float", "Cash float source (safe or bank)"
 
 
 class ChangeStatus(models.TextChoices):

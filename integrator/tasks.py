@@ -18,6 +18,7 @@ __all__ = [
     "enqueue",
     "ensure_schedules",
     "process_inbound_event",
+    "pull_due_channels",
     "retry_failed_events",
     "send_posting",
     "sweep_outbox",
@@ -73,6 +74,13 @@ def close_past_days() -> int:
     return run()
 
 
+def pull_due_channels() -> int:
+    """Scheduled completeness pulls for channels whose vendor may drop webhooks."""
+    from integrator.services.sync import sync_due_channels
+
+    return sync_due_channels()
+
+
 def ensure_schedules() -> None:
     """Create the periodic sweeps once (idempotent)."""
     from django_q.models import Schedule
@@ -81,6 +89,7 @@ def ensure_schedules() -> None:
         ("integrator.tasks.sweep_outbox", 1),
         ("integrator.tasks.retry_failed_events", 5),
         ("integrator.tasks.close_past_days", 10),
+        ("integrator.tasks.pull_due_channels", 1),
         ("reconciliation.tasks.reconcile_yesterday", 60),
     ):
         Schedule.objects.update_or_create(

@@ -59,6 +59,8 @@ class JournalEntry(models.Model):
         help_text="For a transaction entry in daily-summary mode: the summary that carries it.",
     )
     superseded = models.BooleanField(default=False, help_text="A newer revision replaced this entry.")
+    location = models.CharField(max_length=80, blank=True, help_text="The till's location (daily summaries).")
+    register = models.CharField(max_length=80, blank=True, help_text="The till's register (daily summaries).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

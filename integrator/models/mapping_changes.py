@@ -97,7 +97,7 @@ class MappingChangeItem(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     change = models.ForeignKey(MappingChangeRequest, on_delete=models.CASCADE, related_name="items")
     action = models.CharField(max_length=6, choices=ChangeAction.choices)
-    kind = models.CharField(max_length=12)
+    kind = models.CharField(max_length=20)
     match_field = models.CharField(max_length=10, default="default")
     match_value = models.CharField(max_length=120, blank=True)
     account = models.ForeignKey(

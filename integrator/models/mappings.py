@@ -84,7 +84,7 @@ class MappingRule(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     version = models.ForeignKey(MappingVersion, on_delete=models.CASCADE, related_name="rules")
-    kind = models.CharField(max_length=12, choices=RuleKind.choices)
+    kind = models.CharField(max_length=20, choices=RuleKind.choices)
     match_field = models.CharField(max_length=10, choices=MATCH_FIELDS, default="default")
     match_value = models.CharField(max_length=120, blank=True)
     account = models.ForeignKey("integrator.LedgerAccount", on_delete=models.PROTECT, related_name="+")

@@ -10,7 +10,7 @@ from connectors.base import SalesSource, SourceConfig, sales_source_class
 from integrator.models import Channel, LedgerConnection
 from integrator.services import audit
 
-__all__ = ["create_channel", "source_config", "source_for"]
+__all__ = ["create_channel", "record_webhook_handshake", "source_config", "source_for"]
 
 
 def source_config(channel: Channel) -> SourceConfig:
@@ -58,3 +58,16 @@ def create_channel(
         )
         audit.record("channel.created", obj=channel, after=audit.snapshot(channel), actor=actor)
     return channel
+
+
+def record_webhook_handshake(channel: Channel, record: dict[str, str]) -> None:
+    """Keep what a vendor's handshake carried (e.g. Clover's verification code) on the channel,
+    where the admin reads it; audited. Values are short strings (at most 10 keys of 200 characters)."""
+    clean = {str(k)[:40]: str(v)[:200] for k, v in list(record.items())[:10]}
+    with transaction.atomic():
+        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        settings = dict(locked.settings or {})
+        settings["webhook_handshake"] = clean
+        locked.settings = settings
+        locked.save(update_fields=["settings", "updated_at"])
+        audit.record("channel.webhook_handshake", obj=locked, after=clean, actor_label="vendor")

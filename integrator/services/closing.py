@@ -41,10 +41,13 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
             summary__isnull=True,
             kind__in=[EntryKind.TRANSACTION, EntryKind.REVERSAL],
         ).filter(Q(kind=EntryKind.REVERSAL) | Q(superseded=False))
-        by_currency: dict[str, list[Any]] = defaultdict(list)
-        for entry_id, currency in pending.values_list("pk", "currency"):
-            by_currency[currency].append(entry_id)
-        for currency, entry_ids in sorted(by_currency.items()):
+        # One summary per currency and, for tills, per location and register.
+        groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
+        for entry_id, currency, location, register in pending.values_list(
+            "pk", "currency", "location", "register"
+        ):
+            groups[(currency, location, register)].append(entry_id)
+        for (currency, location, register), entry_ids in sorted(groups.items()):
             sums: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
             for ln in JournalLine.objects.filter(entry_id__in=entry_ids).values(
                 "account_id", "role", "tax_code_id", "tax_rate", "debit", "credit"
@@ -64,20 +67,32 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
                 if amount != 0
             ]
             seq = JournalEntry.objects.filter(
-                channel=channel, kind=EntryKind.SUMMARY, date=day, currency=currency
+                channel=channel,
+                kind=EntryKind.SUMMARY,
+                date=day,
+                currency=currency,
+                location=location,
+                register=register,
             ).count()
-            reference = f"{channel.slug}/summary/{day.isoformat()}/{currency}" + (
-                f"/{seq + 1}" if seq else ""
+            till = "/".join(part for part in (location, register) if part)
+            reference = (
+                f"{channel.slug}/summary/{day.isoformat()}/{currency}"
+                + (f"/{till}" if till else "")
+                + (f"/{seq + 1}" if seq else "")
             )
             summary = create_entry(
                 line_specs=specs,
                 reference=reference,
                 date=day,
                 currency=currency,
-                memo=f"{channel.name} daily summary {day} ({len(entry_ids)} entries)",
+                memo=f"{channel.name} daily summary {day}"
+                + (f" {till}" if till else "")
+                + f" ({len(entry_ids)} entries)",
                 channel_id=channel.pk,
                 connection_id=channel.ledger_connection_id,
                 kind=EntryKind.SUMMARY,
+                location=location,
+                register=register,
             )
             JournalEntry.objects.filter(pk__in=entry_ids).update(summary=summary)
             if specs:
@@ -85,7 +100,14 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
             audit.record(
                 "day.closed",
                 obj=summary,
-                after={"channel": channel.slug, "day": day, "currency": currency, "entries": len(entry_ids)},
+                after={
+                    "channel": channel.slug,
+                    "day": day,
+                    "currency": currency,
+                    "location": location,
+                    "register": register,
+                    "entries": len(entry_ids),
+                },
                 actor=actor,
             )
             made.append(summary)

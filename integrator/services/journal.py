@@ -26,6 +26,7 @@ from typing import Any
 from integrator import money
 from integrator.canonical import (
     CanonicalDocument,
+    CashCount,
     Dispute,
     Invoice,
     LineItem,
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+VOID_STATUSES = frozenset({"voided", "void", "cancelled", "canceled"})
 
 
 class NeedsMapping(Exception):
@@ -186,6 +188,9 @@ class _Builder:
 def draft_lines(doc: CanonicalDocument, book: RuleBook) -> list[DraftLine]:
     """The journal lines of a document under a rule book; raises NeedsMapping or Unbalanced."""
     b = _Builder(book, doc.currency)
+    if isinstance(doc, Sale) and doc.status in VOID_STATUSES:
+        # A voided ticket books nothing; an earlier revision that booked it is reversed by the caller.
+        return []
     if isinstance(doc, Sale | Invoice):
         for ln in doc.lines:
             b.product_line(ln, +1, inclusive=doc.prices_include_tax)
@@ -253,11 +258,28 @@ def draft_lines(doc: CanonicalDocument, book: RuleBook) -> list[DraftLine]:
         )
         b.add("fee", book.require(RuleKind.FEE, "Dispute fees") if doc.fee else None, doc.fee, "Dispute fee")
         b.add("clearing", clearing, -(doc.amount + doc.fee), "Dispute")
+    elif isinstance(doc, CashCount):
+        _cash_count(b, doc)
     if book.missing:
         raise NeedsMapping(list(book.missing))
     if b.balance() != 0:
         raise Unbalanced(f"debits and credits differ by {b.balance()} {doc.currency}")
     return b.lines
+
+
+def _cash_count(b: _Builder, doc: CashCount) -> None:
+    """A drawer count: over/short against the drawer's clearing account, and any float change
+    between the drawer and the safe or bank."""
+    book = b.book
+    drawer = book.require(RuleKind.CLEARING, f"Payment method {doc.method!r}", method=doc.method)
+    if doc.over_short:
+        over_short = book.require(RuleKind.CASH_OVER_SHORT, "Cash over and short")
+        b.add("clearing", drawer, doc.over_short, "Cash over" if doc.over_short > 0 else "Cash short")
+        b.add("over_short", over_short, -doc.over_short, "Drawer count difference")
+    if doc.float_change:
+        source = book.require(RuleKind.CASH_FLOAT, "Cash float")
+        b.add("clearing", drawer, doc.float_change, "Float change")
+        b.add("float", source, -doc.float_change, "Float change")
 
 
 def create_entry(
@@ -273,6 +295,8 @@ def create_entry(
     txn: Transaction | None = None,
     mapping_version_id: Any = None,
     reverses: JournalEntry | None = None,
+    location: str = "",
+    register: str = "",
 ) -> JournalEntry:
     """Persist a balanced entry from line specs (JournalLine field dicts with signed ``amount``).
 
@@ -294,6 +318,8 @@ def create_entry(
         currency=currency,
         memo=memo[:255],
         reverses=reverses,
+        location=location[:80],
+        register=register[:80],
     )
     rows = []
     for i, spec in enumerate(line_specs):

@@ -12,10 +12,8 @@ Each stage is idempotent and can be re-run from the row before it:
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -68,8 +66,9 @@ def process_inbound_event(event_id: Any) -> list[Transaction]:
         return []
     InboundEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1)
     try:
-        payload = json.loads(event.body, parse_float=Decimal)
-        docs = source_for(event.channel).parse_event(event.event_type, payload)
+        source = source_for(event.channel)
+        payload = source.decode_payload(event.body, event.headers or {})
+        docs = source.parse_event(event.event_type, payload)
     except (MalformedPayload, ValueError, KeyError, TypeError) as exc:
         _mark_event(event.pk, EventStatus.QUARANTINED, f"cannot read the event: {exc}")
         log.warning("quarantined event %s: %s", event.pk, exc)
@@ -122,6 +121,8 @@ def _reverse(entry: JournalEntry, channel: Channel) -> JournalEntry | None:
         txn=entry.transaction,
         mapping_version_id=entry.mapping_version_id,
         reverses=entry,
+        location=entry.location,
+        register=entry.register,
     )
     JournalEntry.objects.filter(pk=entry.pk).update(superseded=True)
     if channel.posting_mode == PostingMode.PER_TRANSACTION:
@@ -196,6 +197,8 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
             connection_id=connection.pk,
             txn=txn,
             mapping_version_id=version.pk,
+            location=str(getattr(doc, "location", "") or ""),
+            register=str(getattr(doc, "register", "") or ""),
         )
         if channel.posting_mode == PostingMode.PER_TRANSACTION:
             create_posting(entry)

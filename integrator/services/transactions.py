@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from integrator import money
 from integrator.canonical import (
     CanonicalDocument,
+    CashCount,
     Dispute,
     Invoice,
     LineItem,
@@ -63,11 +64,22 @@ class UpsertResult:
     changed: bool
 
 
+def _without_empty(value: object) -> object:
+    """The value with empty fields (``""``, ``None``, ``[]``, ``{}``) left out, recursively, so a
+    field added to the canonical shape with an empty default changes no stored hash."""
+    if isinstance(value, dict):
+        kept = {k: _without_empty(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in ("", None, [], {})}
+    if isinstance(value, list):
+        return [_without_empty(v) for v in value]
+    return value
+
+
 def content_hash(doc: CanonicalDocument) -> str:
     """SHA-256 of the canonical JSON (what decides whether a delivery changes anything)."""
     data = document_to_dict(doc)
     data.pop("source_updated_at", None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(_without_empty(data), sort_keys=True).encode()).hexdigest()
 
 
 def business_date(doc: CanonicalDocument, channel: Channel) -> date:
@@ -85,6 +97,8 @@ def tax_total(doc: CanonicalDocument) -> Decimal:
 def _doc_total(doc: CanonicalDocument) -> Decimal:
     if isinstance(doc, Sale | Refund | Invoice):
         return doc.total
+    if isinstance(doc, CashCount):
+        return doc.counted
     return doc.amount
 
 
@@ -252,6 +266,10 @@ def _amount_problems(doc: CanonicalDocument) -> list[str]:
         check("fee", doc.fee)
     elif isinstance(doc, Payout):
         check("amount", doc.amount, allow_negative=True)
+    elif isinstance(doc, CashCount):
+        check("expected cash", doc.expected)
+        check("counted cash", doc.counted)
+        check("float change", doc.float_change, allow_negative=True)
     return problems
 
 

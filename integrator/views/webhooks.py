@@ -2,7 +2,9 @@
 
 Answers: 202 stored (new), 200 duplicate (already stored, no new work), 401 bad or missing
 signature, 400 malformed, 404 unknown channel, 413 body over 1 MiB (refused before it is read),
-405 not POST. The 2xx is sent only after the inbox row is committed. Every refusal is logged on the
+415 a content type the platform never sends, 405 not POST. A vendor's handshake (Clover's
+verification code, WooCommerce's ping) is answered by the source's ``handle_handshake`` and kept on
+the channel for the admin to see, never stored as an event. The 2xx is sent only after the inbox row is committed. Every refusal is logged on the
 ``integrator.security`` logger; none may become a 500. This is the only CSRF-exempt view: the
 vendor's signature is its authentication.
 """
@@ -20,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from connectors.base import MalformedPayload, SignatureInvalid, UnknownPlatform, WebhookRequest
 from integrator.models import Channel
-from integrator.services.channels import source_for
+from integrator.services.channels import record_webhook_handshake, source_for
 from integrator.services.ingest import store_event
 
 __all__ = ["receive_webhook"]
@@ -70,6 +72,20 @@ def receive_webhook(request: HttpRequest, channel_slug: str) -> JsonResponse:
         url=request.build_absolute_uri(),
         received_at=timezone.now(),
     )
+    media_type = (request.content_type or "").split(";")[0].strip().lower()
+    if media_type not in source.accepted_content_types:
+        accepted = ", ".join(sorted(source.accepted_content_types))
+        return _refuse(
+            415, f"content type {media_type or 'none'!r}; expected {accepted}", request, channel_slug
+        )
+    try:
+        reply = source.handle_handshake(hook)
+    except (MalformedPayload, UnicodeDecodeError, RecursionError, ValueError, KeyError, TypeError) as exc:
+        return _refuse(400, f"malformed handshake: {type(exc).__name__}", request, channel_slug)
+    if reply is not None:
+        if reply.record:
+            record_webhook_handshake(channel, dict(reply.record))
+        return JsonResponse(dict(reply.body), status=reply.status)
     try:
         source.verify_webhook(hook)
     except SignatureInvalid as exc:
