@@ -22,30 +22,35 @@ Errors are classified once, here, by the connector that understands the vendor:
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
-from integrator.canonical import CanonicalDocument
+from integrator.canonical import CanonicalDocument, Party
 
 __all__ = [
     "AuthExpired",
     "ClosedPeriod",
     "ConnectionCheck",
     "ConnectorError",
+    "Deferred",
     "LedgerConfig",
     "LedgerTarget",
+    "LedgerView",
     "MalformedPayload",
+    "MemoryRefStore",
     "Permanent",
     "PostResult",
     "PostingDocument",
     "PostingLine",
     "PulledRecord",
     "RateLimited",
+    "RefStore",
     "RemoteAccount",
     "RemoteItem",
     "RemoteTaxCode",
@@ -105,6 +110,12 @@ class AuthExpired(ConnectorError):
 
 class Uncertain(ConnectorError):
     """The request may have taken effect: resolve by looking the document up, never by re-sending."""
+
+
+class Deferred(Retryable):
+    """The document cannot be sent yet because one it depends on is not in the ledger (a payment
+    whose invoice is still waiting): try again shortly, without counting an attempt against the
+    posting or a failure against the vendor's circuit."""
 
 
 class SignatureInvalid(Exception):
@@ -296,10 +307,40 @@ class SalesSource:
 # --------------------------------------------------------------------------------------------
 
 
+class RefStore(Protocol):
+    """Where a ledger connector keeps what it learnt of the ledger's own ids, per connection:
+    the customer made for a source's customer, the item made for an income account. ``kind`` names
+    the namespace (``customer``, ``item``), ``key`` our identity for the object."""
+
+    def get(self, kind: str, key: str) -> str | None:
+        """The remote id stored for (kind, key), or None."""
+        ...
+
+    def put(self, kind: str, key: str, remote_id: str, label: str = "") -> None:
+        """Remember a remote id (the first one stored wins: a second put keeps it)."""
+        ...
+
+
+class MemoryRefStore:
+    """A RefStore in memory (tests, previews). The integrator uses a database table."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], str] = {}
+
+    def get(self, kind: str, key: str) -> str | None:
+        """The remote id stored for (kind, key), or None."""
+        return self.rows.get((kind, key))
+
+    def put(self, kind: str, key: str, remote_id: str, label: str = "") -> None:
+        """Remember a remote id unless one is stored already."""
+        self.rows.setdefault((kind, key), remote_id)
+
+
 @dataclass(frozen=True)
 class LedgerConfig:
     """What a ledger connector knows of its connection. ``save_credentials`` persists rotated
-    tokens atomically (the newest refresh token must never be lost)."""
+    tokens atomically (the newest refresh token must never be lost); ``refs`` keeps the ledger ids
+    the connector found or created (customers, items)."""
 
     connection_id: str
     platform: str
@@ -308,6 +349,7 @@ class LedgerConfig:
     credentials: Mapping[str, Any] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)
     save_credentials: Callable[[Mapping[str, Any]], None] | None = None
+    refs: RefStore = field(default_factory=MemoryRefStore)
 
 
 @dataclass(frozen=True)
@@ -329,6 +371,18 @@ class PostingLine:
     unit_price: Decimal | None = None
     account_ref: str = ""  # the ledger's own id for the account, when it has one (QBO, Xero)
     tax_code_ref: str = ""  # the ledger's own id for the tax code
+    #: The same amount in the books' functional currency (None: the document is in it).
+    functional_debit: Decimal | None = None
+    functional_credit: Decimal | None = None
+    #: The line's own currency when it differs from the document's (a payout settling a foreign
+    #: clearing balance); empty for the document currency.
+    currency: str = ""
+
+    def functional(self) -> tuple[Decimal, Decimal]:
+        """(debit, credit) in the functional currency."""
+        if self.functional_debit is None or self.functional_credit is None:
+            return self.debit, self.credit
+        return self.functional_debit, self.functional_credit
 
 
 @dataclass(frozen=True)
@@ -337,8 +391,15 @@ class PostingDocument:
 
     ``reference`` is our document number (unique per connection, used for look-ups);
     ``idempotency_key`` is the posting's key for its whole life. ``kind`` is the canonical kind
-    (``sale``, ``refund``, ``payment``, ``payout``, ``invoice``, ``dispute``), ``summary`` for a
-    daily summary or ``reversal`` for a correction.
+    (``sale``, ``refund``, ``payment``, ``payout``, ``invoice``, ``dispute``, ``cash_count``),
+    ``summary`` for a daily summary or ``reversal`` for a correction.
+
+    ``number`` is the source's own document number (an order or invoice number) that the ledger
+    should show where its field allows; ``customer`` the source's customer (None: an anonymous
+    sale, booked to the connection's walk-in customer); ``due_date`` the invoice's due date;
+    ``related_remote_id`` / ``related_number`` the ledger document this one settles or reverses
+    (the invoice a payment pays, the entry a reversal undoes). ``exchange_rate`` is functional
+    units per document unit and ``functional_currency`` the books' currency.
     """
 
     reference: str
@@ -354,6 +415,14 @@ class PostingDocument:
     customer_ref: str = ""
     related_reference: str = ""
     source: Mapping[str, Any] = field(default_factory=dict)
+    number: str = ""
+    customer: Party | None = None
+    due_date: dt.date | None = None
+    related_remote_id: str = ""
+    related_number: str = ""
+    related_kind: str = ""
+    functional_currency: str = ""
+    rate_source: str = ""
 
     def total_debit(self) -> Decimal:
         """Sum of the debit side."""
@@ -371,6 +440,19 @@ class PostResult:
     remote_id: str
     remote_number: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    """What the ledger recorded for a document, read back: amounts per account code (signed:
+    debit positive), tax per tax code, and the document total, in ``currency``. The read-back
+    check compares it with the journal (``connectors.ledgers.common.readback``)."""
+
+    currency: str
+    per_account: Mapping[str, Decimal]
+    per_tax_code: Mapping[str, Decimal]
+    total: Decimal
+    documents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -466,6 +548,23 @@ class LedgerTarget:
 
     def fetch_lock_date(self) -> date | None:
         """The last closed day of the ledger (documents on or before it are refused), or None."""
+        return None
+
+    def read_back(self, doc: PostingDocument, result: PostResult) -> LedgerView:
+        """Read the posted document (and the documents it made: payments, transfers) back from the
+        ledger, as the ledger recorded it (capability ``read_back``)."""
+        raise NotImplementedError(f"{self.platform} cannot read documents back")
+
+    def expected_view(self, doc: PostingDocument) -> LedgerView:
+        """What the ledger should hold for ``doc``, in the terms of :meth:`read_back`. Targets built
+        on the ledger-target layer answer with the view of the document they plan."""
+        from connectors.ledgers.common.readback import make_view
+
+        return make_view(doc.currency, ((ln.account_code, ln.debit - ln.credit) for ln in doc.lines), ())
+
+    def fetch_exchange_rate(self, currency: str, on: date) -> Decimal | None:
+        """The ledger's own rate for ``currency`` on ``on`` (functional units per unit), where it
+        publishes one (capability ``exchange_rates``); None when it has none."""
         return None
 
 

@@ -243,6 +243,9 @@ class PayoutItem:
     net: Decimal
     source_id: str = ""
     description: str = ""
+    #: The kind of the document that already booked this movement and its fee (``dispute``: the
+    #: source sends Dispute documents); the payout then only settles clearing at the item's net.
+    booked_by: str = ""
 
 
 @dataclass(frozen=True)

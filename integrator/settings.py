@@ -260,6 +260,9 @@ POSTING_MAX_ATTEMPTS = int(os.environ.get("POSTING_MAX_ATTEMPTS", "8"))
 POSTING_BACKOFF_BASE_SECONDS = float(os.environ.get("POSTING_BACKOFF_BASE_SECONDS", "2"))
 POSTING_BACKOFF_CAP_SECONDS = float(os.environ.get("POSTING_BACKOFF_CAP_SECONDS", "900"))
 POSTING_LEASE_SECONDS = int(os.environ.get("POSTING_LEASE_SECONDS", "120"))
+# A document waiting for another to reach the ledger first (a payment for its invoice) is tried
+# again after this long (sooner: the invoice's posting wakes it).
+POSTING_DEFER_SECONDS = float(os.environ.get("POSTING_DEFER_SECONDS", "15"))
 # Circuit breaker per ledger connection: after this many consecutive transient failures the
 # connection waits CIRCUIT_OPEN_SECONDS between single probes instead of hammering a vendor that is down.
 CIRCUIT_FAILURE_THRESHOLD = int(os.environ.get("CIRCUIT_FAILURE_THRESHOLD", "5"))

@@ -22,6 +22,7 @@ __all__ = [
     "retry_failed_events",
     "send_posting",
     "sweep_outbox",
+    "verify_posting",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,13 @@ def send_posting(posting_id: str) -> None:
     from integrator.services.posting import send_posting as run
 
     run(posting_id, worker=worker_name())
+
+
+def verify_posting(posting_id: str) -> None:
+    """Read a posted document back from its ledger and compare it with our journal."""
+    from integrator.services.readback import verify_posting as run
+
+    run(posting_id)
 
 
 def sweep_outbox() -> int:

@@ -102,15 +102,17 @@ class FaultPlan:
 
     def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
-        self._scripted: list[Fault] = []
+        self._scripted: list[tuple[Fault, re.Pattern[str] | None]] = []
         self._rates: list[tuple[float, Fault]] = []
         self._random = random.Random(seed)
         self.only_paths: re.Pattern[str] | None = None
 
-    def next(self, *faults: Fault) -> None:
-        """Queue faults for the next requests, in order."""
+    def next(self, *faults: Fault, path: str | None = None) -> None:
+        """Queue faults for the next requests, in order; with ``path`` (a regular expression), for
+        the next requests whose path matches it (other requests pass untouched)."""
+        pattern = re.compile(path) if path else None
         with self._lock:
-            self._scripted.extend(faults)
+            self._scripted.extend((fault, pattern) for fault in faults)
 
     def rates(
         self, *pairs: tuple[float, Fault], only_paths: str | None = None, seed: int | None = None
@@ -133,8 +135,10 @@ class FaultPlan:
         with self._lock:
             if self.only_paths is not None and not self.only_paths.search(path):
                 return None
-            if self._scripted:
-                return self._scripted.pop(0)
+            for index, (fault, pattern) in enumerate(self._scripted):
+                if pattern is None or pattern.search(path):
+                    del self._scripted[index]
+                    return fault
             roll = self._random.random()
             acc = 0.0
             for probability, fault in self._rates:

@@ -5,7 +5,7 @@ from integrator.models.books import BookEntry, BookLine
 from integrator.models.channels import Channel
 from integrator.models.jobs import Job
 from integrator.models.journal import JournalEntry, JournalLine
-from integrator.models.ledger import LedgerAccount, LedgerConnection, Product, TaxCode
+from integrator.models.ledger import LedgerAccount, LedgerConnection, LedgerRef, Product, TaxCode
 from integrator.models.mapping_changes import (
     MappingChangeItem,
     MappingChangeRequest,
@@ -35,6 +35,7 @@ __all__ = [
     "JournalLine",
     "LedgerAccount",
     "LedgerConnection",
+    "LedgerRef",
     "MappingChangeItem",
     "MappingChangeRequest",
     "MappingRule",

@@ -44,6 +44,11 @@ class JournalEntry(models.Model):
         related_name="journal_entries",
     )
     reference = models.CharField(max_length=120, help_text="Our document number, unique per connection.")
+    number = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="The number the ledger shows: the source's own number where it has one.",
+    )
     date = models.DateField(db_index=True)
     currency = models.CharField(max_length=3)
     memo = models.CharField(max_length=255, blank=True)

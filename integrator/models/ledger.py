@@ -10,7 +10,7 @@ from django.db import models
 from integrator.choices import AccountType, LockPolicy
 from integrator.crypto import EncryptedJSONField
 
-__all__ = ["LedgerAccount", "LedgerConnection", "Product", "TaxCode"]
+__all__ = ["LedgerAccount", "LedgerConnection", "LedgerRef", "Product", "TaxCode"]
 
 
 class LedgerConnection(models.Model):
@@ -110,3 +110,23 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} {self.name}"
+
+
+class LedgerRef(models.Model):
+    """An id the ledger gave to something of ours: the customer made for a source's customer, the
+    item made for an income account. The ledger connector finds or creates the object once and
+    keeps its id here (through :class:`integrator.services.ledger_refs.DbRefStore`)."""
+
+    connection = models.ForeignKey(LedgerConnection, on_delete=models.CASCADE, related_name="refs")
+    kind = models.CharField(max_length=20)
+    key = models.CharField(max_length=200)
+    remote_id = models.CharField(max_length=120)
+    label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["connection", "kind", "key"]
+        constraints = [models.UniqueConstraint(fields=["connection", "kind", "key"], name="uniq_ledger_ref")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} -> {self.remote_id}"

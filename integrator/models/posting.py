@@ -37,6 +37,14 @@ class Posting(models.Model):
     error_class = models.CharField(max_length=20, blank=True)
     note = models.TextField(blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the ledger's copy was last read back."
+    )
+    readback = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The last read-back: ok, the differences in words, and both views per account and tax code.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -93,6 +93,7 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
                 kind=EntryKind.SUMMARY,
                 location=location,
                 register=register,
+                number=_summary_number(channel, day, currency, till, seq),
             )
             JournalEntry.objects.filter(pk__in=entry_ids).update(summary=summary)
             if specs:
@@ -112,6 +113,20 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
             )
             made.append(summary)
     return made
+
+
+def _summary_number(channel: Channel, day: date, currency: str, till: str, seq: int) -> str:
+    """The number a daily summary shows in the ledger: the channel's prefix (``document_prefix``,
+    else its slug in capitals) and the day, then the till, a foreign currency and a sequence."""
+    prefix = str((channel.settings or {}).get("document_prefix") or channel.slug.upper())
+    parts = [f"{prefix.rstrip('-')}-{day:%Y%m%d}"]
+    if till:
+        parts.append(till.replace("/", "-"))
+    if currency != channel.currency:
+        parts.append(currency)
+    if seq:
+        parts.append(str(seq + 1))
+    return "-".join(parts)
 
 
 def close_past_days(*, actor: Any = None) -> int:

@@ -40,7 +40,7 @@ from integrator.canonical import (
 from integrator.choices import EntryKind, RuleKind
 from integrator.models import JournalEntry, JournalLine, MappingRule, Transaction
 from integrator.services.mappings import RuleBook
-from integrator.services.transactions import expected_total
+from integrator.services.transactions import VOID_STATUSES, expected_total
 
 __all__ = [
     "DraftLine",
@@ -53,7 +53,6 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
-VOID_STATUSES = frozenset({"voided", "void", "cancelled", "canceled"})
 
 
 class NeedsMapping(Exception):
@@ -124,14 +123,23 @@ class _Builder:
             rule = self.book.find(RuleKind.RETURNS, sku=ln.sku, category=ln.category)
         rule = rule or self.book.require(RuleKind.REVENUE, what, sku=ln.sku, category=ln.category)
         discount_excl = ZERO
+        tax_code_id, rate = self.line_tax(ln.tax_lines)
         if self.book.discount_mode == "contra" and ln.discount:
             rates = sum((t.rate for t in ln.tax_lines), ZERO)
             discount_excl = (
                 money.quantize(ln.discount / (1 + rates), cur) if inclusive and rates else ln.discount
             )
             disc_rule = self.book.require(RuleKind.DISCOUNT, "Discounts", sku=ln.sku, category=ln.category)
-            self.add("discount", disc_rule, sign * discount_excl, f"Discount on {ln.name}")
-        tax_code_id, rate = self.line_tax(ln.tax_lines)
+            # The discount reduces the taxable amount of its line: it carries the line's tax code,
+            # so a ledger that taxes by code taxes the price net of discount, as the source did.
+            self.add(
+                "discount",
+                disc_rule,
+                sign * discount_excl,
+                f"Discount on {ln.name}",
+                tax_code_id=tax_code_id,
+                tax_rate=rate,
+            )
         self.add(
             "returns" if returns and rule is not None and rule.kind == RuleKind.RETURNS else "revenue",
             rule,
@@ -188,7 +196,7 @@ class _Builder:
 def draft_lines(doc: CanonicalDocument, book: RuleBook) -> list[DraftLine]:
     """The journal lines of a document under a rule book; raises NeedsMapping or Unbalanced."""
     b = _Builder(book, doc.currency)
-    if isinstance(doc, Sale) and doc.status in VOID_STATUSES:
+    if isinstance(doc, Sale) and str(doc.status).lower() in VOID_STATUSES:
         # A voided ticket books nothing; an earlier revision that booked it is reversed by the caller.
         return []
     if isinstance(doc, Sale | Invoice):
@@ -237,6 +245,11 @@ def draft_lines(doc: CanonicalDocument, book: RuleBook) -> list[DraftLine]:
         adjust = None
         fees = ZERO
         for item in doc.items:
+            if item.booked_by:
+                # The movement was booked by its own document (a Dispute books the chargeback and
+                # its fee against clearing): the payout only takes it out of clearing, at its net.
+                b.add("clearing", clearing, -item.net, item.description or item.type)
+                continue
             fees += item.fee
             if item.type in ("adjustment", "dispute", "reserve", "reserved_funds", "chargeback"):
                 adjust = adjust or book.require(RuleKind.ADJUSTMENT, "Payout adjustments")
@@ -297,6 +310,7 @@ def create_entry(
     reverses: JournalEntry | None = None,
     location: str = "",
     register: str = "",
+    number: str = "",
 ) -> JournalEntry:
     """Persist a balanced entry from line specs (JournalLine field dicts with signed ``amount``).
 
@@ -314,6 +328,7 @@ def create_entry(
         connection_id=connection_id,
         mapping_version_id=mapping_version_id,
         reference=reference[:120],
+        number=number[:120],
         date=date,
         currency=currency,
         memo=memo[:255],

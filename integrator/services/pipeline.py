@@ -40,6 +40,7 @@ from integrator.services.transactions import document_of, upsert_transaction, va
 
 __all__ = [
     "advance_transaction",
+    "display_number",
     "process_inbound_event",
     "process_received_events",
     "retry_failed_events",
@@ -123,6 +124,7 @@ def _reverse(entry: JournalEntry, channel: Channel) -> JournalEntry | None:
         reverses=entry,
         location=entry.location,
         register=entry.register,
+        number=f"{entry.number or entry.reference}-R",
     )
     JournalEntry.objects.filter(pk=entry.pk).update(superseded=True)
     if channel.posting_mode == PostingMode.PER_TRANSACTION:
@@ -134,6 +136,14 @@ def _reverse(entry: JournalEntry, channel: Channel) -> JournalEntry | None:
 def _reference(txn: Transaction) -> str:
     base = f"{txn.channel.slug}/{txn.kind}/{txn.number or txn.external_id}"
     return base if txn.revision == 1 else f"{base}/r{txn.revision}"
+
+
+def display_number(txn: Transaction) -> str:
+    """The number the ledger shows for a transaction: the source's own number (with the channel's
+    optional ``document_prefix``), and ``-<revision>`` from the second revision on."""
+    prefix = str((txn.channel.settings or {}).get("document_prefix") or "")
+    base = f"{prefix}{txn.number or txn.external_id}"
+    return base if txn.revision == 1 else f"{base}-{txn.revision}"
 
 
 def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
@@ -199,6 +209,7 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
             mapping_version_id=version.pk,
             location=str(getattr(doc, "location", "") or ""),
             register=str(getattr(doc, "register", "") or ""),
+            number=display_number(txn),
         )
         if channel.posting_mode == PostingMode.PER_TRANSACTION:
             create_posting(entry)

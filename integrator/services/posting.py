@@ -32,6 +32,7 @@ from connectors.base import (
     AuthExpired,
     ClosedPeriod,
     ConnectorError,
+    Deferred,
     LedgerConfig,
     LedgerTarget,
     Permanent,
@@ -43,10 +44,12 @@ from connectors.base import (
     Uncertain,
     ledger_target_class,
 )
-from integrator.choices import LockPolicy, PostingState, TransactionStatus
+from integrator.canonical import Party
+from integrator.choices import EntryKind, LockPolicy, PostingState, TransactionKind, TransactionStatus
 from integrator.failpoints import failpoint
 from integrator.models import JournalEntry, LedgerConnection, Posting, PostingAttempt, Transaction
 from integrator.services import audit
+from integrator.services.ledger_refs import DbRefStore
 
 __all__ = [
     "backoff_seconds",
@@ -115,6 +118,7 @@ def ledger_config(connection: LedgerConnection) -> LedgerConfig:
         credentials=dict(connection.credentials or {}),
         settings=_connector_settings(connection),
         save_credentials=_save_connection_credentials(connection.pk),
+        refs=DbRefStore(connection.pk),
     )
 
 
@@ -161,12 +165,79 @@ def create_posting(entry: JournalEntry) -> Posting:
     return posting
 
 
+def _party(data: Any) -> Party | None:
+    """A canonical Party from a stored document's ``customer``."""
+    if not isinstance(data, dict):
+        return None
+    fields = {k: str(data.get(k) or "") for k in ("external_id", "name", "email", "company", "tax_number")}
+    return Party(**fields) if any(fields.values()) else None
+
+
+def _posted(entry: JournalEntry | None) -> Posting | None:
+    """The posting of an entry, when it has reached its ledger."""
+    if entry is None:
+        return None
+    return Posting.objects.filter(entry=entry, state=PostingState.POSTED).first()
+
+
+def _current_entry(txn: Transaction) -> JournalEntry | None:
+    """The transaction's entry now in force (not superseded, not a reversal)."""
+    return (
+        JournalEntry.objects.filter(transaction=txn, kind=EntryKind.TRANSACTION, superseded=False)
+        .order_by("-transaction_revision")
+        .first()
+    )
+
+
+def _related(entry: JournalEntry, source: dict[str, Any]) -> dict[str, Any]:
+    """What the document settles or undoes in the ledger, and the customer it inherits.
+
+    A payment of an invoice is linked to the invoice's document in the ledger and is for its
+    customer; it waits (:class:`Deferred`) while the invoice has not reached the ledger. A reversal
+    points at the document it undoes; a refund at its sale's document.
+    """
+    related: dict[str, Any] = {}
+    txn = entry.transaction
+    if entry.reverses_id is not None:
+        original = _posted(entry.reverses)
+        if original is not None:
+            related.update(related_remote_id=original.remote_id, related_number=original.remote_number,
+                           related_kind=entry.reverses.kind)  # type: ignore[union-attr]  # fmt: skip
+        return related
+    if txn is None:
+        return related
+    if txn.kind == TransactionKind.PAYMENT and source.get("invoice_external_id"):
+        invoice = Transaction.objects.filter(
+            channel_id=txn.channel_id, kind=TransactionKind.INVOICE, external_id=source["invoice_external_id"]
+        ).first()
+        if invoice is None:
+            return related
+        invoice_entry = _current_entry(invoice)
+        if invoice_entry is not None and invoice_entry.summary_id is None:
+            posting = _posted(invoice_entry)
+            if posting is None:
+                raise Deferred(
+                    f"waiting for invoice {invoice.number or invoice.external_id} to reach the ledger",
+                    vendor_code="waiting_for_invoice",
+                )
+            related.update(related_remote_id=posting.remote_id, related_number=posting.remote_number,
+                           related_kind="invoice")  # fmt: skip
+        related["customer"] = _party((invoice.document or {}).get("customer"))
+    elif txn.kind == TransactionKind.REFUND and txn.sale_id:
+        posting = _posted(_current_entry(txn.sale)) if txn.sale is not None else None
+        if posting is not None:
+            related.update(related_remote_id=posting.remote_id, related_number=posting.remote_number,
+                           related_kind="sale")  # fmt: skip
+    return related
+
+
 def build_posting_document(posting: Posting) -> PostingDocument:
-    """The connector-facing document for a posting, from our journal (no ORM objects leak)."""
+    """The connector-facing document for a posting, from our journal (no ORM objects leak).
+
+    Raises :class:`Deferred` when the document depends on another not yet in the ledger."""
     entry = posting.entry
     txn = entry.transaction
     source: dict[str, Any] = dict(txn.document) if txn is not None else {}
-    customer = source.get("customer") or {}
     lines = tuple(
         PostingLine(
             account_code=ln.account.code,
@@ -185,6 +256,10 @@ def build_posting_document(posting: Posting) -> PostingDocument:
         for ln in entry.lines.select_related("account", "tax_code")
     )
     kind = entry.kind if entry.kind in ("summary", "reversal", "manual") else (txn.kind if txn else "manual")
+    related = _related(entry, source)
+    customer = _party(source.get("customer")) or related.pop("customer", None)
+    related.pop("customer", None)
+    due = source.get("due_date")
     return PostingDocument(
         reference=entry.reference,
         idempotency_key=posting.idempotency_key,
@@ -194,12 +269,14 @@ def build_posting_document(posting: Posting) -> PostingDocument:
         lines=lines,
         memo=(entry.memo + (f" ({posting.note})" if posting.note else ""))[:255],
         prices_include_tax=bool(source.get("prices_include_tax", False)),
-        customer_name=str(customer.get("name", "")),
-        # A ledger-side customer id; the source's own customer id means nothing to the ledger, so
-        # connectors fall back to their configured default customer until customers are mapped.
-        customer_ref="",
+        customer_name=customer.name if customer else "",
         related_reference=entry.reverses.reference if entry.reverses_id else "",  # type: ignore[union-attr]
         source=source,
+        number=entry.number,
+        customer=customer,
+        due_date=date.fromisoformat(due) if isinstance(due, str) and due else None,
+        functional_currency=entry.connection.functional_currency,
+        **related,
     )
 
 
@@ -319,6 +396,17 @@ def _document_summary(doc: PostingDocument) -> dict[str, Any]:
     }
 
 
+def _jsonable(value: Any) -> Any:
+    """A connector's raw notes made safe for a JSON column (Decimals and dates as text)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
 def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult, outcome: str) -> None:
     now = timezone.now()
     with transaction.atomic():
@@ -336,7 +424,11 @@ def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult
         PostingAttempt.objects.filter(pk=attempt.pk).update(
             finished_at=now,
             outcome=outcome,
-            response={"remote_id": result.remote_id, "number": result.remote_number},
+            response={
+                "remote_id": result.remote_id,
+                "number": result.remote_number,
+                "raw": _jsonable(result.raw),
+            },
         )
         txn_id = posting.entry.transaction_id
         if txn_id is not None and not posting.entry.reverses_id:
@@ -346,6 +438,14 @@ def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult
         Transaction.objects.filter(journal_entries__summary=posting.entry).update(
             status=TransactionStatus.POSTED
         )
+        # Documents waiting for this one (payments of this invoice) may go now.
+        Posting.objects.filter(
+            connection_id=posting.connection_id, state=PostingState.PENDING, error_class="Deferred"
+        ).update(next_attempt_at=now)
+        if "read_back" in ledger_target_class(posting.connection.platform).capabilities:
+            from integrator.tasks import enqueue
+
+            transaction.on_commit(lambda: enqueue("integrator.tasks.verify_posting", str(posting.pk)))
         audit.record(
             "posting.posted",
             object_type="integrator.Posting",
@@ -363,7 +463,14 @@ def _finish_failed(
     message = exc.vendor_message or exc.message
     update: dict[str, Any] = {"lease_until": None, "last_error": message[:2000], "error_class": error_class}
     retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
-    if isinstance(exc, Uncertain):
+    if isinstance(exc, Deferred):
+        # Not the vendor's fault and not this posting's: the attempt is given back.
+        update.update(
+            state=PostingState.PENDING,
+            attempts=max(0, posting.attempts - 1),
+            next_attempt_at=now + timedelta(seconds=settings.POSTING_DEFER_SECONDS),
+        )
+    elif isinstance(exc, Uncertain):
         update.update(
             state=PostingState.UNCERTAIN, next_attempt_at=now + timedelta(seconds=backoff_seconds(1))
         )

@@ -366,9 +366,13 @@ def _repost_one(
                 txn=txn,
                 mapping_version_id=entry.mapping_version_id,
                 reverses=entry,
+                location=entry.location,
+                register=entry.register,
+                number=f"{entry.number or entry.reference}-R{version.number}",
             )
         JournalEntry.objects.filter(pk=entry.pk).update(superseded=True)
         root = re.sub(r"/v\d+$", "", entry.reference)
+        number_root = re.sub(r"-V\d+$", "", entry.number or entry.reference)
         result.new_entry = create_entry(
             line_specs=draft_specs(plan.lines),
             reference=f"{root}/v{version.number}",
@@ -379,6 +383,9 @@ def _repost_one(
             connection_id=entry.connection_id,
             txn=txn,
             mapping_version_id=version.pk,
+            location=entry.location,
+            register=entry.register,
+            number=f"{number_root}-V{version.number}",
         )
         if not summary_mode:
             if result.reversal_entry is not None:

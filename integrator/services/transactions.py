@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+VOID_STATUSES = frozenset({"voided", "void", "cancelled", "canceled"})
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,21 @@ def _without_empty(value: object) -> object:
     return value
 
 
+# Fields that inform people but change nothing in the books: a delivery that differs only in
+# them (Shopify's ``orders/updated`` whose financial status became ``partially_refunded``) is not a
+# new revision, so the sale is never reversed and posted again for it.
+_NOT_BOOKED = ("metadata", "source_updated_at", "discounts")
+
+
 def content_hash(doc: CanonicalDocument) -> str:
-    """SHA-256 of the canonical JSON (what decides whether a delivery changes anything)."""
+    """SHA-256 of the canonical JSON of what the books carry (what decides whether a delivery
+    changes anything): informational fields and a sale's or invoice's workflow status are left out,
+    except a void, which books differently."""
     data = document_to_dict(doc)
-    data.pop("source_updated_at", None)
+    for name in _NOT_BOOKED:
+        data.pop(name, None)
+    if isinstance(doc, Sale | Invoice):
+        data["status"] = "voided" if str(doc.status).lower() in VOID_STATUSES else ""
     return hashlib.sha256(json.dumps(_without_empty(data), sort_keys=True).encode()).hexdigest()
 
 

@@ -2,8 +2,9 @@
 
 Given a sandbox company (seed: account 1 = clearing 1210, 2 = checking 1000, 3 = sales 4000,
 4 = shipping 4100, 5 = fees 6100, 6 = sales tax 2200, 7 = A/R 1100, 8 = rounding 4900; items
-1 sales, 2 shipping, 3 rounding; tax code 2 = 15 %, NON = not taxable), when the target posts,
-then the company holds exactly the documents and totals the journal says.
+1 sales (income 3), 2 shipping (4), 3 rounding (8); tax code 2 = 15 % (rate 1), NON = not
+taxable), when the target posts, then the company holds exactly the documents, totals and tax the
+journal says, read back per account and per tax code.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from connectors.base import (
     Uncertain,
     ledger_target_class,
 )
-from connectors.ledgers.quickbooks import QuickBooksTarget, classify_fault, doc_number
+from connectors.ledgers.common import compare_views, short_form
+from connectors.ledgers.quickbooks import QuickBooksTarget, classify_fault
 from connectors.ledgers.quickbooks.errors import DuplicateDocument
 from connectors.sandbox.base import Fault
 from connectors.sandbox.quickbooks import QboLimits, QuickBooksSandbox
@@ -105,12 +107,17 @@ def payout_doc(reference: str, gross: str = "120.00", fee: str = "3.78") -> Post
 
 
 def summary_doc(reference: str, kind: str = "summary") -> PostingDocument:
-    """A daily summary journal (or dispute, reversal): clearing against sales and tax."""
+    """A daily summary (or dispute, reversal): clearing against sales and tax."""
     return PostingDocument(reference=reference, idempotency_key=f"key-{reference}", kind=kind, date=DAY,
                            currency="USD", memo="daily summary", lines=(
                                line("1210", "1", "clearing", debit="1150.00"),
-                               line("4000", "3", "revenue", credit="1000.00"),
-                               line("2200", "6", "tax", credit="150.00")))  # fmt: skip
+                               line("4000", "3", "revenue", credit="1000.00", tax_code_ref="2", tax_rate=RATE),
+                               line("2200", "6", "tax", credit="150.00", tax_code_ref="2", tax_rate=RATE)))  # fmt: skip
+
+
+def verified(target: QuickBooksTarget, doc: PostingDocument, result: PostResult) -> None:
+    """The company, read back, holds per account and tax code what the journal says."""
+    assert compare_views(target.expected_view(doc), target.read_back(doc, result)) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,7 +149,7 @@ def target_for(sandbox: QuickBooksSandbox, saved: list | None = None, **settings
         functional_currency="USD",
         base_url=sandbox.url,
         credentials=sandbox.credentials(),
-        settings={**sandbox.ledger_settings(), "rounding_item_ref": "3", **settings},
+        settings={**sandbox.ledger_settings(), "non_taxable_tax_code_ref": "NON", **settings},
         save_credentials=(saved.append if saved is not None else None),
     )
     target = ledger_target_class("quickbooks")(config)
@@ -161,7 +168,8 @@ def api_requests(sandbox: QuickBooksSandbox) -> list:
 
 def test_sale_becomes_one_sales_receipt_whose_total_is_the_clearing_amount(sandbox):
     target = target_for(sandbox)
-    result = target.post(sale_doc("S-1001", (("10.00", 3), ("4.99", 2))))
+    doc = sale_doc("S-1001", (("10.00", 3), ("4.99", 2)))
+    result = target.post(doc)
     receipts = sandbox.documents("SalesReceipt")
     assert len(receipts) == 1
     receipt = receipts[0]
@@ -170,78 +178,145 @@ def test_sale_becomes_one_sales_receipt_whose_total_is_the_clearing_amount(sandb
     assert receipt["DepositToAccountRef"] == {"value": "1"}
     assert receipt["GlobalTaxCalculation"] == "TaxExcluded"
     assert [ln["SalesItemLineDetail"]["Qty"] for ln in receipt["Line"]] == [3, 2]
+    assert receipt["CustomerRef"]["value"] != "1"  # the walk-in customer, made once
+    verified(target, doc, result)
 
 
-def test_document_level_tax_rounding_gets_an_explicit_rounding_line(sandbox):
-    # The shop rounds tax per line (3 x 0.1575 -> 0.48); QuickBooks on the total (0.4725 -> 0.47).
+def test_our_tax_is_stated_per_rate_so_the_company_records_it_to_the_cent(sandbox):
+    # The shop rounds tax per line (3 x 0.1575 -> 0.48); QuickBooks would compute 0.47 on the total.
     doc = sale_doc("S-ROUND", (("1.05", 1), ("1.05", 1), ("1.05", 1)))
     assert sum(ln.credit for ln in doc.lines if ln.role == "tax") == Decimal("0.48")
-    target_for(sandbox).post(doc)
+    target = target_for(sandbox)
+    result = target.post(doc)
     receipt = sandbox.documents("SalesReceipt")[0]
     assert receipt["TotalAmt"] == Decimal("3.63") == doc.total_debit()
-    assert receipt["TxnTaxDetail"]["TotalTax"] == Decimal("0.47")
-    rounding = [ln for ln in receipt["Line"] if ln["SalesItemLineDetail"]["ItemRef"]["value"] == "3"]
-    assert [ln["Amount"] for ln in rounding] == [Decimal("0.01")]
-    assert rounding[0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "NON"}
-
-
-def test_without_a_rounding_item_our_tax_total_is_stated(sandbox):
-    target = target_for(sandbox, rounding_item_ref="")
-    target.post(sale_doc("S-ROUND2", (("1.05", 1), ("1.05", 1), ("1.05", 1))))
-    receipt = sandbox.documents("SalesReceipt")[0]
     assert receipt["TxnTaxDetail"]["TotalTax"] == Decimal("0.48")
-    assert receipt["TotalAmt"] == Decimal("3.63")
-    assert len(receipt["Line"]) == 3
+    assert [t["Amount"] for t in receipt["TxnTaxDetail"]["TaxLine"]] == [Decimal("0.48")]
+    assert receipt["TxnTaxDetail"]["TaxLine"][0]["TaxLineDetail"]["TaxRateRef"] == {"value": "1"}
+    assert len(receipt["Line"]) == 3  # no rounding line needed
+    verified(target, doc, result)
 
 
-def test_tax_rounding_per_line_needs_no_rounding_line(sandbox):
-    sandbox.company.tax_rounding = "line"
-    target_for(sandbox, tax_rounding="line").post(sale_doc("S-LINE", (("1.05", 1), ("1.05", 1), ("1.05", 1))))
-    receipt = sandbox.documents("SalesReceipt")[0]
-    assert receipt["TotalAmt"] == Decimal("3.63") and len(receipt["Line"]) == 3
-
-
-def test_tax_inclusive_sale_total_is_exact(sandbox):
+def test_tax_inclusive_sale_goes_out_net_with_our_tax_and_the_exact_total(sandbox):
     doc = sale_doc("S-INCL", (("10.00", 1), ("10.00", 1), ("10.00", 1)), inclusive=True)
-    target_for(sandbox).post(doc)
+    target = target_for(sandbox)
+    result = target.post(doc)
     receipt = sandbox.documents("SalesReceipt")[0]
-    assert receipt["GlobalTaxCalculation"] == "TaxInclusive"
+    assert receipt["GlobalTaxCalculation"] == "TaxExcluded"
     assert receipt["TotalAmt"] == Decimal("30.00") == doc.total_debit()
-    gross = [ln["SalesItemLineDetail"]["TaxInclusiveAmt"] for ln in receipt["Line"]]
-    assert sum(gross) == Decimal("30.00")
+    assert sum(ln["Amount"] for ln in receipt["Line"]) == Decimal("26.10")  # 3 x 8.70 net
+    assert receipt["TxnTaxDetail"]["TotalTax"] == Decimal("3.90")
+    verified(target, doc, result)
+
+
+def test_a_discount_line_carries_the_tax_code_of_the_line_it_reduces(sandbox):
+    """Finding 1 of issue 10: a discount sent without a tax code made the ledger tax the full price."""
+    lines = (
+        line("1210", "1", "clearing", debit="103.50"),
+        line("4000", "3", "revenue", credit="100.00", tax_code_ref="2", tax_rate=RATE, description="Kente"),
+        line("4000", "3", "discount", debit="10.00", tax_code_ref="2", tax_rate=RATE, description="AKWAABA10"),
+        line("2200", "6", "tax", credit="13.50", tax_code_ref="2", tax_rate=RATE),
+    )
+    doc = PostingDocument(reference="S-DISC", idempotency_key="k-disc", kind="sale", date=DAY, currency="USD",
+                          lines=lines)  # fmt: skip
+    target = target_for(sandbox)
+    result = target.post(doc)
+    receipt = sandbox.documents("SalesReceipt")[0]
+    discount = [ln for ln in receipt["Line"] if ln["Amount"] < 0]
+    assert discount[0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "2"}
+    assert receipt["TxnTaxDetail"]["TaxLine"][0]["TaxLineDetail"]["NetAmountTaxable"] == Decimal("90.00")
+    assert receipt["TxnTaxDetail"]["TotalTax"] == Decimal("13.50") and receipt["TotalAmt"] == Decimal("103.50")
+    verified(target, doc, result)
+
+
+def test_revenue_lands_in_an_item_that_books_to_the_mapped_account(sandbox):
+    """Finding 4 of issue 10: revenue went to a default item's income account, not the mapping's."""
+    doc = sale_doc("S-ITEMACCT")
+    doc = PostingDocument(**{**doc.__dict__, "lines": tuple(
+        PostingLine(**{**ln.__dict__, "item_ref": "", "account_code": "4100", "account_ref": "4"})
+        if ln.role == "revenue" else ln for ln in doc.lines)})  # fmt: skip
+    target = target_for(sandbox)
+    result = target.post(doc)
+    item = sandbox.documents("SalesReceipt")[0]["Line"][0]["SalesItemLineDetail"]["ItemRef"]["value"]
+    made = [i for i in sandbox.documents("Item") if i["Id"] == item]
+    assert made[0]["IncomeAccountRef"] == {"value": "4"} and made[0]["Name"] == "Shipping Income (4100)"
+    verified(target, doc, result)
+    target.post(PostingDocument(**{**doc.__dict__, "reference": "S-ITEMACCT2", "idempotency_key": "k2"}))
+    assert len([i for i in sandbox.documents("Item") if i["Name"] == "Shipping Income (4100)"]) == 1
+
+
+def test_a_mapped_item_booking_to_another_account_is_refused_before_sending(sandbox):
+    doc = sale_doc("S-WRONGITEM")
+    doc = PostingDocument(**{**doc.__dict__, "lines": tuple(
+        PostingLine(**{**ln.__dict__, "item_ref": "2"}) if ln.role == "revenue" else ln for ln in doc.lines)})  # fmt: skip
+    target = target_for(sandbox)
+    with pytest.raises(Permanent, match="books to income account 4") as caught:
+        target.post(doc)
+    assert caught.value.vendor_code == "item_account_mismatch"
+    assert not sandbox.requests_to("POST", r"/salesreceipt$")
 
 
 def test_refund_becomes_a_refund_receipt_paid_from_clearing(sandbox):
-    target_for(sandbox).post(refund_doc("R-1"))
+    target = target_for(sandbox)
+    doc = refund_doc("R-1")
+    result = target.post(doc)
     (refund,) = sandbox.documents("RefundReceipt")
     assert refund["TotalAmt"] == Decimal("11.50") and refund["DepositToAccountRef"] == {"value": "1"}
+    verified(target, doc, result)
 
 
 def test_payout_becomes_a_deposit_equal_to_the_bank_deposit(sandbox):
-    target_for(sandbox).post(payout_doc("PO-1", "120.00", "3.78"))
+    target = target_for(sandbox)
+    doc = payout_doc("PO-1", "120.00", "3.78")
+    result = target.post(doc)
     (deposit,) = sandbox.documents("Deposit")
     assert deposit["TotalAmt"] == Decimal("116.22")
     assert deposit["DepositToAccountRef"] == {"value": "2"}
     assert sorted(ln["Amount"] for ln in deposit["Line"]) == [Decimal("-3.78"), Decimal("120.00")]
+    verified(target, doc, result)
 
 
 def test_payout_as_journal_when_configured(sandbox):
-    target_for(sandbox, payout_document="journal").post(payout_doc("PO-2"))
+    target = target_for(sandbox, payout_document="journal")
+    doc = payout_doc("PO-2")
+    result = target.post(doc)
     (journal,) = sandbox.documents("JournalEntry")
     assert journal["TotalAmt"] == Decimal("120.00") and not sandbox.documents("Deposit")
+    verified(target, doc, result)
 
 
-@pytest.mark.parametrize("kind", ["summary", "dispute", "reversal"])
-def test_summary_dispute_and_reversal_become_balanced_journal_entries(sandbox, kind):
-    target_for(sandbox).post(summary_doc(f"J-{kind}", kind))
+def test_a_daily_summary_becomes_a_sales_receipt_with_its_tax(sandbox):
+    target = target_for(sandbox)
+    doc = summary_doc("SUM-1")
+    result = target.post(doc)
+    (receipt,) = sandbox.documents("SalesReceipt")
+    assert receipt["TotalAmt"] == Decimal("1150.00") and receipt["TxnTaxDetail"]["TotalTax"] == Decimal("150.00")
+    verified(target, doc, result)
+
+
+def test_a_dispute_becomes_a_balanced_journal_entry(sandbox):
+    target = target_for(sandbox)
+    doc = PostingDocument(reference="DP-1", idempotency_key="k-dp-1", kind="dispute", date=DAY, currency="USD",
+                          lines=(line("6100", "5", "adjustment", debit="100.00"), line("6100", "5", "fee", debit="15.00"),
+                                 line("1210", "1", "clearing", credit="115.00")))  # fmt: skip
+    result = target.post(doc)
     (journal,) = sandbox.documents("JournalEntry")
-    debit = sum(
-        ln["Amount"] for ln in journal["Line"] if ln["JournalEntryLineDetail"]["PostingType"] == "Debit"
-    )
-    credit = sum(
-        ln["Amount"] for ln in journal["Line"] if ln["JournalEntryLineDetail"]["PostingType"] == "Credit"
-    )
-    assert debit == credit == journal["TotalAmt"] == Decimal("1150.00")
+    sides = {"Debit": Decimal(0), "Credit": Decimal(0)}
+    for ln in journal["Line"]:
+        sides[ln["JournalEntryLineDetail"]["PostingType"]] += ln["Amount"]
+    assert sides["Debit"] == sides["Credit"] == journal["TotalAmt"] == Decimal("115.00")
+    verified(target, doc, result)
+
+
+def test_a_reversal_of_a_sale_becomes_a_credit_note(sandbox):
+    target = target_for(sandbox)
+    target.post(sale_doc("S-REV"))
+    reversal = refund_doc("S-REV/rev")
+    reversal = PostingDocument(**{**reversal.__dict__, "kind": "reversal", "number": "S-REV-R"})
+    result = target.post(reversal)
+    (refund,) = sandbox.documents("RefundReceipt")
+    assert refund["DocNumber"] == "S-REV-R"
+    verified(target, reversal, result)
 
 
 def test_sale_with_a_fee_line_falls_back_to_a_journal(sandbox):
@@ -253,21 +328,82 @@ def test_sale_with_a_fee_line_falls_back_to_a_journal(sandbox):
     assert len(sandbox.documents("JournalEntry")) == 1 and not sandbox.documents("SalesReceipt")
 
 
-def test_foreign_currency_sale_carries_currency_and_rate(sandbox):
-    target_for(sandbox).post(sale_doc("S-EUR", currency="EUR", exchange_rate=Decimal("1.0825")))
-    receipt = sandbox.documents("SalesReceipt")[0]
-    assert receipt["CurrencyRef"] == {"value": "EUR"} and receipt["ExchangeRate"] == Decimal("1.0825")
+def test_foreign_currency_sale_carries_currency_and_rate():
+    with QuickBooksSandbox(currencies=("USD", "EUR")) as sandbox:
+        target_for(sandbox).post(sale_doc("S-EUR", currency="EUR", exchange_rate=Decimal("1.0825")))
+        receipt = sandbox.documents("SalesReceipt")[0]
+        assert receipt["CurrencyRef"] == {"value": "EUR"} and receipt["ExchangeRate"] == Decimal("1.0825")
 
 
-def test_long_reference_gets_a_stable_21_character_doc_number_and_is_found(sandbox):
-    reference = "shopify-order-5512345678901-rev-2"
-    number = doc_number(reference)
-    assert len(number) == 21 and number == doc_number(reference) and number != doc_number(reference + "x")
+def test_the_source_number_is_the_doc_number_and_a_long_one_a_stable_short_form(sandbox):
+    """Finding 3 of issue 10: numbers were shortened beyond recognition."""
     target = target_for(sandbox)
+    doc = PostingDocument(**{**sale_doc("wholesale/invoice/INV-20261126").__dict__, "number": "INV-20261126"})
+    target.post(doc)
+    assert sandbox.documents("SalesReceipt")[0]["DocNumber"] == "INV-20261126"
+    reference = "shopify-order-5512345678901-rev-2"
+    number = short_form(reference, 21)
+    assert len(number) == 21 and number == short_form(reference, 21) and number != short_form(reference + "x", 21)
     posted = target.post(sale_doc(reference))
-    assert sandbox.documents("SalesReceipt")[0]["DocNumber"] == number
-    assert reference in sandbox.documents("SalesReceipt")[0]["PrivateNote"]
+    assert sandbox.documents("SalesReceipt")[1]["DocNumber"] == number
+    assert reference in sandbox.documents("SalesReceipt")[1]["PrivateNote"]
     assert target.lookup(sale_doc(reference)) == posted
+
+
+def invoice_doc(reference: str, total: str = "115.00", *, due: date | None = date(2026, 2, 4)) -> PostingDocument:
+    """A B2B invoice on 30-day terms to a named customer (tax 15 %)."""
+    from integrator.canonical import Party
+
+    net = (Decimal(total) / (1 + RATE)).quantize(CENT)
+    return PostingDocument(reference=reference, idempotency_key=f"k-{reference}", kind="invoice", date=DAY, currency="USD",
+                           number=reference, due_date=due, customer=Party(external_id="B2B-017", name="Afro Home Stores Ltd",
+                                                                          company="Afro Home Stores Ltd"),
+                           lines=(line("1100", "7", "receivable", debit=total),
+                                  line("4000", "3", "revenue", credit=str(net), item_ref="1", tax_code_ref="2", tax_rate=RATE),
+                                  line("2200", "6", "tax", credit=str(Decimal(total) - net), tax_code_ref="2")))  # fmt: skip
+
+
+def payment_doc(reference: str, amount: str, invoice: PostResult, invoice_doc_: PostingDocument) -> PostingDocument:
+    """A bank transfer paying (part of) the invoice."""
+    return PostingDocument(reference=reference, idempotency_key=f"k-{reference}", kind="payment", date=DAY, currency="USD",
+                           number=reference, customer=invoice_doc_.customer, related_remote_id=invoice.remote_id,
+                           related_number=invoice.remote_number, related_kind="invoice",
+                           lines=(line("1000", "2", "bank", debit=amount), line("1100", "7", "receivable", credit=amount)))  # fmt: skip
+
+
+def test_an_invoice_on_terms_paid_in_two_parts_is_closed_for_its_customer(sandbox):
+    """Finding 3 of issue 10: invoices stayed open on the generic customer with no due date."""
+    target = target_for(sandbox)
+    invoice = invoice_doc("INV-7")
+    posted = target.post(invoice)
+    first = target.post(payment_doc("PAY-7a", "50.00", posted, invoice))
+    second = target.post(payment_doc("PAY-7b", "65.00", posted, invoice))
+    (stored,) = sandbox.documents("Invoice")
+    assert stored["DueDate"] == "2026-02-04" and stored["Balance"] == Decimal("0.00")
+    customer = [c for c in sandbox.documents("Customer") if c["Id"] == stored["CustomerRef"]["value"]][0]
+    assert customer["DisplayName"] == "Afro Home Stores Ltd"
+    payments = sandbox.documents("Payment")
+    assert [p["Line"][0]["LinkedTxn"][0]["TxnId"] for p in payments] == [posted.remote_id] * 2
+    assert {p["CustomerRef"]["value"] for p in payments} == {stored["CustomerRef"]["value"]}
+    for doc, result in ((invoice, posted), (payment_doc("PAY-7a", "50.00", posted, invoice), first),
+                        (payment_doc("PAY-7b", "65.00", posted, invoice), second)):  # fmt: skip
+        verified(target, doc, result)
+    assert len([c for c in sandbox.documents("Customer") if c["DisplayName"] == "Afro Home Stores Ltd"]) == 1
+
+
+def test_a_sale_paid_into_two_accounts_is_an_invoice_with_two_linked_payments(sandbox):
+    doc = sale_doc("S-SPLIT")
+    clearing = doc.lines[0]
+    half = (clearing.debit / 2).quantize(CENT)
+    lines = (line("1210", "1", "clearing", debit=str(half)), line("1000", "2", "bank", debit=str(clearing.debit - half)),
+             *doc.lines[1:])  # fmt: skip
+    split = PostingDocument(**{**doc.__dict__, "lines": lines})
+    target = target_for(sandbox)
+    result = target.post(split)
+    (invoice,) = sandbox.documents("Invoice")
+    assert invoice["Balance"] == 0 and len(sandbox.documents("Payment")) == 2
+    assert target.lookup(split) == result
+    verified(target, split, result)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,7 +421,7 @@ def test_resend_with_the_same_key_gives_one_document(sandbox):
 
 def test_lost_answer_is_resolved_by_lookup_without_a_duplicate(sandbox):
     target = target_for(sandbox)
-    sandbox.faults.next(Fault("drop_after_commit"))
+    sandbox.faults.next(Fault("drop_after_commit"), path=r"/salesreceipt$")
     with pytest.raises(Uncertain):
         target.post(sale_doc("S-3"))
     found = target.lookup(sale_doc("S-3"))
@@ -317,30 +453,9 @@ def test_forgotten_request_ids_still_give_one_document():
         first = target.post(sale_doc("S-TTL"))
         time.sleep(0.3)
         assert target.post(sale_doc("S-TTL")) == first  # 6140 this time, resolved by look-up
-        assert len(sandbox.documents("SalesReceipt")) == 1 and len(sandbox.requests_to("GET", "/query$")) == 1
-
-
-def test_an_unpaid_invoice_becomes_an_invoice_and_its_payment_a_customer_journal(sandbox):
-    target = target_for(sandbox)
-    invoice = PostingDocument(reference="INV-7", idempotency_key="k-inv-7", kind="invoice", date=DAY, currency="USD",
-                              customer_ref="1", lines=(
-                                  line("1100", "7", "receivable", debit="115.00"),
-                                  line("4000", "3", "revenue", credit="100.00", item_ref="1", tax_code_ref="2", tax_rate=RATE),
-                                  line("2200", "6", "tax", credit="15.00", tax_code_ref="2")))  # fmt: skip
-    payment = PostingDocument(reference="PAY-7", idempotency_key="k-pay-7", kind="payment", date=DAY, currency="USD",
-                              customer_ref="1", lines=(line("1000", "2", "bank", debit="115.00"),
-                                                       line("1100", "7", "receivable", credit="115.00")))  # fmt: skip
-    target.post(invoice)
-    target.post(payment)
-    (posted,) = sandbox.documents("Invoice")
-    assert posted["TotalAmt"] == posted["Balance"] == Decimal("115.00") and posted["CustomerRef"] == {
-        "value": "1"
-    }
-    (journal,) = sandbox.documents("JournalEntry")
-    receivable = [
-        ln for ln in journal["Line"] if ln["JournalEntryLineDetail"]["AccountRef"] == {"value": "7"}
-    ]
-    assert receivable[0]["JournalEntryLineDetail"]["Entity"]["EntityRef"] == {"value": "1"}
+        assert len(sandbox.documents("SalesReceipt")) == 1
+        by_number = [r for r in sandbox.requests_to("GET", "/query$") if "DocNumber" in r.arg("query")]
+        assert len(by_number) == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,6 +509,7 @@ def test_batch_of_100_sales_uses_at_most_4_batch_calls(sandbox):
     assert len(receipts) == 100 and len({r["DocNumber"] for r in receipts}) == 100
     by_number = {r["DocNumber"]: r["TotalAmt"] for r in receipts}
     assert all(by_number[d.reference] == d.total_debit() for d in docs)
+    assert len({r["CustomerRef"]["value"] for r in receipts}) == 1  # one walk-in customer, made once
     assert all(len(r.arg("requestid")) <= 36 for r in sandbox.requests_to("POST", r"/batch$"))
 
 
@@ -411,14 +527,14 @@ def test_batch_item_errors_stay_with_their_documents(sandbox):
     ]
     ok, bad, duplicate, old = target.post_batch(docs)
     assert isinstance(ok, PostResult) and isinstance(duplicate, PostResult)
-    assert isinstance(bad, Permanent) and bad.vendor_code == "610" and "Item 77" in bad.vendor_message
+    assert isinstance(bad, Permanent) and "item 77" in bad.vendor_message  # refused before sending
     assert isinstance(old, ClosedPeriod)
     assert sorted(r["DocNumber"] for r in sandbox.documents("SalesReceipt")) == ["B-DUP", "B-OK"]
 
 
 def test_batch_lost_answer_makes_items_uncertain_and_lookup_resolves_them(sandbox):
     target = target_for(sandbox)
-    sandbox.faults.next(Fault("drop_after_commit"))
+    sandbox.faults.next(Fault("drop_after_commit"), path=r"/batch$")
     docs = [sale_doc(f"BU-{n}") for n in range(3)]
     results = target.post_batch(docs)
     assert all(isinstance(r, Uncertain) for r in results)
@@ -441,18 +557,27 @@ def post_until_done(target: QuickBooksTarget, doc: PostingDocument, attempts: in
     raise AssertionError("never posted")
 
 
-def test_429_is_honoured_no_request_inside_the_retry_after_window():
-    with QuickBooksSandbox(limits=QboLimits(per_second=3), retry_after=1.0) as sandbox:
-        target = target_for(sandbox)
-        for n in range(7):
-            post_until_done(target, sale_doc(f"RL-{n}"))
-        assert sandbox.retry_windows, "the sandbox never limited: the test proves nothing"
-        assert sandbox.requests_inside_retry_after() == []
-        assert len(sandbox.documents("SalesReceipt")) == 7
+def warmed(sandbox: QuickBooksSandbox, **settings: object) -> QuickBooksTarget:
+    """A target that has read the company and made its walk-in customer (those reads are cached),
+    so what follows measures the posting calls alone."""
+    target = target_for(sandbox, **settings)
+    target.post(sale_doc("WARM-UP"))
+    return target
+
+
+def test_429_is_honoured_no_request_inside_the_retry_after_window(sandbox):
+    target = warmed(sandbox)
+    sandbox.limits = QboLimits(per_second=3)
+    sandbox.retry_after = 1.0
+    for n in range(7):
+        post_until_done(target, sale_doc(f"RL-{n}"))
+    assert sandbox.retry_windows, "the sandbox never limited: the test proves nothing"
+    assert sandbox.requests_inside_retry_after() == []
+    assert len(sandbox.documents("SalesReceipt")) == 8
 
 
 def test_injected_429_blocks_the_realm_for_retry_after(sandbox):
-    target = target_for(sandbox)
+    target = warmed(sandbox)
     sandbox.faults.next(Fault("rate_limit", retry_after=1.0))
     with pytest.raises(RateLimited) as caught:
         target.post(sale_doc("RL-A"))
@@ -463,17 +588,19 @@ def test_injected_429_blocks_the_realm_for_retry_after(sandbox):
     assert sandbox.requests_inside_retry_after() == []
 
 
-def test_429_without_retry_after_means_60_seconds():
-    with QuickBooksSandbox(limits=QboLimits(per_second=1), retry_after=None) as sandbox:
-        target = target_for(sandbox, max_wait_seconds=1)
-        target.post(sale_doc("RL-1"))
-        with pytest.raises(RateLimited) as caught:
-            target.post(sale_doc("RL-2"))
-        assert caught.value.retry_after == 60.0
-        sent = len(sandbox.requests)
-        with pytest.raises(RateLimited):  # refused locally: nothing sent inside the 60 s
-            target.post(sale_doc("RL-2"))
-        assert len(sandbox.requests) == sent
+def test_429_without_retry_after_means_60_seconds(sandbox):
+    target = warmed(sandbox, max_wait_seconds=1)
+    sandbox.limits = QboLimits(per_second=1)
+    sandbox.retry_after = None
+    time.sleep(1.1)
+    target.post(sale_doc("RL-1"))
+    with pytest.raises(RateLimited) as caught:
+        target.post(sale_doc("RL-2"))
+    assert caught.value.retry_after == 60.0
+    sent = len(sandbox.requests)
+    with pytest.raises(RateLimited):  # refused locally: nothing sent inside the 60 s
+        target.post(sale_doc("RL-2"))
+    assert len(sandbox.requests) == sent
 
 
 def test_server_error_is_retryable_and_the_retry_creates_one_document(sandbox):
@@ -521,16 +648,17 @@ def test_reads_accounts_tax_codes_items_and_customers(sandbox):
     assert {t.remote_id: t.rate for t in target.fetch_tax_codes()}["2"] == Decimal("0.15")
     assert {i.remote_id for i in target.fetch_items()} >= {"1", "2", "3"}
     assert [c.name for c in target.fetch_contacts()] == ["Web customers"]
-    assert target.calls_today() == 5 and target.daily_budget_remaining() is None
+    assert target.calls_today() >= 5 and target.daily_budget_remaining() is None
 
 
 def test_an_unknown_item_is_permanent_with_the_vendor_message(sandbox):
     doc = sale_doc("S-ITEM")
     doc = PostingDocument(**{**doc.__dict__, "lines": tuple(
         PostingLine(**{**ln.__dict__, "item_ref": "77"}) if ln.role == "revenue" else ln for ln in doc.lines)})  # fmt: skip
-    with pytest.raises(Permanent) as caught:
+    with pytest.raises(Permanent, match="item 77") as caught:
         target_for(sandbox).post(doc)
-    assert caught.value.vendor_code == "610" and "Check Item 77" in caught.value.vendor_message
+    assert "does not exist" in caught.value.vendor_message
+    assert not sandbox.requests_to("POST", r"/salesreceipt$")
 
 
 def test_a_line_without_an_account_id_is_refused_before_sending(sandbox):
@@ -540,7 +668,7 @@ def test_a_line_without_an_account_id_is_refused_before_sending(sandbox):
     )
     with pytest.raises(Permanent, match="no QuickBooks id"):
         target_for(sandbox).post(doc)
-    assert sandbox.requests == []
+    assert sandbox.requests_to("POST", r"/salesreceipt$") == []
 
 
 @pytest.mark.parametrize(

@@ -123,28 +123,33 @@ def assert_response_conforms(body: Any) -> None:
 
 def documents() -> list[PostingDocument]:
     """One document of every shape the target builds."""
-    receivable = PostingDocument(reference="INV-1", idempotency_key="k-inv", kind="invoice", date=date(2026, 1, 5),
-                                 currency="USD", customer_ref="1", lines=(
-                                     line("1100", "7", "receivable", debit="115.00"),
-                                     line("4000", "3", "revenue", credit="100.00", item_ref="1", tax_code_ref="2",
-                                          tax_rate=Decimal("0.15")),
-                                     line("2200", "6", "tax", credit="15.00", tax_code_ref="2")))  # fmt: skip
-    ar_journal = PostingDocument(reference="PAY-1", idempotency_key="k-pay", kind="payment", date=date(2026, 1, 6),
-                                 currency="USD", customer_ref="1", lines=(
-                                     line("1000", "2", "bank", debit="115.00"),
-                                     line("1100", "7", "receivable", credit="115.00")))  # fmt: skip
+    from tests.connectors.test_quickbooks import invoice_doc
+
+    invoice = invoice_doc("INV-1")
+    payment = PostingDocument(reference="PAY-1", idempotency_key="k-pay", kind="payment", date=date(2026, 1, 6),
+                              currency="USD", customer=invoice.customer, lines=(
+                                  line("1000", "2", "bank", debit="115.00"),
+                                  line("1100", "7", "receivable", credit="115.00")))  # fmt: skip
+    dispute = PostingDocument(reference="C-DISPUTE", idempotency_key="k-dp", kind="dispute", date=date(2026, 1, 6),
+                              currency="USD", lines=(line("6100", "5", "adjustment", debit="100.00"),
+                                                     line("1210", "1", "clearing", credit="100.00")))  # fmt: skip
+    split = sale_doc("C-SPLIT")
+    half = (split.lines[0].debit / 2).quantize(Decimal("0.01"))
+    split = PostingDocument(**{**split.__dict__, "lines": (
+        line("1210", "1", "clearing", debit=str(half)), line("1000", "2", "bank", debit=str(split.lines[0].debit - half)),
+        *split.lines[1:])})  # fmt: skip
     return [
         sale_doc("C-SALE", (("10.00", 3), ("4.99", 2))),
         sale_doc("C-ROUND", (("1.05", 1), ("1.05", 1), ("1.05", 1))),
         sale_doc("C-INCL", (("10.00", 1), ("9.99", 2)), inclusive=True),
-        sale_doc("C-EUR", currency="EUR", exchange_rate=Decimal("1.0825")),
         sale_doc("a-reference-longer-than-21-characters"),
         refund_doc("C-REFUND"),
         payout_doc("C-PAYOUT"),
         summary_doc("C-SUMMARY"),
-        summary_doc("C-DISPUTE", "dispute"),
-        receivable,
-        ar_journal,
+        dispute,
+        invoice,
+        payment,
+        split,
     ]
 
 
@@ -159,9 +164,14 @@ def test_every_entity_we_build_conforms_to_its_xsd_type(sandbox):
     entities = set()
     for doc in documents():
         plan = target.plan(doc)
-        entities.add(plan.entity)
-        assert_conforms(plan.entity, plan.payload)
-    assert entities == {"SalesReceipt", "RefundReceipt", "Deposit", "JournalEntry", "Invoice"}
+        for entity in (plan.main, *plan.payments):
+            entities.add(entity.entity)
+            assert_conforms(entity.entity, entity.payload)
+    assert entities == {"SalesReceipt", "RefundReceipt", "Deposit", "JournalEntry", "Invoice", "Payment"}
+    # What the target creates in the company on the way: customers and items.
+    for entity in ("Customer", "Item"):
+        for request in sandbox.requests_to("POST", f"/{entity.lower()}$"):
+            assert_conforms(entity, loads(request.body))
 
 
 def test_what_goes_over_the_wire_conforms_single_and_batch(sandbox):
@@ -174,10 +184,10 @@ def test_what_goes_over_the_wire_conforms_single_and_batch(sandbox):
         for r in sandbox.requests
         if r.method == "POST" and r.path.startswith("/v3/") and not r.path.endswith("/batch")
     ]
-    assert len(singles) == 3
+    names = {"salesreceipt": "SalesReceipt", "payment": "Payment", "customer": "Customer", "item": "Item"}
+    assert len([r for r in singles if r.path.endswith("/salesreceipt")]) == 3
     for request in singles:
-        entity = {"salesreceipt": "SalesReceipt"}[request.path.rsplit("/", 1)[1]]
-        assert_conforms(entity, loads(request.body))
+        assert_conforms(names[request.path.rsplit("/", 1)[1]], loads(request.body))
     (batch,) = sandbox.requests_to("POST", r"/batch$")
     batch_type = intuit_schema().maps.elements[NS + "IntuitBatchRequest"].type
     assert xsd_violations(batch_type, loads(batch.body)) == []
@@ -209,8 +219,8 @@ def answers_conform(sandbox: QuickBooksSandbox) -> None:
             {"bId": "1", "Query": "select * from Item"},
             {"bId": "2", "operation": "create", "JournalEntry": {"Line": []}}]}), headers=headers, timeout=5),
         requests.get(f"{base}/query", params={"query": "select * from"}, headers=headers, timeout=5),
-        requests.post(f"{base}/salesreceipt", data=dumps(target.plan(sale_doc("R-2")).payload), headers=headers, timeout=5),
-        requests.post(f"{base}/salesreceipt", data=dumps(target.plan(sale_doc("R-2")).payload), headers=headers, timeout=5),
+        requests.post(f"{base}/salesreceipt", data=dumps(target.plan(sale_doc("R-2")).main.payload), headers=headers, timeout=5),
+        requests.post(f"{base}/salesreceipt", data=dumps(target.plan(sale_doc("R-2")).main.payload), headers=headers, timeout=5),
         requests.get(f"{base}/preferences", timeout=5),
         requests.get(f"{sandbox.url}/v3/company/other-realm/preferences", headers=headers, timeout=5),
     ]  # fmt: skip

@@ -3,7 +3,7 @@
 Given a sandbox organisation (seed accounts: 090 Stripe Clearing and 091 bank, both BANK; 200
 sales; 210 shipping; 404 bank fees; 610 A/R; 820 sales tax; 860 rounding; tax types OUTPUT 15 %,
 ZERORATEDOUTPUT, NONE), when the target posts, then the organisation holds exactly the
-documents, payments and totals the journal says.
+documents, payments, totals and tax the journal says, read back per account and tax type.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from connectors.base import (
     Uncertain,
     ledger_target_class,
 )
+from connectors.ledgers.common import compare_views
 from connectors.ledgers.xero import XeroTarget, classify_error
 from connectors.ledgers.xero.errors import DuplicateDocument
 from connectors.sandbox.base import Fault
@@ -99,11 +100,24 @@ def payout_doc(reference: str, gross: str = "120.00", fee: str = "0") -> Posting
 
 
 def summary_doc(reference: str, kind: str = "summary") -> PostingDocument:
-    """A daily summary journal (or dispute, reversal)."""
+    """A daily summary (or dispute): clearing against sales and tax."""
     return PostingDocument(reference=reference, idempotency_key=f"key-{reference}", kind=kind, date=DAY,
                            currency="USD", memo="daily summary", lines=(
-                               line("090", "clearing", debit="1150.00"), line("200", "revenue", credit="1000.00"),
-                               line("820", "tax", credit="150.00")))  # fmt: skip
+                               line("090", "clearing", debit="1150.00"),
+                               line("200", "revenue", credit="1000.00", tax_code="OUTPUT", tax_rate=RATE),
+                               line("820", "tax", credit="150.00", tax_code="OUTPUT")))  # fmt: skip
+
+
+def journal_doc(reference: str) -> PostingDocument:
+    """A document only a journal can say (a dispute withdrawn from clearing)."""
+    return PostingDocument(reference=reference, idempotency_key=f"key-{reference}", kind="dispute", date=DAY,
+                           currency="USD", memo="chargeback", lines=(
+                               line("404", "adjustment", debit="100.00"), line("090", "clearing", credit="100.00")))  # fmt: skip
+
+
+def verified(target: XeroTarget, doc: PostingDocument, result: PostResult) -> None:
+    """The organisation, read back, holds per account and tax type what the journal says."""
+    assert compare_views(target.expected_view(doc), target.read_back(doc, result)) == []
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +144,7 @@ def target_for(sandbox: XeroSandbox, saved: list | None = None, **settings: obje
         functional_currency="USD",
         base_url=sandbox.url,
         credentials=sandbox.credentials(),
-        settings={**sandbox.ledger_settings(), "rounding_account_code": "860", **settings},
+        settings={**sandbox.ledger_settings(), **settings},
         save_credentials=(saved.append if saved is not None else None),
     )
     target = ledger_target_class("xero")(config)
@@ -144,45 +158,60 @@ def target_for(sandbox: XeroSandbox, saved: list | None = None, **settings: obje
 
 
 def test_sale_becomes_an_authorised_invoice_paid_into_clearing(sandbox):
-    result = target_for(sandbox).post(sale_doc("S-1001", (("10.00", 3), ("4.99", 2))))
+    target = target_for(sandbox)
+    doc = sale_doc("S-1001", (("10.00", 3), ("4.99", 2)))
+    result = target.post(doc)
     (invoice,) = sandbox.documents("Invoices")
     (payment,) = sandbox.documents("Payments")
     assert result.remote_id == invoice["InvoiceID"] and result.remote_number == "S-1001"
     assert invoice["Total"] == Decimal("45.98") and invoice["Status"] == "PAID" and invoice["AmountDue"] == 0
     assert payment["Amount"] == Decimal("45.98") and payment["Account"]["Code"] == "090"
     assert result.raw["payment_ids"] == [payment["PaymentID"]]
+    assert invoice["Contact"]["Name"] == "Walk-in customer"
     assert sandbox.requests_to("PUT", "/Invoices")[0].header("Idempotency-Key") == "key-S-1001"
     assert sandbox.requests_to("PUT", "/Payments")[0].header("Idempotency-Key") == "key-S-1001:pay"
+    verified(target, doc, result)
 
 
-def test_document_rounded_tax_gets_an_explicit_rounding_line(sandbox):
-    # The shop rounds on the total (0.4725 -> 0.47); Xero per line (3 x 0.1575 -> 0.48).
-    doc = sale_doc("S-ROUND", (("1.05", 1), ("1.05", 1), ("1.05", 1)), per_document_tax=True)
-    target_for(sandbox).post(doc)
+@pytest.mark.parametrize("per_document_tax", [True, False])
+def test_our_tax_is_written_on_every_line_so_xero_records_it(sandbox, per_document_tax):
+    # The shop rounds on the total (0.4725 -> 0.47) or per line (0.48); Xero records ours either way.
+    doc = sale_doc("S-ROUND", (("1.05", 1), ("1.05", 1), ("1.05", 1)), per_document_tax=per_document_tax)
+    target = target_for(sandbox)
+    result = target.post(doc)
     (invoice,) = sandbox.documents("Invoices")
-    assert invoice["Total"] == Decimal("3.62") == doc.total_debit()
-    assert invoice["TotalTax"] == Decimal("0.48")
-    rounding = [li for li in invoice["LineItems"] if li["AccountCode"] == "860"]
-    assert [li["LineAmount"] for li in rounding] == [Decimal("-0.01")] and rounding[0]["TaxType"] == "NONE"
+    ours = Decimal("0.47") if per_document_tax else Decimal("0.48")
+    assert invoice["TotalTax"] == ours and invoice["Total"] == doc.total_debit()
+    assert sum(li["TaxAmount"] for li in invoice["LineItems"]) == ours
+    verified(target, doc, result)
 
 
-def test_without_a_rounding_account_our_tax_is_written_on_the_lines(sandbox):
-    doc = sale_doc("S-ROUND2", (("1.05", 1), ("1.05", 1), ("1.05", 1)), per_document_tax=True)
-    target_for(sandbox, rounding_account_code="").post(doc)
-    (invoice,) = sandbox.documents("Invoices")
-    assert invoice["TotalTax"] == Decimal("0.47") and invoice["Total"] == Decimal("3.62")
-    assert sum(li["TaxAmount"] for li in invoice["LineItems"]) == Decimal("0.47")
-
-
-def test_tax_inclusive_sale_total_is_exact(sandbox):
+def test_tax_inclusive_sale_goes_out_net_with_our_tax_and_the_exact_total(sandbox):
     doc = sale_doc("S-INCL", (("10.00", 1), ("10.00", 1), ("10.00", 1)), inclusive=True)
-    target_for(sandbox).post(doc)
+    target = target_for(sandbox)
+    result = target.post(doc)
     (invoice,) = sandbox.documents("Invoices")
-    assert (
-        invoice["LineAmountTypes"] == "Inclusive"
-        and invoice["Total"] == Decimal("30.00") == doc.total_debit()
-    )
+    assert invoice["LineAmountTypes"] == "Exclusive" and invoice["Total"] == Decimal("30.00") == doc.total_debit()
     assert invoice["Status"] == "PAID"
+    verified(target, doc, result)
+
+
+def test_a_discount_line_carries_its_products_tax_type(sandbox):
+    """Finding 1 of issue 10: a discount sent as NONE made Xero tax the full price."""
+    lines = (
+        line("090", "clearing", debit="103.50"),
+        line("200", "revenue", credit="100.00", tax_code="OUTPUT", tax_rate=RATE),
+        line("200", "discount", debit="10.00", tax_code="OUTPUT", tax_rate=RATE, description="AKWAABA10"),
+        line("820", "tax", credit="13.50", tax_code="OUTPUT"),
+    )
+    doc = PostingDocument(reference="S-DISC", idempotency_key="k-disc", kind="sale", date=DAY, currency="USD", lines=lines)
+    target = target_for(sandbox)
+    result = target.post(doc)
+    (invoice,) = sandbox.documents("Invoices")
+    discount = [li for li in invoice["LineItems"] if li["LineAmount"] < 0]
+    assert discount[0]["TaxType"] == "OUTPUT" and discount[0]["TaxAmount"] == Decimal("-1.50")
+    assert invoice["TotalTax"] == Decimal("13.50") and invoice["Total"] == Decimal("103.50")
+    verified(target, doc, result)
 
 
 def test_unit_prices_with_more_than_two_decimals_keep_the_line_amount(sandbox):
@@ -203,17 +232,14 @@ def test_unit_prices_with_more_than_two_decimals_keep_the_line_amount(sandbox):
 
 
 def test_refund_becomes_a_credit_note_refunded_from_clearing(sandbox):
-    target_for(sandbox).post(refund_doc("R-1"))
+    target = target_for(sandbox)
+    doc = refund_doc("R-1")
+    result = target.post(doc)
     (credit,) = sandbox.documents("CreditNotes")
     (payment,) = sandbox.documents("Payments")
-    assert (
-        credit["Type"] == "ACCRECCREDIT"
-        and credit["Total"] == Decimal("11.50")
-        and credit["RemainingCredit"] == 0
-    )
-    assert payment["CreditNote"]["CreditNoteID"] == credit["CreditNoteID"] and payment["Amount"] == Decimal(
-        "11.50"
-    )
+    assert credit["Type"] == "ACCRECCREDIT" and credit["Total"] == Decimal("11.50") and credit["RemainingCredit"] == 0
+    assert payment["CreditNote"]["CreditNoteID"] == credit["CreditNoteID"] and payment["Amount"] == Decimal("11.50")
+    verified(target, doc, result)
 
 
 def test_payout_without_fees_is_a_bank_transfer(sandbox):
@@ -223,33 +249,114 @@ def test_payout_without_fees_is_a_bank_transfer(sandbox):
     assert transfer["Amount"] == Decimal("120.00") and transfer["Reference"] == "PO-1"
     assert transfer["FromBankAccount"]["Code"] == "090" and transfer["ToBankAccount"]["Code"] == "091"
     assert target.lookup(payout_doc("PO-1")) == posted
+    verified(target, payout_doc("PO-1"), posted)
 
 
-def test_payout_with_fees_is_a_journal_whose_bank_line_is_the_deposit(sandbox):
-    target_for(sandbox).post(payout_doc("PO-2", "120.00", "3.78"))
-    (journal,) = sandbox.documents("ManualJournals")
-    bank = [ln["LineAmount"] for ln in journal["JournalLines"] if ln["AccountCode"] == "091"]
-    assert bank == [Decimal("116.22")] and sum(ln["LineAmount"] for ln in journal["JournalLines"]) == 0
-
-
-@pytest.mark.parametrize("kind", ["summary", "dispute", "reversal"])
-def test_summary_dispute_and_reversal_become_posted_manual_journals(sandbox, kind):
+def test_payout_with_fees_is_a_transfer_of_the_deposit_and_a_spend_of_the_fees(sandbox):
+    """Finding 7 of issue 10: a payout sent as a journal to the bank cannot match the bank feed."""
     target = target_for(sandbox)
-    posted = target.post(summary_doc(f"J-{kind}", kind))
-    (journal,) = sandbox.documents("ManualJournals")
-    assert journal["Status"] == "POSTED" and journal["Narration"].startswith(f"[J-{kind}]")
-    assert [ln["LineAmount"] for ln in journal["JournalLines"]] == [
-        Decimal("1150.00"),
-        Decimal("-1000.00"),
-        Decimal("-150.00"),
-    ]
-    assert target.lookup(summary_doc(f"J-{kind}", kind)) == posted
+    doc = payout_doc("PO-2", "120.00", "3.78")
+    result = target.post(doc)
+    (transfer,) = sandbox.documents("BankTransfers")
+    (spend,) = sandbox.documents("BankTransactions")
+    assert transfer["Amount"] == Decimal("116.22") and transfer["ToBankAccount"]["Code"] == "091"
+    assert spend["Type"] == "SPEND" and spend["BankAccount"]["Code"] == "090" and spend["Total"] == Decimal("3.78")
+    assert not sandbox.documents("ManualJournals")
+    assert target.lookup(doc) == result
+    verified(target, doc, result)
 
 
-def test_foreign_currency_sale_sends_xeros_inverse_rate(sandbox):
-    target_for(sandbox).post(sale_doc("S-EUR", currency="EUR", exchange_rate=Decimal("1.25")))
+def test_a_daily_summary_becomes_a_paid_invoice_with_its_tax(sandbox):
+    target = target_for(sandbox)
+    doc = summary_doc("J-summary")
+    posted = target.post(doc)
     (invoice,) = sandbox.documents("Invoices")
-    assert invoice["CurrencyCode"] == "EUR" and invoice["CurrencyRate"] == Decimal("0.800000")
+    assert invoice["TotalTax"] == Decimal("150.00") and invoice["Status"] == "PAID"
+    assert target.lookup(doc) == posted
+    verified(target, doc, posted)
+
+
+def test_a_dispute_becomes_a_posted_manual_journal(sandbox):
+    target = target_for(sandbox)
+    doc = journal_doc("J-dispute")
+    posted = target.post(doc)
+    (journal,) = sandbox.documents("ManualJournals")
+    assert journal["Status"] == "POSTED" and journal["Narration"].startswith("[J-dispute]")
+    assert [ln["LineAmount"] for ln in journal["JournalLines"]] == [Decimal("100.00"), Decimal("-100.00")]
+    assert target.lookup(doc) == posted
+    verified(target, doc, posted)
+
+
+def test_foreign_currency_sale_sends_xeros_inverse_rate():
+    with XeroSandbox(currencies=("EUR",)) as sandbox:
+        target_for(sandbox).post(sale_doc("S-EUR", currency="EUR", exchange_rate=Decimal("1.25")))
+        (invoice,) = sandbox.documents("Invoices")
+        assert invoice["CurrencyCode"] == "EUR" and invoice["CurrencyRate"] == Decimal("0.800000")
+
+
+def test_a_foreign_journal_is_converted_to_the_base_currency():
+    """Finding 2 of issue 10: Xero manual journals have no currency; XOF journals were refused."""
+    doc = journal_doc("J-XOF")
+    lines = tuple(PostingLine(**{**ln.__dict__, "functional_debit": (ln.debit / 800).quantize(CENT),
+                                 "functional_credit": (ln.credit / 800).quantize(CENT)}) for ln in doc.lines)  # fmt: skip
+    doc = PostingDocument(**{**doc.__dict__, "currency": "XOF", "lines": lines, "functional_currency": "USD",
+                             "exchange_rate": Decimal("0.00125")})  # fmt: skip
+    with XeroSandbox() as sandbox:
+        target = target_for(sandbox)
+        posted = target.post(doc)
+        (journal,) = sandbox.documents("ManualJournals")
+        assert [ln["LineAmount"] for ln in journal["JournalLines"]] == [Decimal("0.12"), Decimal("-0.12")]
+        verified(target, doc, posted)
+
+
+def test_an_invoice_on_terms_paid_in_two_parts_is_closed_for_its_customer(sandbox):
+    """Finding 3 of issue 10: due dates equal to the invoice date, payments not against invoices."""
+    from integrator.canonical import Party
+
+    target = target_for(sandbox)
+    customer = Party(external_id="B2B-017", name="Afro Home Stores Ltd", company="Afro Home Stores Ltd")
+    invoice = PostingDocument(reference="wholesale/invoice/INV-7", number="INV-7", idempotency_key="k-inv-7", kind="invoice",
+                              date=DAY, due_date=date(2026, 2, 4), currency="USD", customer=customer, lines=(
+                                  line("610", "receivable", debit="115.00"),
+                                  line("200", "revenue", credit="100.00", tax_code="OUTPUT", tax_rate=RATE),
+                                  line("820", "tax", credit="15.00", tax_code="OUTPUT")))  # fmt: skip
+    posted = target.post(invoice)
+
+    def payment(number: str, amount: str) -> PostingDocument:
+        return PostingDocument(reference=f"wholesale/payment/{number}", number=number, idempotency_key=f"k-{number}",
+                               kind="payment", date=DAY, currency="USD", customer=customer,
+                               related_remote_id=posted.remote_id, related_number="INV-7", related_kind="invoice",
+                               lines=(line("091", "bank", debit=amount), line("610", "receivable", credit=amount)))  # fmt: skip
+
+    first, second = target.post(payment("PAY-7a", "50.00")), target.post(payment("PAY-7b", "65.00"))
+    (stored,) = sandbox.documents("Invoices")
+    assert stored["DueDate"] == "2026-02-04" and stored["AmountDue"] == 0 and stored["Status"] == "PAID"
+    assert stored["Contact"]["Name"] == "Afro Home Stores Ltd" and stored["InvoiceNumber"] == "INV-7"
+    assert [p["Invoice"]["InvoiceID"] for p in sandbox.documents("Payments")] == [posted.remote_id] * 2
+    assert not sandbox.documents("ManualJournals")
+    for doc, result in ((invoice, posted), (payment("PAY-7a", "50.00"), first), (payment("PAY-7b", "65.00"), second)):
+        verified(target, doc, result)
+
+
+def test_a_credit_note_without_money_is_allocated_to_its_invoice(sandbox):
+    from integrator.canonical import Party
+
+    target = target_for(sandbox)
+    customer = Party(external_id="B2B-9", name="Kumasi Crafts")
+    invoice = PostingDocument(reference="INV-9", idempotency_key="k-inv-9", kind="invoice", date=DAY, currency="USD",
+                              customer=customer, lines=(line("610", "receivable", debit="115.00"),
+                                                        line("200", "revenue", credit="100.00", tax_code="OUTPUT", tax_rate=RATE),
+                                                        line("820", "tax", credit="15.00", tax_code="OUTPUT")))  # fmt: skip
+    posted = target.post(invoice)
+    credit = PostingDocument(reference="INV-9/rev", number="INV-9-R", idempotency_key="k-inv-9r", kind="reversal", date=DAY,
+                             currency="USD", customer=customer, related_remote_id=posted.remote_id, related_kind="invoice",
+                             lines=(line("610", "receivable", credit="115.00"),
+                                    line("200", "revenue", debit="100.00", tax_code="OUTPUT", tax_rate=RATE),
+                                    line("820", "tax", debit="15.00", tax_code="OUTPUT")))  # fmt: skip
+    result = target.post(credit)
+    (note,) = sandbox.documents("CreditNotes")
+    assert note["RemainingCredit"] == 0 and sandbox.documents("Invoices")[0]["AmountDue"] == 0
+    verified(target, credit, result)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +372,7 @@ def test_resend_with_the_same_key_gives_one_invoice_and_one_payment(sandbox):
 
 def test_lost_invoice_answer_is_resolved_by_lookup_without_a_duplicate(sandbox):
     target = target_for(sandbox)
-    sandbox.faults.next(Fault("drop_after_commit"))
+    sandbox.faults.next(Fault("drop_after_commit"), path=r"/Invoices$")
     with pytest.raises(Uncertain):
         target.post(sale_doc("S-3"))
     assert target.lookup(sale_doc("S-3")) is None  # the invoice exists but is not paid: not done
@@ -368,7 +475,7 @@ def test_batch_item_errors_stay_with_their_documents(sandbox):
     bad = PostingDocument(**{**bad.__dict__, "lines": tuple(
         PostingLine(**{**ln.__dict__, "account_code": "999"}) if ln.role == "revenue" else ln for ln in bad.lines)})  # fmt: skip
     ok, refused, duplicate, journal = target.post_batch(
-        [sale_doc("B-OK"), bad, sale_doc("B-DUP", key="fresh"), summary_doc("B-J")]
+        [sale_doc("B-OK"), bad, sale_doc("B-DUP", key="fresh"), journal_doc("B-J")]
     )
     assert (
         isinstance(ok, PostResult) and isinstance(duplicate, PostResult) and isinstance(journal, PostResult)
@@ -385,13 +492,15 @@ def test_batch_item_errors_stay_with_their_documents(sandbox):
 
 
 def test_429_is_honoured_no_request_inside_the_retry_after_window():
-    with XeroSandbox(limits=XeroLimits(per_minute=2), retry_after=1.0) as sandbox:
+    with XeroSandbox(retry_after=1.0) as sandbox:
         target = target_for(sandbox)
+        target.organisation_facts()  # read once and cached: what follows counts postings only
+        sandbox.limits = XeroLimits(per_minute=2)
         problems = []
         for n in range(3):
             for _ in range(5):
                 try:
-                    target.post(summary_doc(f"RL-{n}"))
+                    target.post(journal_doc(f"RL-{n}"))
                     break
                 except RateLimited as exc:
                     problems.append(exc.vendor_code)
@@ -402,24 +511,27 @@ def test_429_is_honoured_no_request_inside_the_retry_after_window():
 
 
 def test_daily_limit_429_says_day_and_blocks_for_long():
-    with XeroSandbox(limits=XeroLimits(per_day=1), retry_after=1.0) as sandbox:
+    with XeroSandbox(retry_after=1.0) as sandbox:
         target = target_for(sandbox, max_wait_seconds=1)
-        target.post(summary_doc("D-1"))
+        target.organisation_facts()
+        sandbox.limits = XeroLimits(per_day=len(sandbox.requests) + 1)
+        target.post(journal_doc("D-1"))
         assert target.daily_budget_remaining() == 0
         with pytest.raises(RateLimited) as caught:
-            target.post(summary_doc("D-2"))
+            target.post(journal_doc("D-2"))
         assert caught.value.vendor_code == "day" and caught.value.retry_after > 3600
         sent = len(sandbox.requests)
         with pytest.raises(RateLimited):
-            target.post(summary_doc("D-2"))
+            target.post(journal_doc("D-2"))
         assert len(sandbox.requests) == sent
 
 
 def test_daily_budget_is_xeros_own_figure(sandbox):
     target = target_for(sandbox)
     assert target.daily_budget_remaining() == 5000 and target.calls_today() == 0
-    target.post(summary_doc("BUDGET"))
-    assert target.daily_budget_remaining() == 4999 and target.calls_today() == 1
+    target.post(journal_doc("BUDGET"))
+    calls = len([r for r in sandbox.requests if r.path.startswith("/api.xro/")])
+    assert target.daily_budget_remaining() == 5000 - calls and target.calls_today() == calls
 
 
 def test_server_error_is_retryable_and_the_retry_creates_one_document(sandbox):
@@ -440,7 +552,7 @@ def test_a_refused_access_token_is_refreshed_once_and_the_call_retried(sandbox):
     saved: list = []
     target = target_for(sandbox, saved)
     sandbox.tokens.expire_access_tokens()
-    target.post(summary_doc("AUTH"))
+    target.post(journal_doc("AUTH"))
     assert sandbox.tokens.count("refresh_token", "ok") == 1 and len(saved) == 1
     assert len(sandbox.documents("ManualJournals")) == 1
 
@@ -450,7 +562,7 @@ def test_a_revoked_connection_raises_auth_expired(sandbox):
     sandbox.tokens.expire_access_tokens()
     sandbox.tokens.revoke_refresh_tokens()
     with pytest.raises(AuthExpired, match="re-authorised"):
-        target.post(summary_doc("REVOKED"))
+        target.post(journal_doc("REVOKED"))
 
 
 def test_a_disconnected_tenant_is_auth_expired_without_a_refresh(sandbox):
@@ -459,7 +571,7 @@ def test_a_disconnected_tenant_is_auth_expired_without_a_refresh(sandbox):
         LedgerConfig(**{**config.__dict__, "credentials": {**config.credentials, "tenant_id": "gone"}})
     )
     with pytest.raises(AuthExpired) as caught:
-        target.post(summary_doc("T-1"))
+        target.post(journal_doc("T-1"))
     assert caught.value.vendor_code == "403" and sandbox.tokens.count("refresh_token") == 0
 
 

@@ -23,6 +23,7 @@ from connectors.jsonwire import dumps, loads
 from connectors.sandbox.base import Fault
 from connectors.sandbox.xero import XeroSandbox
 from tests.connectors.test_xero import (  # noqa: F401 - process_local_oauth is an autouse fixture
+    journal_doc,
     line,
     payout_doc,
     process_local_oauth,
@@ -73,8 +74,11 @@ def assert_request_conforms(schema_name: str, body: Any) -> None:
 
 def documents() -> list[PostingDocument]:
     """One document of every shape the target builds."""
+    from integrator.canonical import Party
+
     receivable = PostingDocument(reference="INV-1", idempotency_key="k-inv", kind="invoice", date=date(2026, 1, 5),
-                                 currency="USD", customer_name="Kente Wholesale", lines=(
+                                 currency="USD", customer=Party(name="Kente Wholesale", email="ap@kente.example"),
+                                 due_date=date(2026, 2, 4), lines=(
                                      line("610", "receivable", debit="115.00"),
                                      line("200", "revenue", credit="100.00", tax_code="OUTPUT", tax_rate=Decimal("0.15"), item_ref="SALES"),
                                      line("820", "tax", credit="15.00", tax_code="OUTPUT")))  # fmt: skip
@@ -82,29 +86,30 @@ def documents() -> list[PostingDocument]:
         sale_doc("C-SALE", (("10.00", 3), ("4.99", 2))),
         sale_doc("C-ROUND", (("1.05", 1), ("1.05", 1), ("1.05", 1)), per_document_tax=True),
         sale_doc("C-INCL", (("10.00", 1), ("9.99", 2)), inclusive=True),
-        sale_doc("C-EUR", currency="EUR", exchange_rate=Decimal("1.0825")),
         refund_doc("C-REFUND"),
         payout_doc("C-TRANSFER"),
         payout_doc("C-PAYOUT", "120.00", "3.78"),
         summary_doc("C-SUMMARY"),
+        journal_doc("C-JOURNAL"),
         receivable,
     ]
 
 
 @pytest.fixture
 def sandbox():
-    with XeroSandbox() as server:
+    with XeroSandbox(currencies=("EUR",)) as server:
         yield server
 
 
 def test_every_document_we_build_conforms_to_its_collection_schema(sandbox):
     target = target_for(sandbox)
     kinds = set()
-    for doc in documents():
+    for doc in [*documents(), sale_doc("C-EUR", currency="EUR", exchange_rate=Decimal("1.0825"))]:
         plan = target.plan(doc)
-        kinds.add(plan.kind)
-        assert_request_conforms(plan.collection, {plan.collection: [plan.payload]})
-    assert kinds == {"Invoice", "CreditNote", "BankTransfer", "ManualJournal"}
+        for document in (plan.main, *plan.extra):
+            kinds.add(document.kind)
+            assert_request_conforms(document.collection, {document.collection: [document.payload]})
+    assert kinds == {"Invoice", "CreditNote", "BankTransfer", "BankTransaction", "ManualJournal"}
 
 
 def test_what_goes_over_the_wire_conforms_payments_included(sandbox):
@@ -114,7 +119,8 @@ def test_what_goes_over_the_wire_conforms_payments_included(sandbox):
     target.post_batch(documents()[5:])
     puts = [r for r in sandbox.requests if r.method == "PUT"]
     collections = {r.path.rsplit("/", 1)[1] for r in puts}
-    assert collections == {"Invoices", "CreditNotes", "Payments", "BankTransfers", "ManualJournals"}
+    assert collections == {"Invoices", "CreditNotes", "Payments", "BankTransfers", "BankTransactions",
+                           "ManualJournals", "Contacts"}  # fmt: skip
     for request in puts:
         assert_request_conforms(request.path.rsplit("/", 1)[1], loads(request.body))
 
@@ -125,7 +131,7 @@ def test_the_sandbox_answers_in_xeros_shapes(sandbox):
     headers = {"Authorization": f"Bearer {target.oauth.access_token()}", "xero-tenant-id": sandbox.tenant_id,
                "Accept": "application/json"}  # fmt: skip
     api = f"{sandbox.url}/api.xro/2.0"
-    duplicate = {"Invoices": [target.plan(sale_doc("A-1")).payload]}
+    duplicate = {"Invoices": [target.plan(sale_doc("A-1")).main.payload]}
     for name in ("Invoices", "Payments", "Organisation"):
         answer = loads(requests.get(f"{api}/{name}", headers=headers, timeout=5).content)
         schema = "Organisations" if name == "Organisation" else name

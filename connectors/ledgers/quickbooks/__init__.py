@@ -1,7 +1,7 @@
 """QuickBooks Online (API v3) ledger target.
 
-* :mod:`.documents` - which QuickBooks entity a PostingDocument becomes, tax rounding, DocNumber
-  and requestid rules (pure functions);
+* :mod:`.documents` - which QuickBooks entities the ledger-target layer's plan becomes, tax on
+  every line, items per income account, DocNumber and requestid rules (pure functions);
 * :mod:`.errors` - the ``Fault`` body classified into the connector taxonomy;
 * :mod:`.target` - :class:`QuickBooksTarget`: OAuth, limits, post / lookup / batch, reading lists;
 * :mod:`.wire` - exact JSON (Decimals in, Decimals out).
@@ -10,10 +10,11 @@ The registry finds :class:`QuickBooksTarget` here by its ``platform = "quickbook
 """
 
 from connectors.ledgers.quickbooks.documents import (
-    QboDocument,
+    QboEntity,
+    QboPlan,
+    QboRefs,
     QboSettings,
-    build_document,
-    doc_number,
+    render,
     request_id,
 )
 from connectors.ledgers.quickbooks.errors import DuplicateDocument, classify_fault, parse_fault
@@ -29,12 +30,13 @@ __all__ = [
     "QUICKBOOKS_OAUTH",
     "SANDBOX_URL",
     "DuplicateDocument",
-    "QboDocument",
+    "QboEntity",
+    "QboPlan",
+    "QboRefs",
     "QboSettings",
     "QuickBooksTarget",
-    "build_document",
     "classify_fault",
-    "doc_number",
     "parse_fault",
+    "render",
     "request_id",
 ]

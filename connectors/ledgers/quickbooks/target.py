@@ -18,7 +18,9 @@ by :meth:`fetch_lock_date`, or ``settings["lock_date"]`` given by the core) rais
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -30,6 +32,7 @@ from connectors.base import (
     ConnectorError,
     LedgerConfig,
     LedgerTarget,
+    LedgerView,
     Permanent,
     PostingDocument,
     PostResult,
@@ -40,7 +43,28 @@ from connectors.base import (
 )
 from connectors.http import RateLimit, RateLimiter, VendorHTTP
 from connectors.jsonwire import dumps, loads
-from connectors.ledgers.quickbooks.documents import QboDocument, QboSettings, build_document, request_id
+from connectors.ledgers.common import (
+    CustomerIdentity,
+    CustomerPayment,
+    JournalPlan,
+    PlannedDocument,
+    PlanOptions,
+    SalesDocument,
+    customer_identity,
+    expected_view,
+    make_view,
+    plan_document,
+)
+from connectors.ledgers.quickbooks.documents import (
+    NUMBER_RULES,
+    QboEntity,
+    QboPlan,
+    QboRefs,
+    QboSettings,
+    check_items,
+    render,
+    request_id,
+)
 from connectors.ledgers.quickbooks.errors import DuplicateDocument, classify_fault
 
 __all__ = ["PRODUCTION_URL", "QUICKBOOKS_OAUTH", "SANDBOX_URL", "QuickBooksTarget"]
@@ -58,14 +82,41 @@ QUICKBOOKS_OAUTH = OAuth2Provider(
     default_scopes=("com.intuit.quickbooks.accounting",),
 )
 
-API_LIMIT = RateLimit(per_second=10, per_minute=500, concurrent=10)
+# A little under the published 10/s and 500/min: our window and the vendor's never line up exactly.
+API_LIMIT = RateLimit(per_second=8, per_minute=480, concurrent=10)
 BATCH_LIMIT = RateLimit(per_minute=40)
 BATCH_SIZE = 30
 QUERY_PAGE = 1000
 
+COMPANY_TTL_SECONDS = 600
+
 # The closing date last read per realm, shared by every target of the process (targets are
 # built per posting, the lock date outlives them).
 _lock_dates: dict[str, date | None] = {}
+
+
+@dataclass
+class QboCompanyFacts:
+    """What the target reads once per realm (and again after 10 minutes or on a miss)."""
+
+    home_currency: str
+    currencies: frozenset[str]
+    accounts: dict[str, dict[str, Any]]
+    tax_rates: dict[str, tuple[tuple[str, Decimal], ...]]
+    item_income: dict[str, str] = field(default_factory=dict)
+
+
+_companies: dict[str, tuple[float, QboCompanyFacts]] = {}
+
+
+def _linked(payload: Mapping[str, Any], invoice_id: str) -> dict[str, Any]:
+    """A payment body with its ``LinkedTxn`` pointing at the invoice just created."""
+    body = dict(payload)
+    body["Line"] = [
+        {**line, "LinkedTxn": [{**link, "TxnId": invoice_id} for link in line.get("LinkedTxn") or []]}
+        for line in payload.get("Line") or []
+    ]
+    return body
 
 
 def _parse_date(value: Any) -> date | None:
@@ -98,8 +149,9 @@ class QuickBooksTarget(LedgerTarget):
     platform = "quickbooks"
     display_name = "QuickBooks Online"
     capabilities = frozenset(
-        {"oauth2", "batch", "lookup", "idempotency_key", "lock_date", "multi_currency", "read_lists"}
-    )
+        {"oauth2", "batch", "lookup", "idempotency_key", "lock_date", "multi_currency", "read_lists",
+         "read_back", "exchange_rates", "customers", "items"}
+    )  # fmt: skip
     max_batch = BATCH_SIZE
 
     def __init__(
@@ -177,6 +229,12 @@ class QuickBooksTarget(LedgerTarget):
         answer = self._request("GET", "query", params={"query": statement})
         return dict(answer.get("QueryResponse") or {})
 
+    def _select(self, entity: str, field_name: str, value: str) -> list[dict[str, Any]]:
+        """Rows of ``entity`` whose ``field_name`` equals ``value`` (QuickBooks' query language: the
+        entity and field are ours, the value is quoted by :func:`_quote`)."""
+        statement = f"select * from {entity} where {field_name} = {_quote(value)}"  # noqa: S608
+        return list(self._query(statement).get(entity) or [])
+
     def _query_all(self, entity: str) -> list[dict[str, Any]]:
         """Every row of an entity, page by page."""
         rows: list[dict[str, Any]] = []
@@ -189,6 +247,128 @@ class QuickBooksTarget(LedgerTarget):
             if len(batch) < QUERY_PAGE:
                 return rows
             start += QUERY_PAGE
+
+    # -- what the company holds (cached per realm: targets are built per posting) ---------------
+
+    def company(self, *, refresh: bool = False) -> QboCompanyFacts:
+        """Home currency, currencies, accounts, tax codes' rates and items' income accounts."""
+        cached = _companies.get(self.realm_id)
+        if cached is not None and not refresh and cached[0] > time.monotonic():
+            return cached[1]
+        prefs = self._request("GET", "preferences").get("Preferences") or {}
+        currency_prefs = prefs.get("CurrencyPrefs") or {}
+        home = str((currency_prefs.get("HomeCurrency") or {}).get("value") or self.config.functional_currency)
+        currencies: set[str] = set()
+        if currency_prefs.get("MultiCurrencyEnabled"):
+            currencies = {str(r.get("Code") or r.get("Name")) for r in self._query_all("CompanyCurrency")
+                          if r.get("Active", True)}  # fmt: skip
+        accounts = {str(r["Id"]): r for r in self._query_all("Account")}
+        rates = {str(r["Id"]): Decimal(str(r.get("RateValue") or 0)) for r in self._query_all("TaxRate")}
+        tax_rates: dict[str, tuple[tuple[str, Decimal], ...]] = {}
+        for row in self._query_all("TaxCode"):
+            details = (row.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
+            ids = [str((d.get("TaxRateRef") or {}).get("value")) for d in details]
+            tax_rates[str(row["Id"])] = tuple((i, rates.get(i, Decimal(0))) for i in ids if i in rates)
+        items = {
+            str(r["Id"]): str((r.get("IncomeAccountRef") or {}).get("value") or "")
+            for r in self._query_all("Item")
+        }
+        facts = QboCompanyFacts(home, frozenset(currencies), accounts, tax_rates, items)
+        _companies[self.realm_id] = (time.monotonic() + COMPANY_TTL_SECONDS, facts)
+        return facts
+
+    def options(self) -> PlanOptions:
+        """What the layer may plan for this company."""
+        facts = self.company()
+        return PlanOptions(
+            functional_currency=facts.home_currency,
+            currencies=facts.currencies,
+            foreign_journals=True,
+            receipt_single_account=True,
+            refund_single_account=True,
+            numbers=NUMBER_RULES,
+            walk_in_name=self.settings.walk_in_name,
+            default_due_days=self.settings.due_days,
+        )
+
+    # -- customers and items -------------------------------------------------------------------
+
+    def _customer_ref(self, identity: CustomerIdentity) -> str:
+        """The company's customer for a source customer: found by name or created, once."""
+        if identity.walk_in and self.settings.default_customer_ref:
+            return self.settings.default_customer_ref
+        stored = self.config.refs.get("customer", identity.key)
+        if stored:
+            return stored
+        rows = self._select("Customer", "DisplayName", identity.name)
+        if rows:
+            remote = str(rows[0]["Id"])
+        else:
+            body: dict[str, Any] = {"DisplayName": identity.name}
+            if identity.company:
+                body["CompanyName"] = identity.company[:100]
+            if identity.email:
+                body["PrimaryEmailAddr"] = {"Address": identity.email[:100]}
+            if identity.source_id:
+                body["Notes"] = f"Source customer id {identity.source_id}"
+            key = request_id(f"customer:{self.realm_id}:{identity.key}", prefix="c")
+            answer = self._request("POST", "customer", body=body, request_key=key)
+            remote = str((answer.get("Customer") or {}).get("Id") or "")
+            if not remote:
+                raise Uncertain(f"quickbooks: creating customer {identity.name!r} gave no id")
+        self.config.refs.put("customer", identity.key, remote, identity.name)
+        return remote
+
+    def _item_for_account(self, account_ref: str, account_code: str) -> str:
+        """The item that books to ``account_ref``: found by our name for it, or created, once."""
+        stored = self.config.refs.get("item", account_ref)
+        if stored:
+            return stored
+        facts = self.company()
+        account = facts.accounts.get(account_ref) or {}
+        name = f"{account.get('Name') or account_code} ({account_code})"[:100]
+        rows = self._select("Item", "Name", name)
+        if rows:
+            income = str((rows[0].get("IncomeAccountRef") or {}).get("value") or "")
+            if income != account_ref:
+                raise Permanent(
+                    f"QuickBooks item {name!r} exists but books to account {income}, not {account_code}: rename it"
+                )
+            remote = str(rows[0]["Id"])
+        else:
+            body = {"Name": name, "Type": "Service", "IncomeAccountRef": {"value": account_ref},
+                    "Description": f"Sales booked by the integrator to {account_code}"}  # fmt: skip
+            key = request_id(f"item:{self.realm_id}:{account_ref}", prefix="i")
+            answer = self._request("POST", "item", body=body, request_key=key)
+            remote = str((answer.get("Item") or {}).get("Id") or "")
+            if not remote:
+                raise Uncertain(f"quickbooks: creating item {name!r} gave no id")
+        facts.item_income[remote] = account_ref
+        self.config.refs.put("item", account_ref, remote, name)
+        return remote
+
+    def _refs_for(self, planned: PlannedDocument) -> QboRefs:
+        """Resolve the customer, items and tax rates the rendering needs (may call QuickBooks)."""
+        facts = self.company()
+        customer = ""
+        if isinstance(planned, SalesDocument | CustomerPayment):
+            customer = self._customer_ref(planned.customer)
+        elif isinstance(planned, JournalPlan) and any(ln.role == "receivable" for ln in planned.lines):
+            customer = self._customer_ref(
+                planned.customer or customer_identity(None, walk_in_name=self.settings.walk_in_name)
+            )
+        items: dict[str, str] = {}
+        if isinstance(planned, SalesDocument):
+            mapped = [ln.item_ref for ln in planned.lines if ln.item_ref]
+            if any(i not in facts.item_income for i in mapped):
+                facts = self.company(refresh=True)
+            check_items(planned, facts.item_income)
+            for line in planned.lines:
+                if not line.item_ref and line.account_ref not in items:
+                    items[line.account_ref] = self._item_for_account(line.account_ref, line.account_code)
+            if any(t.tax_code_ref not in facts.tax_rates for t in planned.taxes if t.tax_code_ref):
+                facts = self.company(refresh=True)
+        return QboRefs(customer_ref=customer, items=items, tax_rates=facts.tax_rates)
 
     # -- posting -------------------------------------------------------------------------------
 
@@ -206,53 +386,83 @@ class QuickBooksTarget(LedgerTarget):
             message = f"{doc.reference} is dated {doc.date}, on or before QuickBooks' closing date {lock}"
             raise ClosedPeriod(f"quickbooks: {message}", vendor_code="BookCloseDate", vendor_message=message)
 
-    def plan(self, doc: PostingDocument) -> QboDocument:
-        """The entity this document becomes (no HTTP): for previews and contract tests."""
-        return build_document(doc, home_currency=self.config.functional_currency, settings=self.settings)
+    def plan(self, doc: PostingDocument) -> QboPlan:
+        """The entities this document becomes (resolving customers and items in the company)."""
+        planned = plan_document(doc, self.options())
+        return render(
+            planned, self._refs_for(planned), self.settings, home_currency=self.company().home_currency
+        )
 
     def post(self, doc: PostingDocument) -> PostResult:
-        """Create the document once (see the module docstring)."""
+        """Create the document once, then the payments that settle it (see the module docstring)."""
         self._refuse_closed_period(doc)
         plan = self.plan(doc)
         try:
             answer = self._request(
                 "POST",
-                plan.endpoint,
-                body=plan.payload,
+                plan.main.endpoint,
+                body=plan.main.payload,
                 request_key=request_id(doc.idempotency_key),
                 idempotency_key=doc.idempotency_key,
             )
+            main = self._entity_or_uncertain(plan.main, answer.get(plan.main.entity))
         except DuplicateDocument as exc:
-            return self._resolve_duplicate(plan, exc)
-        return self._result(plan, answer.get(plan.entity))
+            main = self._resolve_duplicate(plan.main, exc)
+        payments = self._settle(plan, main, doc.idempotency_key)
+        return self._result(plan, main, payments)
 
     def lookup(self, doc: PostingDocument) -> PostResult | None:
-        """The document posted for ``doc.reference``, found by its DocNumber, or None."""
-        return self._find(self.plan(doc))
+        """The complete document posted for ``doc``: its main entity found by number and every
+        payment it needs; None when anything is missing (:meth:`post` then finishes it)."""
+        plan = self.plan(doc)
+        main = self._find(plan.main)
+        if main is None:
+            return None
+        found: list[Mapping[str, Any]] = []
+        for payment in plan.payments:
+            row = self._find(payment)
+            if row is None:
+                return None
+            found.append(row)
+        return self._result(plan, main, found)
 
-    def _find(self, plan: QboDocument) -> PostResult | None:
-        # QuickBooks' query language, not SQL: the entity is ours, the number is quoted by _quote.
-        """The entity numbered like the plan, if its total is ours; Permanent if the number holds another total."""
-        statement = f"select * from {plan.entity} where DocNumber = {_quote(plan.doc_number)}"  # noqa: S608 - QBO query language, value quoted by _quote
-        rows = self._query(statement)
-        found = list(rows.get(plan.entity) or [])
+    def _settle(self, plan: QboPlan, main: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+        """Create the payments linked to ``main`` that QuickBooks does not hold yet."""
+        made: list[Mapping[str, Any]] = []
+        for n, payment in enumerate(plan.payments, start=1):
+            existing = self._find(payment)
+            if existing is not None:
+                made.append(existing)
+                continue
+            body = _linked(payment.payload, str(main["Id"]))
+            try:
+                answer = self._request("POST", "payment", body=body, request_key=request_id(f"{key}:pay:{n}", prefix="p"),
+                                       idempotency_key=f"{key}:pay:{n}")  # fmt: skip
+                made.append(self._entity_or_uncertain(payment, answer.get("Payment")))
+            except DuplicateDocument as exc:
+                made.append(self._resolve_duplicate(payment, exc))
+        return made
+
+    def _find(self, entity: QboEntity) -> dict[str, Any] | None:
+        """The entity holding the number, if its total is ours; Permanent if it holds another total."""
+        found = self._select(entity.entity, entity.number_field, entity.number)
         if not found:
             return None
         for row in found:
-            if Decimal(str(row.get("TotalAmt", "0"))) == plan.total:
-                return self._result(plan, row)
+            if Decimal(str(row.get("TotalAmt", "0"))) == entity.total:
+                return dict(row)
         raise Permanent(
-            f"quickbooks: {plan.entity} {plan.doc_number} exists with total {found[0].get('TotalAmt')}, "
-            f"not {plan.total}: check it in QuickBooks before posting again",
+            f"quickbooks: {entity.entity} {entity.number} exists with total {found[0].get('TotalAmt')}, "
+            f"not {entity.total}: check it in QuickBooks before posting again",
             vendor_code="total_mismatch",
         )
 
-    def _resolve_duplicate(self, plan: QboDocument, error: DuplicateDocument) -> PostResult:
+    def _resolve_duplicate(self, entity: QboEntity, error: DuplicateDocument) -> dict[str, Any]:
         """A duplicate-number refusal answered with the existing document (never by renaming)."""
-        found = self._find(plan)
+        found = self._find(entity)
         if found is None:
             raise Permanent(
-                f"{error.message}; no {plan.entity} numbered {plan.doc_number} was found (another document "
+                f"{error.message}; no {entity.entity} numbered {entity.number} was found (another document "
                 "type holds the number)",
                 vendor_code=error.vendor_code,
                 vendor_message=error.vendor_message,
@@ -260,42 +470,51 @@ class QuickBooksTarget(LedgerTarget):
         return found
 
     @staticmethod
-    def _result(plan: QboDocument, entity: Any) -> PostResult:
-        """The PostResult of a created or found entity; Uncertain when the answer has no id."""
-        if not isinstance(entity, Mapping) or not entity.get("Id"):
-            raise Uncertain(f"quickbooks: the answer holds no {plan.entity} id; look it up")
+    def _entity_or_uncertain(entity: QboEntity, row: Any) -> dict[str, Any]:
+        if not isinstance(row, Mapping) or not row.get("Id"):
+            raise Uncertain(f"quickbooks: the answer holds no {entity.entity} id; look it up")
+        return dict(row)
+
+    @staticmethod
+    def _result(plan: QboPlan, main: Mapping[str, Any], payments: list[Mapping[str, Any]]) -> PostResult:
+        """The PostResult of a created or found document and its payments."""
+        if not main.get("Id"):
+            raise Uncertain(f"quickbooks: the answer holds no {plan.main.entity} id; look it up")
         return PostResult(
-            remote_id=str(entity["Id"]),
-            remote_number=str(entity.get("DocNumber") or plan.doc_number),
+            remote_id=str(main["Id"]),
+            remote_number=str(main.get(plan.main.number_field) or plan.main.number),
             raw={
-                "entity": plan.entity,
-                "total": str(entity.get("TotalAmt", "")),
-                "expected_total": str(plan.total),
-                "sync_token": str(entity.get("SyncToken", "")),
+                "entity": plan.main.entity,
+                "total": str(main.get("TotalAmt", "")),
+                "expected_total": str(plan.main.total),
+                "payment_ids": [str(p.get("Id")) for p in payments],
+                "customer_ref": str((main.get("CustomerRef") or {}).get("value") or ""),
             },
         )
 
     # -- batch ---------------------------------------------------------------------------------
 
     def post_batch(self, docs: list[PostingDocument]) -> list[PostResult | ConnectorError]:
-        """Post up to :attr:`max_batch` documents per ``/batch`` call; one result per document.
+        """Post up to :attr:`max_batch` documents per ``/batch`` call, then their payments in a
+        second batch; one result per document.
 
         A closed period or an unbuildable document fails alone, before anything is sent. A call
         that fails as a whole (429, lost answer) gives its error to each of its documents; a lost
         answer makes them :class:`Uncertain`, to be looked up one by one.
         """
         results: list[PostResult | ConnectorError | None] = [None] * len(docs)
-        pending: list[tuple[int, PostingDocument, QboDocument]] = []
+        pending: list[tuple[int, PostingDocument, QboPlan]] = []
         for index, doc in enumerate(docs):
             try:
                 self._refuse_closed_period(doc)
                 pending.append((index, doc, self.plan(doc)))
             except ConnectorError as exc:
                 results[index] = exc
+        created: list[tuple[int, PostingDocument, QboPlan, dict[str, Any]]] = []
         for start in range(0, len(pending), BATCH_SIZE):
             chunk = pending[start : start + BATCH_SIZE]
             try:
-                answers = self._send_batch(chunk)
+                answers = self._send_batch([(doc.idempotency_key, plan.main) for _, doc, plan in chunk], "b")
             except Uncertain as exc:
                 for index, _, _ in chunk:
                     results[index] = exc
@@ -304,18 +523,29 @@ class QuickBooksTarget(LedgerTarget):
                 for index, _, _ in pending[start:]:
                     results[index] = exc
                 break
-            for (index, _, plan), item in zip(chunk, answers, strict=True):
-                results[index] = self._batch_item_result(plan, item)
+            for (index, doc, plan), item in zip(chunk, answers, strict=True):
+                outcome = self._batch_item(plan.main, item)
+                if isinstance(outcome, ConnectorError):
+                    results[index] = outcome
+                elif plan.payments:
+                    created.append((index, doc, plan, outcome))
+                else:
+                    results[index] = self._result(plan, outcome, [])
+        for index, doc, plan, main in created:
+            # Payments follow one by one: few documents have them, and each must see its invoice.
+            try:
+                results[index] = self._result(plan, main, self._settle(plan, main, doc.idempotency_key))
+            except ConnectorError as exc:
+                results[index] = exc
         return [r if r is not None else Uncertain("quickbooks: no result") for r in results]
 
-    def _send_batch(self, chunk: list[tuple[int, PostingDocument, QboDocument]]) -> list[Any]:
-        """One ``/batch`` call for a chunk; the item answers in chunk order (matched by bId)."""
-        keys = "\n".join(doc.idempotency_key for _, doc, _ in chunk)
+    def _send_batch(self, chunk: list[tuple[str, QboEntity]], prefix: str) -> list[Any]:
+        """One ``/batch`` call; the item answers in chunk order (matched by bId)."""
+        keys = "\n".join(key for key, _ in chunk)
         # Always a digest (never a document's own key), at most 36 characters in a batch.
-        batch_key = "b" + hashlib.sha256(f"batch\n{keys}".encode()).hexdigest()[:35]
+        batch_key = prefix + hashlib.sha256(f"batch\n{keys}".encode()).hexdigest()[:35]
         items = [
-            {"bId": str(n), "operation": "create", plan.entity: plan.payload}
-            for n, (_, _, plan) in enumerate(chunk)
+            {"bId": str(n), "operation": "create", e.entity: e.payload} for n, (_, e) in enumerate(chunk)
         ]
         self.batch_limiter.acquire(self.http.max_wait)
         try:
@@ -325,22 +555,105 @@ class QuickBooksTarget(LedgerTarget):
         by_id = {str(item.get("bId")): item for item in answer.get("BatchItemResponse") or []}
         return [by_id.get(str(n)) for n in range(len(chunk))]
 
-    def _batch_item_result(self, plan: QboDocument, item: Any) -> PostResult | ConnectorError:
-        """One batch item's answer as a PostResult or a classified error."""
+    def _batch_item(self, entity: QboEntity, item: Any) -> dict[str, Any] | ConnectorError:
+        """One batch item's answer as the entity or a classified error."""
         if not isinstance(item, Mapping):
-            return Uncertain(f"quickbooks: the batch answer has no result for {plan.doc_number}; look it up")
-        if plan.entity in item:
-            try:
-                return self._result(plan, item[plan.entity])
-            except ConnectorError as exc:
-                return exc
-        error = classify_fault(400, item)
-        if isinstance(error, DuplicateDocument):
-            try:
-                return self._resolve_duplicate(plan, error)
-            except ConnectorError as exc:
-                return exc
-        return error
+            return Uncertain(f"quickbooks: the batch answer has no result for {entity.number}; look it up")
+        try:
+            if entity.entity in item:
+                return self._entity_or_uncertain(entity, item[entity.entity])
+            error = classify_fault(400, item)
+            if isinstance(error, DuplicateDocument):
+                return self._resolve_duplicate(entity, error)
+            return error
+        except ConnectorError as exc:
+            return exc
+
+    # -- read-back -----------------------------------------------------------------------------
+
+    def read_back(self, doc: PostingDocument, result: PostResult) -> LedgerView:
+        """What QuickBooks recorded for the posting: revenue per item income account, tax per tax
+        code (from the rates of ``TxnTaxDetail``), money and A/R per account, payments included."""
+        entity = str(result.raw.get("entity") or self.plan(doc).main.entity)
+        main = self._read(entity, result.remote_id)
+        facts = self.company()
+        code_of = {i: str(r.get("AcctNum") or r.get("Name") or i) for i, r in facts.accounts.items()}
+        ar = next((i for i, r in facts.accounts.items() if r.get("AccountType") == "Accounts Receivable"), "")
+        accounts: list[tuple[str, Decimal]] = []
+        taxes: list[tuple[str, Decimal]] = []
+        currency = str((main.get("CurrencyRef") or {}).get("value") or facts.home_currency)
+        total = Decimal(str(main.get("TotalAmt") or 0))
+
+        def account(ref: Any) -> str:
+            value = str((ref or {}).get("value") or "")
+            return code_of.get(value, value)
+
+        if entity in ("SalesReceipt", "Invoice", "RefundReceipt", "CreditMemo"):
+            sign = Decimal(-1) if entity in ("SalesReceipt", "Invoice") else Decimal(1)
+            codes_used: set[str] = set()
+            for line in main.get("Line") or []:
+                detail = line.get("SalesItemLineDetail")
+                if line.get("DetailType") != "SalesItemLineDetail" or not detail:
+                    continue
+                item = str((detail.get("ItemRef") or {}).get("value") or "")
+                income = facts.item_income.get(item) or self.company(refresh=True).item_income.get(item, "")
+                accounts.append((code_of.get(income, income), sign * Decimal(str(line.get("Amount") or 0))))
+                codes_used.add(str((detail.get("TaxCodeRef") or {}).get("value") or ""))
+            for tax_line in (main.get("TxnTaxDetail") or {}).get("TaxLine") or []:
+                rate = str(((tax_line.get("TaxLineDetail") or {}).get("TaxRateRef") or {}).get("value") or "")
+                code = next(
+                    (c for c in sorted(codes_used) if rate in {r for r, _ in facts.tax_rates.get(c, ())}),
+                    rate,
+                )
+                taxes.append((code, sign * Decimal(str(tax_line.get("Amount") or 0))))
+            if entity in ("SalesReceipt", "RefundReceipt"):
+                accounts.append((account(main.get("DepositToAccountRef")), -sign * total))
+            else:
+                accounts.append((code_of.get(ar, ar), -sign * total))
+            for payment_id in result.raw.get("payment_ids") or []:
+                payment = self._read("Payment", str(payment_id))
+                amount = Decimal(str(payment.get("TotalAmt") or 0))
+                accounts += [
+                    (account(payment.get("DepositToAccountRef")), amount),
+                    (code_of.get(ar, ar), -amount),
+                ]
+        elif entity == "Payment":
+            accounts += [(account(main.get("DepositToAccountRef")), total), (code_of.get(ar, ar), -total)]
+        elif entity == "Deposit":
+            accounts.append((account(main.get("DepositToAccountRef")), total))
+            for line in main.get("Line") or []:
+                ref = (line.get("DepositLineDetail") or {}).get("AccountRef")
+                accounts.append((account(ref), -Decimal(str(line.get("Amount") or 0))))
+        else:
+            for line in main.get("Line") or []:
+                detail = line.get("JournalEntryLineDetail") or {}
+                amount = Decimal(str(line.get("Amount") or 0))
+                accounts.append(
+                    (
+                        account(detail.get("AccountRef")),
+                        amount if detail.get("PostingType") == "Debit" else -amount,
+                    )
+                )
+        return make_view(currency, accounts, taxes, (f"{entity} {result.remote_id}",))
+
+    def expected_view(self, doc: PostingDocument) -> LedgerView:
+        """The journal as QuickBooks should hold it (the plan's tax per code, accounts per line)."""
+        return expected_view(doc, plan_document(doc, self.options()))
+
+    def _read(self, entity: str, remote_id: str) -> dict[str, Any]:
+        answer = self._request("GET", f"{entity.lower()}/{remote_id}")
+        row = answer.get(entity)
+        if not isinstance(row, Mapping):
+            raise Permanent(f"quickbooks: {entity} {remote_id} could not be read back")
+        return dict(row)
+
+    def fetch_exchange_rate(self, currency: str, on: date) -> Decimal | None:
+        """QuickBooks' own rate for ``currency`` on ``on`` (home units per unit), if it has one."""
+        answer = self._request(
+            "GET", "exchangerate", params={"sourcecurrencycode": currency.upper(), "asofdate": on.isoformat()}
+        )
+        rate = (answer.get("ExchangeRate") or {}).get("Rate")
+        return Decimal(str(rate)) if rate not in (None, "", 0) else None
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,6 +35,7 @@ from connectors.base import (
     ConnectorError,
     LedgerConfig,
     LedgerTarget,
+    LedgerView,
     Permanent,
     PostingDocument,
     PostResult,
@@ -44,7 +47,22 @@ from connectors.base import (
 )
 from connectors.http import RateLimit, VendorHTTP
 from connectors.jsonwire import dumps, loads
-from connectors.ledgers.xero.documents import XeroDocument, XeroSettings, build_document, narration_prefix
+from connectors.ledgers.common import (
+    CustomerIdentity,
+    PlanOptions,
+    SalesDocument,
+    expected_view,
+    make_view,
+    plan_document,
+)
+from connectors.ledgers.xero.documents import (
+    NUMBER_RULES,
+    XeroDocument,
+    XeroPlan,
+    XeroSettings,
+    narration_prefix,
+    render,
+)
 from connectors.ledgers.xero.errors import DuplicateDocument, classify_error, classify_messages, item_messages
 
 __all__ = ["API_URL", "XERO_OAUTH", "XeroTarget"]
@@ -62,6 +80,22 @@ API_LIMIT = RateLimit(per_minute=60, per_day=5000, concurrent=5)
 DAILY_LIMIT = 5000
 BATCH_SIZE = 50
 KEY_MAX = 128
+
+FACTS_TTL_SECONDS = 600
+_ID_KEYS = {"Invoice": "InvoiceID", "CreditNote": "CreditNoteID", "ManualJournal": "ManualJournalID",
+            "BankTransfer": "BankTransferID", "BankTransaction": "BankTransactionID", "Payment": "PaymentID"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class XeroFacts:
+    """What the target reads once per organisation (and again after 10 minutes)."""
+
+    base_currency: str
+    currencies: frozenset[str]
+    accounts: dict[str, dict[str, Any]]
+
+
+_facts: dict[str, tuple[float, XeroFacts]] = {}
 
 # Xero's own count of what is left today, per tenant, as last seen in X-DayLimit-Remaining.
 _day_remaining: dict[str, int] = {}
@@ -130,6 +164,8 @@ class XeroTarget(LedgerTarget):
             "multi_currency",
             "read_lists",
             "daily_budget",
+            "read_back",
+            "customers",
         }
     )
     max_batch = BATCH_SIZE
@@ -206,6 +242,68 @@ class XeroTarget(LedgerTarget):
     def _api(self, method: str, resource: str, **kw: Any) -> Any:
         return self._request(method, f"/api.xro/2.0/{resource}", **kw)
 
+    # -- what the organisation holds (cached per tenant) ---------------------------------------
+
+    def organisation_facts(self, *, refresh: bool = False) -> XeroFacts:
+        """Base currency, enabled currencies and the chart (codes, types, system accounts)."""
+        cached = _facts.get(self.tenant_id)
+        if cached is not None and not refresh and cached[0] > time.monotonic():
+            return cached[1]
+        organisation = (self._api("GET", "Organisation").get("Organisations") or [{}])[0]
+        base = str(organisation.get("BaseCurrency") or self.config.functional_currency)
+        currencies = {str(c.get("Code")) for c in self._api("GET", "Currencies").get("Currencies") or []}
+        accounts = {
+            str(a.get("Code") or a.get("AccountID")): dict(a)
+            for a in self._api("GET", "Accounts").get("Accounts") or []
+        }
+        facts = XeroFacts(base, frozenset(currencies | {base}), accounts)
+        _facts[self.tenant_id] = (time.monotonic() + FACTS_TTL_SECONDS, facts)
+        return facts
+
+    def options(self) -> PlanOptions:
+        """What the layer may plan for this organisation (manual journals are base-currency only)."""
+        facts = self.organisation_facts()
+        return PlanOptions(
+            functional_currency=facts.base_currency,
+            currencies=facts.currencies,
+            foreign_journals=False,
+            receipt_single_account=False,
+            refund_single_account=False,
+            numbers=NUMBER_RULES,
+            walk_in_name=self.settings.walk_in_name,
+            default_due_days=self.settings.due_days,
+        )
+
+    def _contact(self, identity: CustomerIdentity) -> dict[str, str]:
+        """The organisation's contact for a source customer: found by name or created, once."""
+        if identity.walk_in and self.settings.default_contact_id:
+            return {"ContactID": self.settings.default_contact_id}
+        stored = self.config.refs.get("customer", identity.key)
+        if stored:
+            return {"ContactID": stored}
+        rows = (
+            self._api("GET", "Contacts", params={"where": f"Name=={_literal(identity.name)}"}).get("Contacts")
+            or []
+        )
+        if rows:
+            remote = str(rows[0].get("ContactID") or "")
+        else:
+            body: dict[str, Any] = {"Name": identity.name, "IsCustomer": True}
+            if identity.email:
+                body["EmailAddress"] = identity.email
+            if identity.tax_number:
+                body["TaxNumber"] = identity.tax_number
+            if identity.source_id:
+                body["AccountNumber"] = identity.source_id[:50]
+            answer = self._api("PUT", "Contacts", body={"Contacts": [body]},
+                               idempotency_key=_key(f"contact:{self.tenant_id}:{identity.key}"))  # fmt: skip
+            made = (answer.get("Contacts") or [{}])[0]
+            remote = str(made.get("ContactID") or "")
+            if not remote:
+                raise Uncertain(f"xero: creating contact {identity.name!r} gave no id")
+        self.config.refs.put("customer", identity.key, remote, identity.name)
+        return {"ContactID": remote}
+
     # -- posting -------------------------------------------------------------------------------
 
     def _known_lock_date(self) -> date | None:
@@ -219,126 +317,163 @@ class XeroTarget(LedgerTarget):
             message = f"{doc.reference} is dated {doc.date}, on or before Xero's lock date {lock}"
             raise ClosedPeriod(f"xero: {message}", vendor_code="LockDate", vendor_message=message)
 
-    def plan(self, doc: PostingDocument) -> XeroDocument:
-        """The Xero document this becomes (no HTTP): for previews and contract tests."""
-        return build_document(doc, home_currency=self.config.functional_currency, settings=self.settings)
+    def plan(self, doc: PostingDocument) -> XeroPlan:
+        """The Xero documents this becomes (resolving the contact in the organisation)."""
+        planned = plan_document(doc, self.options())
+        contact = self._contact(planned.customer) if isinstance(planned, SalesDocument) else {}
+        return render(planned, contact, self.settings, base_currency=self.organisation_facts().base_currency)
+
+    def expected_view(self, doc: PostingDocument) -> LedgerView:
+        """The journal as Xero should hold it (the plan's tax per tax type, accounts per line)."""
+        return expected_view(doc, plan_document(doc, self.options()))
 
     def post(self, doc: PostingDocument) -> PostResult:
-        """Create the document (and its payments) once; see the module docstring."""
+        """Create the document, then its payments, allocation and fee transactions, once each."""
         self._refuse_closed_period(doc)
         plan = self.plan(doc)
-        entity = self._create(plan, doc.idempotency_key)
+        entity = self._create(plan.main, doc.idempotency_key)
+        return self._complete(plan, entity, doc.idempotency_key)
+
+    def _complete(self, plan: XeroPlan, entity: dict[str, Any], key: str) -> PostResult:
+        """Everything the main document needs after it exists (each step skipped when Xero has it)."""
         if plan.payments:
-            settled = self._settle([(plan, doc.idempotency_key, entity)])[0]
+            settled = self._settle([(plan, key, entity)])[0]
             if isinstance(settled, ConnectorError):
                 raise settled
             entity = settled
-        return self._result(plan, entity)
+        if plan.allocation is not None and Decimal(str(entity.get("RemainingCredit", 0))) > 0:
+            invoice_id, amount = plan.allocation
+            self._api("PUT", f"CreditNotes/{entity['CreditNoteID']}/Allocations",
+                      body={"Allocations": [{"Invoice": {"InvoiceID": invoice_id}, "Amount": amount,
+                                             "Date": plan.main.payload["Date"]}]},
+                      idempotency_key=_key(key, ":alloc"))  # fmt: skip
+        extra_ids = []
+        for n, document in enumerate(plan.extra, start=1):
+            found = self._find(document)
+            made = found if found is not None else self._create(document, key + f":x{n}")
+            extra_ids.append(str(made.get(_ID_KEYS[document.kind]) or ""))
+        return self._result(plan.main, entity, extra_ids)
 
     def lookup(self, doc: PostingDocument) -> PostResult | None:
-        """The complete document posted for ``doc.reference``, or None (also when its payment is
-        still missing: :meth:`post` then finishes it)."""
+        """The complete document posted for ``doc``, or None (also when a payment or a fee
+        transaction is still missing: :meth:`post` then finishes it)."""
         plan = self.plan(doc)
-        entity = self._find(plan)
-        if entity is None or (plan.payments and self._paid(plan, entity) < plan.paid_total):
+        entity = self._find(plan.main)
+        if entity is None or (plan.payments and self._paid(plan.main, entity) < plan.paid_total):
             return None
-        return self._result(plan, entity)
+        made = {str(p.get("Reference", "")): str(p.get("PaymentID", "")) for p in entity.get("Payments") or []}
+        entity["_payment_ids"] = [made[p.reference] for p in plan.payments if p.reference in made]
+        if plan.allocation is not None and Decimal(str(entity.get("RemainingCredit", 0))) > 0:
+            return None
+        extra_ids = []
+        for document in plan.extra:
+            found = self._find(document)
+            if found is None:
+                return None
+            extra_ids.append(str(found.get(_ID_KEYS[document.kind]) or ""))
+        return self._result(plan.main, entity, extra_ids)
 
-    def _create(self, plan: XeroDocument, key: str) -> dict[str, Any]:
+    def _create(self, document: XeroDocument, key: str) -> dict[str, Any]:
         """PUT one document (per-item errors); a duplicate number is resolved by look-up."""
         try:
             answer = self._api(
                 "PUT",
-                plan.collection,
+                document.collection,
                 params={"summarizeErrors": "false", "unitdp": "4"},
-                body={plan.collection: [plan.payload]},
+                body={document.collection: [document.payload]},
                 idempotency_key=_key(key),
             )
         except DuplicateDocument as exc:
-            return self._resolve_duplicate(plan, exc)
-        items = answer.get(plan.collection) or []
+            return self._resolve_duplicate(document, exc)
+        items = answer.get(document.collection) or []
         if not items:
-            raise Uncertain(f"xero: the answer holds no {plan.kind}; look it up")
-        return self._item_or_raise(plan, items[0])
+            raise Uncertain(f"xero: the answer holds no {document.kind}; look it up")
+        return self._item_or_raise(document, items[0])
 
-    def _item_or_raise(self, plan: XeroDocument, item: Any) -> dict[str, Any]:
+    def _item_or_raise(self, document: XeroDocument, item: Any) -> dict[str, Any]:
         """The document of an answer item, or its classified validation error."""
         messages = _errors_of(item)
         if not messages:
             return dict(item)
         error = classify_messages(messages)
         if isinstance(error, DuplicateDocument):
-            return self._resolve_duplicate(plan, error)
+            return self._resolve_duplicate(document, error)
         raise error
 
-    def _resolve_duplicate(self, plan: XeroDocument, error: DuplicateDocument) -> dict[str, Any]:
-        found = self._find(plan)
+    def _resolve_duplicate(self, document: XeroDocument, error: DuplicateDocument) -> dict[str, Any]:
+        found = self._find(document)
         if found is None:
-            raise Permanent(f"{error.message}; but no {plan.kind} {plan.number} was found",
+            raise Permanent(f"{error.message}; but no {document.kind} {document.number} was found",
                             vendor_code=error.vendor_code, vendor_message=error.vendor_message)  # fmt: skip
         return found
 
-    def _find(self, plan: XeroDocument) -> dict[str, Any] | None:
-        """The live document for the plan's number, if its total is ours; Permanent if it holds another total."""
-        number = _literal(plan.number)
+    def _find(self, document: XeroDocument) -> dict[str, Any] | None:
+        """The live document for the number, if its total is ours; Permanent if it holds another total."""
+        number = _literal(document.number)
         where = {
             "Invoice": f'Type=="ACCREC" AND InvoiceNumber=={number}',
             "CreditNote": f'Type=="ACCRECCREDIT" AND CreditNoteNumber=={number}',
-            "ManualJournal": f"Narration.StartsWith({_literal(narration_prefix(plan.number))})",
+            "ManualJournal": f"Narration.StartsWith({_literal(narration_prefix(document.number))})",
             "BankTransfer": f"Reference=={number}",
-        }[plan.kind]
-        rows = [
-            r for r in self._api("GET", plan.collection, params={"where": where}).get(plan.collection) or []
-        ]
+            "BankTransaction": f"Reference=={number}",
+            "Payment": f"Reference=={number}",
+        }[document.kind]
+        rows = list(
+            self._api("GET", document.collection, params={"where": where}).get(document.collection) or []
+        )
         live = [r for r in rows if r.get("Status") not in ("DELETED", "VOIDED")] or rows
         if not live:
             return None
         for row in live:
-            if self._total(plan, row) == plan.total:
+            if self._total(document, row) == document.total:
                 return dict(row)
         raise Permanent(
-            f"xero: {plan.kind} {plan.number} exists with total {self._total(plan, live[0])}, not {plan.total}: "
-            "check it in Xero before posting again",
+            f"xero: {document.kind} {document.number} exists with total {self._total(document, live[0])}, "
+            f"not {document.total}: check it in Xero before posting again",
             vendor_code="total_mismatch",
         )
 
     @staticmethod
-    def _total(plan: XeroDocument, row: Mapping[str, Any]) -> Decimal:
-        if plan.kind == "ManualJournal":
+    def _total(document: XeroDocument, row: Mapping[str, Any]) -> Decimal:
+        if document.kind == "ManualJournal":
             amounts = (Decimal(str(ln.get("LineAmount", 0))) for ln in row.get("JournalLines") or [])
             return sum((a for a in amounts if a > 0), Decimal(0))
-        return Decimal(str(row.get("Amount" if plan.kind == "BankTransfer" else "Total", 0)))
+        return Decimal(str(row.get("Amount" if document.kind in ("BankTransfer", "Payment") else "Total", 0)))
 
     @staticmethod
-    def _paid(plan: XeroDocument, row: Mapping[str, Any]) -> Decimal:
-        if plan.kind == "CreditNote":
+    def _paid(document: XeroDocument, row: Mapping[str, Any]) -> Decimal:
+        if document.kind == "CreditNote":
             return Decimal(str(row.get("Total", 0))) - Decimal(str(row.get("RemainingCredit", 0)))
         return Decimal(str(row.get("AmountPaid", 0)))
 
     def _settle(
-        self, entries: list[tuple[XeroDocument, str, dict[str, Any]]]
+        self, entries: list[tuple[XeroPlan, str, dict[str, Any]]]
     ) -> list[dict[str, Any] | ConnectorError]:
         """Apply the missing payments of invoices / credit notes in one PUT. Returns, per entry,
         the entity (with ``_payment_ids`` added) or the error that kept it unpaid."""
         payments: list[dict[str, Any]] = []
         owners: list[int] = []
         for index, (plan, _, entity) in enumerate(entries):
-            if self._paid(plan, entity) >= plan.paid_total:
+            main = plan.main
+            made = {
+                str(p.get("Reference", "")): str(p.get("PaymentID", "")) for p in entity.get("Payments") or []
+            }
+            entity["_payment_ids"] = [made[p.reference] for p in plan.payments if p.reference in made]
+            if self._paid(main, entity) >= plan.paid_total:
                 continue
-            made = {str(p.get("Reference", "")) for p in entity.get("Payments") or []}
-            id_key = "InvoiceID" if plan.kind == "Invoice" else "CreditNoteID"
+            id_key = "InvoiceID" if main.kind == "Invoice" else "CreditNoteID"
             for payment in plan.payments:
                 if payment.reference in made:
                     continue
                 body: dict[str, Any] = {
-                    plan.kind: {id_key: entity[id_key]},
+                    main.kind: {id_key: entity[id_key]},
                     "Account": payment.account,
-                    "Date": plan.payload["Date"],
+                    "Date": main.payload["Date"],
                     "Amount": payment.amount,
                     "Reference": payment.reference,
                 }
-                if "CurrencyRate" in plan.payload:
-                    body["CurrencyRate"] = plan.payload["CurrencyRate"]
+                if "CurrencyRate" in main.payload:
+                    body["CurrencyRate"] = main.payload["CurrencyRate"]
                 payments.append(body)
                 owners.append(index)
         results: list[dict[str, Any] | ConnectorError] = [dict(entity) for _, _, entity in entries]
@@ -368,39 +503,45 @@ class XeroTarget(LedgerTarget):
                 result.setdefault("_payment_ids", []).append(str(item.get("PaymentID", "")))
                 continue
             plan = entries[owner][0]
-            fresh = self._find(plan)  # refused as a repeat because it is paid already?
-            if fresh is None or self._paid(plan, fresh) < plan.paid_total:
+            fresh = self._find(plan.main)  # refused as a repeat because it is paid already?
+            if fresh is None or self._paid(plan.main, fresh) < plan.paid_total:
                 results[owner] = classify_messages(messages)
             else:
-                results[owner] = fresh
+                results[owner] = {
+                    **fresh,
+                    "_payment_ids": [str(p.get("PaymentID", "")) for p in fresh.get("Payments") or []],
+                }
         return results
 
     @staticmethod
-    def _result(plan: XeroDocument, entity: Mapping[str, Any]) -> PostResult:
+    def _result(
+        document: XeroDocument, entity: Mapping[str, Any], extra_ids: list[str] | None = None
+    ) -> PostResult:
         """The PostResult of a created or found document; Uncertain when the answer has no id."""
-        id_key = {"Invoice": "InvoiceID", "CreditNote": "CreditNoteID", "ManualJournal": "ManualJournalID",
-                  "BankTransfer": "BankTransferID"}[plan.kind]  # fmt: skip
+        id_key = _ID_KEYS[document.kind]
         if not entity.get(id_key):
             raise Uncertain(f"xero: the answer holds no {id_key}; look it up")
-        number = {"Invoice": "InvoiceNumber", "CreditNote": "CreditNoteNumber"}.get(plan.kind, "")
+        number = {"Invoice": "InvoiceNumber", "CreditNote": "CreditNoteNumber"}.get(document.kind, "")
         return PostResult(
             remote_id=str(entity[id_key]),
-            remote_number=str(entity.get(number) or plan.number) if number else plan.number,
+            remote_number=str(entity.get(number) or document.number) if number else document.number,
             raw={
-                "entity": plan.kind,
-                "total": str(XeroTarget._total(plan, entity)),
-                "expected_total": str(plan.total),
+                "entity": document.kind,
+                "total": str(XeroTarget._total(document, entity)),
+                "expected_total": str(document.total),
                 "payment_ids": list(entity.get("_payment_ids") or []),
+                "extra_ids": list(extra_ids or []),
             },
         )
 
     # -- batch ---------------------------------------------------------------------------------
 
     def post_batch(self, docs: list[PostingDocument]) -> list[PostResult | ConnectorError]:
-        """Post many documents with one PUT per kind and chunk of :attr:`max_batch`
-        (``summarizeErrors=false``: one result per item) and one PUT of all their payments."""
+        """Post many documents with one PUT per collection and chunk of :attr:`max_batch`
+        (``summarizeErrors=false``: one result per item), one PUT of all their payments, then
+        whatever each still needs (allocations, fee transactions) one by one."""
         results: list[PostResult | ConnectorError | None] = [None] * len(docs)
-        groups: dict[str, list[tuple[int, PostingDocument, XeroDocument]]] = {}
+        groups: dict[str, list[tuple[int, PostingDocument, XeroPlan]]] = {}
         for index, doc in enumerate(docs):
             try:
                 self._refuse_closed_period(doc)
@@ -408,7 +549,7 @@ class XeroTarget(LedgerTarget):
             except ConnectorError as exc:
                 results[index] = exc
                 continue
-            groups.setdefault(plan.collection, []).append((index, doc, plan))
+            groups.setdefault(plan.main.collection, []).append((index, doc, plan))
         chunks = [
             group[i : i + BATCH_SIZE] for group in groups.values() for i in range(0, len(group), BATCH_SIZE)
         ]
@@ -427,45 +568,127 @@ class XeroTarget(LedgerTarget):
 
     def _post_chunk(
         self,
-        chunk: list[tuple[int, PostingDocument, XeroDocument]],
+        chunk: list[tuple[int, PostingDocument, XeroPlan]],
         results: list[PostResult | ConnectorError | None],
     ) -> None:
         """One PUT for a chunk of one collection, then one PUT for the payments it needs."""
-        collection = chunk[0][2].collection
+        collection = chunk[0][2].main.collection
         keys = "\n".join(doc.idempotency_key for _, doc, _ in chunk)
         answer = self._api(
             "PUT",
             collection,
             params={"summarizeErrors": "false", "unitdp": "4"},
-            body={collection: [plan.payload for _, _, plan in chunk]},
+            body={collection: [plan.main.payload for _, _, plan in chunk]},
             idempotency_key="b" + hashlib.sha256(keys.encode()).hexdigest(),
         )
         items = list(answer.get(collection) or [])
         if len(items) != len(chunk):
             raise Uncertain("xero: the batch answer does not match the request; look the documents up")
-        to_settle: list[tuple[int, tuple[XeroDocument, str, dict[str, Any]]]] = []
+        to_settle: list[tuple[int, tuple[XeroPlan, str, dict[str, Any]]]] = []
+        created: list[tuple[int, XeroPlan, str, dict[str, Any]]] = []
         for (index, doc, plan), item in zip(chunk, items, strict=True):
             try:
-                entity = self._item_or_raise(plan, item)
+                entity = self._item_or_raise(plan.main, item)
             except ConnectorError as exc:
                 results[index] = exc
                 continue
             if plan.payments:
                 to_settle.append((index, (plan, doc.idempotency_key, entity)))
             else:
-                results[index] = self._result_or_error(plan, entity)
+                created.append((index, plan, doc.idempotency_key, entity))
         if to_settle:
             settled = self._settle([entry for _, entry in to_settle])
-            for (index, (plan, _, _)), outcome in zip(to_settle, settled, strict=True):
-                results[index] = (
-                    outcome if isinstance(outcome, ConnectorError) else self._result_or_error(plan, outcome)
-                )
+            for (index, (plan, key, _)), outcome in zip(to_settle, settled, strict=True):
+                if isinstance(outcome, ConnectorError):
+                    results[index] = outcome
+                else:
+                    created.append((index, plan, key, outcome))
+        for index, plan, key, entity in created:
+            try:
+                results[index] = self._complete(XeroPlan(plan.plan, plan.main, (), plan.allocation, plan.extra),
+                                                entity, key)  # fmt: skip
+            except ConnectorError as exc:
+                results[index] = exc
 
-    def _result_or_error(self, plan: XeroDocument, entity: Mapping[str, Any]) -> PostResult | ConnectorError:
-        try:
-            return self._result(plan, entity)
-        except ConnectorError as exc:
-            return exc
+    # -- read-back -----------------------------------------------------------------------------
+
+    def read_back(self, doc: PostingDocument, result: PostResult) -> LedgerView:
+        """What Xero recorded for the posting: line amounts per account, tax per tax type, the
+        receivable and the money accounts of payments, transfers and fee transactions."""
+        kind = str(result.raw.get("entity") or "")
+        facts = self.organisation_facts()
+        ar = next((c for c, a in facts.accounts.items() if a.get("SystemAccount") == "DEBTORS"), "AR")
+        accounts: list[tuple[str, Decimal]] = []
+        taxes: list[tuple[str, Decimal]] = []
+        currency = facts.base_currency
+
+        def code_of(ref: Mapping[str, Any] | None) -> str:
+            ref = ref or {}
+            code = str(ref.get("Code") or "")
+            if code:
+                return code
+            found = next(
+                (c for c, a in facts.accounts.items() if a.get("AccountID") == ref.get("AccountID")), ""
+            )
+            return found or str(ref.get("AccountID") or "")
+
+        if kind in ("Invoice", "CreditNote"):
+            collection = "Invoices" if kind == "Invoice" else "CreditNotes"
+            row = self._one(collection, result.remote_id)
+            currency = str(row.get("CurrencyCode") or currency)
+            sign = Decimal(-1) if kind == "Invoice" else Decimal(1)
+            exclusive = row.get("LineAmountTypes") != "Inclusive"
+            for line in row.get("LineItems") or []:
+                amount = Decimal(str(line.get("LineAmount") or 0))
+                tax = Decimal(str(line.get("TaxAmount") or 0))
+                accounts.append(
+                    (str(line.get("AccountCode") or ""), sign * (amount if exclusive else amount - tax))
+                )
+                if tax:
+                    taxes.append((str(line.get("TaxType") or ""), sign * tax))
+            accounts.append((ar, -sign * Decimal(str(row.get("Total") or 0))))
+            for payment_id in result.raw.get("payment_ids") or []:
+                payment = self._one("Payments", str(payment_id))
+                amount = Decimal(str(payment.get("Amount") or 0))
+                accounts += [(code_of(payment.get("Account")), -sign * amount), (ar, sign * amount)]
+            if kind == "CreditNote":
+                # An allocation moves credit to the invoice: the receivable is settled, no money moves.
+                allocated = sum(
+                    (Decimal(str(a.get("Amount") or 0)) for a in row.get("Allocations") or []), Decimal(0)
+                )
+                accounts.append((ar, -allocated))
+                accounts.append((ar, allocated))
+        elif kind == "Payment":
+            payment = self._one("Payments", result.remote_id)
+            amount = Decimal(str(payment.get("Amount") or 0))
+            accounts += [(code_of(payment.get("Account")), amount), (ar, -amount)]
+        elif kind == "BankTransfer":
+            transfer = self._one("BankTransfers", result.remote_id)
+            amount = Decimal(str(transfer.get("Amount") or 0))
+            accounts += [
+                (code_of(transfer.get("ToBankAccount")), amount),
+                (code_of(transfer.get("FromBankAccount")), -amount),
+            ]
+            for extra_id in result.raw.get("extra_ids") or []:
+                txn = self._one("BankTransactions", str(extra_id))
+                sign = Decimal(1) if txn.get("Type") == "SPEND" else Decimal(-1)
+                for line in txn.get("LineItems") or []:
+                    line_amount = Decimal(str(line.get("LineAmount") or 0))
+                    accounts += [(str(line.get("AccountCode") or ""), sign * line_amount),
+                                 (code_of(txn.get("BankAccount")), -sign * line_amount)]  # fmt: skip
+        else:
+            journal = self._one("ManualJournals", result.remote_id)
+            for line in journal.get("JournalLines") or []:
+                accounts.append(
+                    (str(line.get("AccountCode") or ""), Decimal(str(line.get("LineAmount") or 0)))
+                )
+        return make_view(currency, accounts, taxes, (f"{kind} {result.remote_id}",))
+
+    def _one(self, collection: str, remote_id: str) -> dict[str, Any]:
+        rows = self._api("GET", f"{collection}/{remote_id}").get(collection) or []
+        if not rows:
+            raise Permanent(f"xero: {collection} {remote_id} could not be read back")
+        return dict(rows[0])
 
     # -- reading -------------------------------------------------------------------------------
 

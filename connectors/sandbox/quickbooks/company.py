@@ -8,13 +8,23 @@ import itertools
 import re
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from integrator import money
 
-__all__ = ["ALL_ENTITIES", "TXN_ENTITIES", "QboCompany", "QboFault", "fault_body", "now_text"]
+__all__ = [
+    "ALL_ENTITIES",
+    "LIST_ENTITIES",
+    "TXN_ENTITIES",
+    "QboChart",
+    "QboCompany",
+    "QboFault",
+    "fault_body",
+    "now_text",
+]
 
 
 class QboFault(Exception):
@@ -73,9 +83,24 @@ SEED_ITEMS = [("1", "Sales", "3"), ("2", "Shipping", "4"), ("3", "Rounding", "8"
 SEED_TAX = [("2", "VAT 15%", "1", "15"), ("3", "Zero rated", "2", "0")]  # code id, name, rate id, percent
 
 
-def _seed() -> dict[str, list[dict[str, Any]]]:
-    """A small company: a clearing and a bank account, income, fees, tax, items, one customer."""
-    accounts = [{**dict(zip(ACCOUNT_KEYS, row, strict=True)), "Active": True} for row in SEED_ACCOUNTS]
+@dataclass(frozen=True)
+class QboChart:
+    """A company's starting lists: accounts (Id, AcctNum, Name, Classification, AccountType),
+    items (Id, Name, income account Id) and tax codes (code Id, name, rate Id, percent)."""
+
+    accounts: tuple[tuple[str, str, str, str, str], ...] = tuple(SEED_ACCOUNTS)
+    items: tuple[tuple[str, str, str], ...] = tuple(SEED_ITEMS)
+    tax: tuple[tuple[str, str, str, str], ...] = tuple(SEED_TAX)
+
+
+def _seed(chart: QboChart | None = None, *, country: str = "US") -> dict[str, list[dict[str, Any]]]:
+    """A small company: a clearing and a bank account, income, fees, tax, items, one customer.
+
+    A US company has the sales-tax pseudo-code ``NON`` (not taxable); companies elsewhere (VAT/GST
+    editions) have no such code: every line needs one of their real tax codes."""
+    chart = chart or QboChart()
+    account_rows, item_rows, tax_rows = chart.accounts, chart.items, chart.tax
+    accounts = [{**dict(zip(ACCOUNT_KEYS, row, strict=True)), "Active": True} for row in account_rows]
     for account in accounts:
         account["FullyQualifiedName"] = account["Name"]
     items = [
@@ -87,15 +112,16 @@ def _seed() -> dict[str, list[dict[str, Any]]]:
             "Active": True,
             "IncomeAccountRef": {"value": a},
         }
-        for i, name, a in SEED_ITEMS
+        for i, name, a in item_rows
     ]
-    rates = [{"Id": r, "Name": name, "RateValue": Decimal(p), "Active": True} for _, name, r, p in SEED_TAX]
+    rates = [{"Id": r, "Name": name, "RateValue": Decimal(p), "Active": True} for _, name, r, p in tax_rows]
     codes: list[dict[str, Any]] = [
         {"Id": c, "Name": name, "Active": True, "Taxable": True,
          "SalesTaxRateList": {"TaxRateDetail": [{"TaxRateRef": {"value": r}}]}}
-        for c, name, r, _ in SEED_TAX
+        for c, name, r, _ in tax_rows
     ]  # fmt: skip
-    codes.append({"Id": "NON", "Name": "NON", "Active": True, "Taxable": False})
+    if country == "US":
+        codes.append({"Id": "NON", "Name": "NON", "Active": True, "Taxable": False})
     customers = [{"Id": "1", "DisplayName": "Web customers", "Active": True}]
     return {"Account": accounts, "Item": items, "TaxRate": rates, "TaxCode": codes, "Customer": customers}
 
@@ -115,7 +141,9 @@ LIST_ENTITIES = {
     "taxrate": "TaxRate",
     "item": "Item",
     "customer": "Customer",
+    "companycurrency": "CompanyCurrency",
 }
+CREATABLE_LISTS = {"item": "Item", "customer": "Customer"}
 ALL_ENTITIES = {**TXN_ENTITIES, **LIST_ENTITIES}
 QUERY = re.compile(
     r"^\s*select\s+\*\s+from\s+(?P<entity>\w+)"
@@ -137,14 +165,33 @@ def _q(value: Decimal, currency: str) -> Decimal:
 class QboCompany:
     """One company's lists and transactions. Callers serialise access (the server's lock)."""
 
-    def __init__(self, *, home_currency: str, tax_rounding: str, book_close_date: date | None) -> None:
+    def __init__(
+        self,
+        *,
+        home_currency: str,
+        tax_rounding: str,
+        book_close_date: date | None,
+        country: str = "US",
+        chart: QboChart | None = None,
+        currencies: tuple[str, ...] = (),
+    ) -> None:
         self.home_currency = home_currency
         self.tax_rounding = tax_rounding
         self.book_close_date = book_close_date
+        self.country = country
         self.entities: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for name, rows in _seed().items():
+        for name, rows in _seed(chart, country=country).items():
             for row in rows:
                 self.entities[name][row["Id"]] = row
+        for n, code in enumerate(currencies, start=1):
+            self.entities["CompanyCurrency"][str(n)] = {
+                "Id": str(n),
+                "Code": code,
+                "Name": code,
+                "Active": True,
+            }
+        #: (currency, date) -> home units per unit, served by ``exchangerate``
+        self.exchange_rates: dict[tuple[str, date], Decimal] = {}
         self._ids = itertools.count(100)
 
     def query(self, statement: str) -> dict[str, Any]:
@@ -170,7 +217,8 @@ class QboCompany:
     def preferences(self) -> dict[str, Any]:
         """The ``Preferences`` entity (closing date, currency)."""
         accounting = {"BookCloseDate": self.book_close_date.isoformat()} if self.book_close_date else {}
-        currency = {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": self.home_currency}}
+        multi = bool(self.entities["CompanyCurrency"])
+        currency = {"MultiCurrencyEnabled": multi, "HomeCurrency": {"value": self.home_currency}}
         return {"Id": "1", "SyncToken": "0", "AccountingInfoPrefs": accounting, "CurrencyPrefs": currency}
 
     def batch(self, body: Any, max_items: int) -> list[dict[str, Any]]:
@@ -194,6 +242,36 @@ class QboCompany:
             except QboFault as fault:
                 answers.append({"bId": bid, "Fault": fault_body([fault])["Fault"]})
         return answers
+
+    def exchange_rate(self, currency: str, on: date) -> dict[str, Any]:
+        """The ``ExchangeRate`` entity: the latest rate set on or before ``on`` (fault 610 if none)."""
+        known = sorted((d, r) for (c, d), r in self.exchange_rates.items() if c == currency and d <= on)
+        if not known:
+            raise QboFault("610", "Object Not Found", f"No exchange rate for {currency} on {on}")
+        day, rate = known[-1]
+        return {"SourceCurrencyCode": currency, "TargetCurrencyCode": self.home_currency,
+                "AsOfDate": day.isoformat(), "Rate": rate}  # fmt: skip
+
+    def create_list(self, entity: str, body: Any) -> dict[str, Any]:
+        """Create a customer or an item, with QuickBooks' unique-name rule (fault 6240)."""
+        if not isinstance(body, dict):
+            raise QboFault("2500", "Invalid Request", "The entity must be a JSON object")
+        obj = dict(body)
+        name_field = "DisplayName" if entity == "Customer" else "Name"
+        name = str(obj.get(name_field) or "").strip()
+        if not name:
+            raise _missing(name_field)
+        if any(str(r.get(name_field, "")).lower() == name.lower() for r in self.entities[entity].values()):
+            raise QboFault("6240", "Duplicate Name Exists Error",
+                           f"The name supplied already exists. : {name}")  # fmt: skip
+        if entity == "Item":
+            self.need("Account", obj.get("IncomeAccountRef"))
+            obj.setdefault("Type", "Service")
+        now = now_text()
+        obj.update({"Id": str(next(self._ids)), "SyncToken": "0", "Active": True,
+                    "MetaData": {"CreateTime": now, "LastUpdatedTime": now}})  # fmt: skip
+        self.entities[entity][obj["Id"]] = obj
+        return obj
 
     def need(self, entity: str, ref: Any) -> dict[str, Any]:
         """The referenced object, or fault 610 as QuickBooks answers for a dangling reference."""
@@ -306,12 +384,34 @@ class QboCompany:
                 else amount
             )
             bases[code["Id"]].append(gross)
-        override = (obj.get("TxnTaxDetail") or {}).get("TotalTax")
+        detail_in = obj.get("TxnTaxDetail") or {}
+        override = detail_in.get("TotalTax")
+        stated = detail_in.get("TaxLine") or []
         if mode == "NotApplicable":
             tax, total = Decimal(0), sum(amounts, Decimal(0))
         else:
             inclusive = mode == "TaxInclusive"
-            tax = _dec(override) if override is not None else self._tax(bases, rates, inclusive, currency)
+            if stated:
+                # Tax stated per rate (a VAT company may state its own figures): each rate must be
+                # one of the rates of a tax code the lines use.
+                used_rates = {
+                    str((d.get("TaxRateRef") or {}).get("value"))
+                    for c in bases
+                    for d in (self.entities["TaxCode"][c].get("SalesTaxRateList") or {}).get("TaxRateDetail")
+                    or []
+                }
+                tax = Decimal(0)
+                for tax_line in stated:
+                    rate_ref = ((tax_line.get("TaxLineDetail") or {}).get("TaxRateRef") or {}).get("value")
+                    if str(rate_ref) not in used_rates:
+                        raise _business(
+                            f"Tax rate {rate_ref} is not a rate of the tax codes on this transaction."
+                        )
+                    tax += _dec(tax_line.get("Amount", 0))
+                if override is not None and _dec(override) != tax:
+                    raise _business(f"TotalTax {override} does not equal the sum of the tax lines {tax}.")
+            else:
+                tax = _dec(override) if override is not None else self._tax(bases, rates, inclusive, currency)
             gross_total = sum((sum(b, Decimal(0)) for b in bases.values()), Decimal(0))
             total = gross_total if inclusive else sum(amounts, Decimal(0)) + tax
         if total < 0:
@@ -324,7 +424,7 @@ class QboCompany:
             raise _missing("DepositToAccountRef")
         if obj.get("DepositToAccountRef"):
             self.need("Account", obj["DepositToAccountRef"])
-        obj["TxnTaxDetail"] = {"TotalTax": tax}
+        obj["TxnTaxDetail"] = {"TotalTax": tax, "TaxLine": stated} if stated else {"TotalTax": tax}
         obj["TotalAmt"] = total
         obj["Balance"] = total if entity in ("Invoice", "CreditMemo") else Decimal(0)
 
@@ -389,15 +489,19 @@ class QboCompany:
         obj["TotalAmt"] = total
 
     def _payment(self, entity: str, obj: dict[str, Any], currency: str) -> None:
-        """Apply a customer payment to the invoices it links."""
-        self.need("Customer", obj.get("CustomerRef"))
+        """Apply a customer payment to the invoices it links (the invoice's own customer only)."""
+        customer = self.need("Customer", obj.get("CustomerRef"))
         if obj.get("TotalAmt") is None:
             raise _missing("TotalAmt")
+        if obj.get("DepositToAccountRef"):
+            self.need("Account", obj["DepositToAccountRef"])
         applied = Decimal(0)
         for line in obj.get("Line") or []:
             amount = _dec(line.get("Amount", 0))
             for link in line.get("LinkedTxn") or []:
                 invoice = self.need("Invoice", {"value": link.get("TxnId")})
+                if (invoice.get("CustomerRef") or {}).get("value") != customer["Id"]:
+                    raise _business("The invoice you are trying to link belongs to another customer.")
                 if amount > _dec(invoice["Balance"]):
                     raise _business("The payment exceeds the invoice balance.")
                 invoice["Balance"] = _dec(invoice["Balance"]) - amount

@@ -2,14 +2,20 @@
 
 It serves the OAuth 2.0 token endpoint (refresh tokens rotate; the old one dies at once unless a
 grace window is configured) and ``/v3/company/{realm}/...``: create ``salesreceipt``,
-``refundreceipt``, ``invoice``, ``creditmemo``, ``journalentry``, ``deposit``, ``payment``; read by
-id; ``query``; ``batch``; ``preferences``. Like QuickBooks it
+``refundreceipt``, ``invoice``, ``creditmemo``, ``journalentry``, ``deposit``, ``payment``,
+``customer``, ``item``; read by id; ``query``; ``batch``; ``preferences``; ``exchangerate``. Like
+QuickBooks it
 
 * refuses a missing or expired bearer token (401, fault 3200) and an unknown realm (403, 3100);
 * validates references (610), ``Amount = Qty x UnitPrice`` (6070), balanced journals (6000),
   ``DocNumber`` length (2050) and uniqueness per entity (6140), the closing date (6200);
 * computes sales tax from each line's tax code with the company's rounding (``document``: per
-  code on the document total, or ``line``), honouring a ``TxnTaxDetail.TotalTax`` override;
+  code on the document total, or ``line``), honouring tax stated per rate (``TxnTaxDetail.TaxLine``)
+  or a ``TotalTax`` override; books each sales line to its item's income account (the read-back
+  sees revenue where QuickBooks puts it, not where the line says); a company outside the US has no
+  ``NON`` tax code;
+* refuses a payment linked to another customer's invoice or above its balance, a duplicate customer
+  or item name (6240);
 * answers a repeated ``requestid`` with the stored first answer (optionally forgotten after
   ``idempotency_ttl`` seconds, to exercise look-ups);
 * enforces 10 requests a second, 500 a minute, 10 at once and 40 batch calls a minute (all
@@ -34,7 +40,9 @@ from connectors.jsonwire import dumps, loads
 from connectors.sandbox.base import Request, Response, SandboxServer, route
 from connectors.sandbox.quickbooks.company import (
     ALL_ENTITIES,
+    CREATABLE_LISTS,
     TXN_ENTITIES,
+    QboChart,
     QboCompany,
     QboFault,
     fault_body,
@@ -82,6 +90,9 @@ class QuickBooksSandbox(SandboxServer):
         retry_after: float | None = 1.0,
         idempotency_ttl: float | None = None,
         book_close_date: date | None = None,
+        country: str = "US",
+        chart: QboChart | None = None,
+        currencies: tuple[str, ...] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 0,
@@ -100,7 +111,12 @@ class QuickBooksSandbox(SandboxServer):
             extra_fields={"x_refresh_token_expires_in": 8726400},
         )
         self.company = QboCompany(
-            home_currency=home_currency, tax_rounding=tax_rounding, book_close_date=book_close_date
+            home_currency=home_currency,
+            tax_rounding=tax_rounding,
+            book_close_date=book_close_date,
+            country=country,
+            chart=chart,
+            currencies=currencies,
         )
         self._answers: dict[str, tuple[float, Response]] = {}
         self._calls: deque[float] = deque()
@@ -290,6 +306,9 @@ class QuickBooksSandbox(SandboxServer):
                 elif resource in TXN_ENTITIES:
                     entity = TXN_ENTITIES[resource]
                     answer = {entity: self.company.create(entity, body)}
+                elif resource in CREATABLE_LISTS:
+                    entity = CREATABLE_LISTS[resource]
+                    answer = {entity: self.company.create_list(entity, body)}
                 else:
                     raise QboFault(
                         "2010", "Request has invalid or unsupported property", f"Unsupported {resource}"
@@ -315,6 +334,15 @@ class QuickBooksSandbox(SandboxServer):
                     return self._respond(
                         200, {"QueryResponse": self.company.query(req.arg("query")), "time": now_text()}
                     )
+                if resource == "exchangerate":
+                    try:
+                        on = date.fromisoformat(req.arg("asofdate") or date.today().isoformat())
+                    except ValueError:
+                        raise QboFault(
+                            "2010", "Request has invalid or unsupported property", "asofdate"
+                        ) from None
+                    rate = self.company.exchange_rate(req.arg("sourcecurrencycode").upper(), on)
+                    return self._respond(200, {"ExchangeRate": rate, "time": now_text()})
             raise QboFault("2010", "Request has invalid or unsupported property", f"Unsupported {resource}")
         except QboFault as fault:
             return self._fault(fault)

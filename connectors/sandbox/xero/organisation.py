@@ -15,7 +15,15 @@ from integrator import money
 
 __all__ = ["COLLECTIONS", "Organisation", "XeroInvalid", "xero_date"]
 
-COLLECTIONS = ("Invoices", "CreditNotes", "Payments", "ManualJournals", "BankTransfers")
+COLLECTIONS = (
+    "Invoices",
+    "CreditNotes",
+    "Payments",
+    "ManualJournals",
+    "BankTransfers",
+    "BankTransactions",
+    "Contacts",
+)
 CONDITION = re.compile(
     r'^(\w+)\s*==\s*(?:"((?:[^"\\]|\\.)*)"|(true|false))$|^(\w+)\.StartsWith\("((?:[^"\\]|\\.)*)"\)$'
 )
@@ -78,13 +86,23 @@ def _seed_tax_rates() -> list[dict[str, Any]]:
 class Organisation:
     """One Xero organisation's lists and documents. Callers serialise access (the server's lock)."""
 
-    def __init__(self, *, base_currency: str, tax_rounding: str = "line") -> None:
+    def __init__(
+        self,
+        *,
+        base_currency: str,
+        tax_rounding: str = "line",
+        currencies: tuple[str, ...] = (),
+        accounts: list[dict[str, Any]] | None = None,
+        tax_rates: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.base_currency = base_currency
+        #: Currencies enabled in the organisation (multi-currency plans); the base is always there.
+        self.currencies = [base_currency, *(c for c in currencies if c != base_currency)]
         self.tax_rounding = tax_rounding
         self.period_lock_date: date | None = None
         self.end_of_year_lock_date: date | None = None
-        self.accounts = _seed_accounts()
-        self.tax_rates = _seed_tax_rates()
+        self.accounts = accounts if accounts is not None else _seed_accounts()
+        self.tax_rates = tax_rates if tax_rates is not None else _seed_tax_rates()
         self.items = [{"ItemID": _uuid(), "Code": "SALES", "Name": "Sales", "IsSold": True}]
         self.contacts = [
             {"ContactID": _uuid(), "Name": "Web customers", "ContactStatus": "ACTIVE", "IsCustomer": True}
@@ -106,6 +124,8 @@ class Organisation:
 
     def lists(self, name: str) -> list[dict[str, Any]]:
         """A list or document collection by its API name (``Accounts``, ``Invoices`` ...)."""
+        if name == "Currencies":
+            return [{"Code": c, "Description": c} for c in self.currencies]
         return {"Accounts": self.accounts, "TaxRates": self.tax_rates, "Items": self.items,
                 "Contacts": self.contacts}.get(name) or self.documents.get(name, [])  # fmt: skip
 
@@ -197,11 +217,103 @@ class Organisation:
             "Payments": self._payment,
             "ManualJournals": self._journal,
             "BankTransfers": self._transfer,
+            "BankTransactions": self._bank_transaction,
+            "Contacts": self._new_contact,
         }
         row = creators[collection](dict(item), unitdp)
         row["StatusAttributeString"] = "OK"
-        self.documents[collection].append(row)
+        if collection == "Contacts":
+            self.contacts.append(row)
+        else:
+            self.documents[collection].append(row)
         return row
+
+    def _currency(self, doc: dict[str, Any]) -> str:
+        """The document's currency, refused unless the organisation has it enabled."""
+        currency = str(doc.setdefault("CurrencyCode", self.base_currency))
+        if currency not in self.currencies:
+            raise XeroInvalid(f"The currency {currency} is not enabled for this organisation.")
+        if currency != self.base_currency and not doc.get("CurrencyRate"):
+            doc["CurrencyRate"] = Decimal(1)  # Xero would use its daily rate
+        return currency
+
+    def _new_contact(self, contact: dict[str, Any], unitdp: int) -> dict[str, Any]:
+        """A new customer contact: its name must be unique."""
+        name = str(contact.get("Name") or "").strip()
+        if not name:
+            raise XeroInvalid("The contact name must be specified")
+        if any(str(c.get("Name", "")).lower() == name.lower() for c in self.contacts):
+            raise XeroInvalid(
+                "The contact name "
+                + name
+                + " is already assigned to another contact. The contact name must be unique across all active contacts."
+            )
+        contact.update({"ContactID": _uuid(), "ContactStatus": "ACTIVE", "IsCustomer": True})
+        return contact
+
+    def _bank_transaction(self, txn: dict[str, Any], unitdp: int) -> dict[str, Any]:
+        """A spend or receive money transaction on a bank account (no A/R, A/P or bank lines)."""
+        if txn.get("Type") not in ("SPEND", "RECEIVE"):
+            raise XeroInvalid("Only SPEND and RECEIVE bank transactions are supported by this sandbox")
+        bank = self.account(txn.get("BankAccount"), role="Bank account")
+        if bank["Type"] != "BANK":
+            raise XeroInvalid("The BankAccount must be a bank account")
+        day = self._date(txn.get("Date"))
+        txn["Contact"] = self._contact(txn.get("Contact"))
+        self._currency(txn)
+        lines = txn.get("LineItems") or []
+        if not lines:
+            raise XeroInvalid("At least one line item must be specified")
+        total = Decimal(0)
+        for line in lines:
+            account = self.account({"Code": line.get("AccountCode"), "AccountID": line.get("AccountID")})
+            if account.get("SystemAccount") in ("DEBTORS", "CREDITORS") or account["Type"] == "BANK":
+                raise XeroInvalid(
+                    f"Account code '{account['Code']}' cannot be used on a bank transaction line"
+                )
+            amount = money.quantize(
+                _dec(line.get("Quantity", 1)) * _dec(line.get("UnitAmount", 0)),
+                bank.get("CurrencyCode") or self.base_currency,
+            )
+            line.update(
+                {"LineAmount": amount, "LineItemID": _uuid(), "TaxType": line.get("TaxType") or "NONE"}
+            )
+            total += amount
+        if total <= 0:
+            raise XeroInvalid("The bank transaction total must be greater than zero")
+        txn.update({"BankTransactionID": _uuid(), "Date": xero_date(day), "SubTotal": total, "TotalTax": Decimal(0),
+                    "Total": total, "Status": "AUTHORISED",
+                    "BankAccount": {"AccountID": bank["AccountID"], "Code": bank["Code"], "Name": bank["Name"]}})  # fmt: skip
+        return txn
+
+    def allocate(self, credit_note_id: str, allocations: Any) -> list[dict[str, Any]]:
+        """Allocate a credit note to invoices of the same contact (``PUT CreditNotes/{id}/Allocations``)."""
+        note = next((d for d in self.documents["CreditNotes"] if d["CreditNoteID"] == credit_note_id), None)
+        if note is None:
+            raise XeroInvalid("Credit note could not be found")
+        made = []
+        for allocation in allocations or []:
+            invoice_id = (allocation.get("Invoice") or {}).get("InvoiceID")
+            invoice = next((d for d in self.documents["Invoices"] if d["InvoiceID"] == invoice_id), None)
+            if invoice is None:
+                raise XeroInvalid("Invoice could not be found")
+            if invoice["Contact"]["ContactID"] != note["Contact"]["ContactID"]:
+                raise XeroInvalid("The credit note and the invoice must belong to the same contact")
+            amount = _dec(allocation.get("Amount", 0))
+            if amount <= 0 or amount > _dec(note["RemainingCredit"]) or amount > _dec(invoice["AmountDue"]):
+                raise XeroInvalid("The allocation amount exceeds what is outstanding")
+            note["RemainingCredit"] = _dec(note["RemainingCredit"]) - amount
+            invoice["AmountDue"] = _dec(invoice["AmountDue"]) - amount
+            invoice["AmountCredited"] = _dec(invoice["AmountCredited"]) + amount
+            if invoice["AmountDue"] == 0:
+                invoice["Status"] = "PAID"
+            if note["RemainingCredit"] == 0:
+                note["Status"] = "PAID"
+            row = {"AllocationID": _uuid(), "Amount": amount, "Invoice": {"InvoiceID": invoice_id},
+                   "Date": allocation.get("Date")}  # fmt: skip
+            note.setdefault("Allocations", []).append(row)
+            made.append(row)
+        return made
 
     def _sales_document(self, doc: dict[str, Any], unitdp: int) -> dict[str, Any]:
         """Validate and total an invoice or credit note: number, contact, lines, accounts, tax."""
@@ -219,7 +331,7 @@ class Organisation:
             o.get(number_key) == number and o.get("Status") != "DELETED" for o in self.documents[collection]
         ):
             raise XeroInvalid("Credit Note # must be unique." if credit else "Invoice # must be unique.")
-        currency = doc.setdefault("CurrencyCode", self.base_currency)
+        currency = self._currency(doc)
         kind = doc.get("LineAmountTypes") or "Exclusive"
         lines = doc.get("LineItems") or []
         if not lines:

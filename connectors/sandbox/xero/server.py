@@ -82,6 +82,9 @@ class XeroSandbox(SandboxServer):
         limits: XeroLimits | None = None,
         retry_after: float = 1.0,
         idempotency_ttl: float | None = None,
+        currencies: tuple[str, ...] = (),
+        accounts: list[dict[str, Any]] | None = None,
+        tax_rates: list[dict[str, Any]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 0,
@@ -99,7 +102,13 @@ class XeroSandbox(SandboxServer):
             delay=token_delay,
             extra_fields={"scope": "offline_access accounting.transactions accounting.settings"},
         )
-        self.organisation = Organisation(base_currency=base_currency, tax_rounding=tax_rounding)
+        self.organisation = Organisation(
+            base_currency=base_currency,
+            tax_rounding=tax_rounding,
+            currencies=currencies,
+            accounts=accounts,
+            tax_rates=tax_rates,
+        )
         self._answers: dict[str, tuple[float, Response]] = {}
         self._minute: deque[float] = deque()
         self._day: deque[float] = deque()
@@ -311,6 +320,29 @@ class XeroSandbox(SandboxServer):
             org.documents = saved  # Xero saves nothing when it summarises errors
             return self._respond(400, _validation_error([r for r in results if r.get("HasErrors")]))
         return self._respond(200, self._envelope(collection, results))
+
+    @route("PUT", "/api.xro/2.0/CreditNotes/{id}/Allocations")
+    def allocations(self, req: Request) -> Response:
+        """Allocate a credit note to invoices; a repeated Idempotency-Key gets the first answer."""
+        key = req.header("Idempotency-Key")
+        with self.lock:
+            stored = self._answers.get(key) if key else None
+            if stored is not None:
+                return stored[1]
+            try:
+                body = loads(req.body or b"null")
+                made = self.organisation.allocate(req.params["id"], (body or {}).get("Allocations"))
+                response = self._respond(200, self._envelope("Allocations", made))
+            except (ValueError, AttributeError):
+                response = self._respond(400, {"ErrorNumber": 14, "Type": "PostDataInvalidException",
+                                               "Message": "The JSON body could not be read"})  # fmt: skip
+            except XeroInvalid as exc:
+                response = self._respond(
+                    400, _validation_error([{"ValidationErrors": [{"Message": m} for m in exc.messages]}])
+                )
+            if key:
+                self._answers[key] = (time.time(), response)
+            return response
 
     @route("GET", "/api.xro/2.0/{collection}")
     def get_collection(self, req: Request) -> Response:

@@ -389,6 +389,8 @@ def dispute_from_object(dispute_obj: object, ctx: EventContext) -> Dispute | Non
 
 # -- payouts ---------------------------------------------------------------------------------
 
+DISPUTE_CATEGORIES = frozenset({"dispute", "dispute_reversal"})
+
 
 def _payout_item(bt: Mapping[str, Any], currency: str) -> PayoutItem:
     if stripe_currency(bt.get("currency")) != currency:
@@ -404,6 +406,9 @@ def _payout_item(bt: Mapping[str, Any], currency: str) -> PayoutItem:
         net=stripe_amount(net, currency),
         source_id=id_of(bt.get("source")),
         description=" ".join(x for x in (_text(bt.get("type")), _text(bt.get("description"))) if x),
+        # Disputes reach the books as Dispute documents (chargeback and fee against clearing):
+        # the payout only settles them out of clearing.
+        booked_by="dispute" if category in DISPUTE_CATEGORIES else "",
     )
 
 
