@@ -214,7 +214,9 @@ def test_a_discount_line_carries_the_tax_code_of_the_line_it_reduces(sandbox):
     lines = (
         line("1210", "1", "clearing", debit="103.50"),
         line("4000", "3", "revenue", credit="100.00", tax_code_ref="2", tax_rate=RATE, description="Kente"),
-        line("4000", "3", "discount", debit="10.00", tax_code_ref="2", tax_rate=RATE, description="AKWAABA10"),
+        line(
+            "4000", "3", "discount", debit="10.00", tax_code_ref="2", tax_rate=RATE, description="AKWAABA10"
+        ),
         line("2200", "6", "tax", credit="13.50", tax_code_ref="2", tax_rate=RATE),
     )
     doc = PostingDocument(reference="S-DISC", idempotency_key="k-disc", kind="sale", date=DAY, currency="USD",
@@ -225,7 +227,9 @@ def test_a_discount_line_carries_the_tax_code_of_the_line_it_reduces(sandbox):
     discount = [ln for ln in receipt["Line"] if ln["Amount"] < 0]
     assert discount[0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "2"}
     assert receipt["TxnTaxDetail"]["TaxLine"][0]["TaxLineDetail"]["NetAmountTaxable"] == Decimal("90.00")
-    assert receipt["TxnTaxDetail"]["TotalTax"] == Decimal("13.50") and receipt["TotalAmt"] == Decimal("103.50")
+    assert receipt["TxnTaxDetail"]["TotalTax"] == Decimal("13.50") and receipt["TotalAmt"] == Decimal(
+        "103.50"
+    )
     verified(target, doc, result)
 
 
@@ -290,7 +294,9 @@ def test_a_daily_summary_becomes_a_sales_receipt_with_its_tax(sandbox):
     doc = summary_doc("SUM-1")
     result = target.post(doc)
     (receipt,) = sandbox.documents("SalesReceipt")
-    assert receipt["TotalAmt"] == Decimal("1150.00") and receipt["TxnTaxDetail"]["TotalTax"] == Decimal("150.00")
+    assert receipt["TotalAmt"] == Decimal("1150.00") and receipt["TxnTaxDetail"]["TotalTax"] == Decimal(
+        "150.00"
+    )
     verified(target, doc, result)
 
 
@@ -343,14 +349,20 @@ def test_the_source_number_is_the_doc_number_and_a_long_one_a_stable_short_form(
     assert sandbox.documents("SalesReceipt")[0]["DocNumber"] == "INV-20261126"
     reference = "shopify-order-5512345678901-rev-2"
     number = short_form(reference, 21)
-    assert len(number) == 21 and number == short_form(reference, 21) and number != short_form(reference + "x", 21)
+    assert (
+        len(number) == 21
+        and number == short_form(reference, 21)
+        and number != short_form(reference + "x", 21)
+    )
     posted = target.post(sale_doc(reference))
     assert sandbox.documents("SalesReceipt")[1]["DocNumber"] == number
     assert reference in sandbox.documents("SalesReceipt")[1]["PrivateNote"]
     assert target.lookup(sale_doc(reference)) == posted
 
 
-def invoice_doc(reference: str, total: str = "115.00", *, due: date | None = date(2026, 2, 4)) -> PostingDocument:
+def invoice_doc(
+    reference: str, total: str = "115.00", *, due: date | None = date(2026, 2, 4)
+) -> PostingDocument:
     """A B2B invoice on 30-day terms to a named customer (tax 15 %)."""
     from integrator.canonical import Party
 
@@ -363,7 +375,9 @@ def invoice_doc(reference: str, total: str = "115.00", *, due: date | None = dat
                                   line("2200", "6", "tax", credit=str(Decimal(total) - net), tax_code_ref="2")))  # fmt: skip
 
 
-def payment_doc(reference: str, amount: str, invoice: PostResult, invoice_doc_: PostingDocument) -> PostingDocument:
+def payment_doc(
+    reference: str, amount: str, invoice: PostResult, invoice_doc_: PostingDocument
+) -> PostingDocument:
     """A bank transfer paying (part of) the invoice."""
     return PostingDocument(reference=reference, idempotency_key=f"k-{reference}", kind="payment", date=DAY, currency="USD",
                            number=reference, customer=invoice_doc_.customer, related_remote_id=invoice.remote_id,
@@ -380,7 +394,7 @@ def test_an_invoice_on_terms_paid_in_two_parts_is_closed_for_its_customer(sandbo
     second = target.post(payment_doc("PAY-7b", "65.00", posted, invoice))
     (stored,) = sandbox.documents("Invoice")
     assert stored["DueDate"] == "2026-02-04" and stored["Balance"] == Decimal("0.00")
-    customer = [c for c in sandbox.documents("Customer") if c["Id"] == stored["CustomerRef"]["value"]][0]
+    customer = next(c for c in sandbox.documents("Customer") if c["Id"] == stored["CustomerRef"]["value"])
     assert customer["DisplayName"] == "Afro Home Stores Ltd"
     payments = sandbox.documents("Payment")
     assert [p["Line"][0]["LinkedTxn"][0]["TxnId"] for p in payments] == [posted.remote_id] * 2

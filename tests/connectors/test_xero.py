@@ -191,7 +191,10 @@ def test_tax_inclusive_sale_goes_out_net_with_our_tax_and_the_exact_total(sandbo
     target = target_for(sandbox)
     result = target.post(doc)
     (invoice,) = sandbox.documents("Invoices")
-    assert invoice["LineAmountTypes"] == "Exclusive" and invoice["Total"] == Decimal("30.00") == doc.total_debit()
+    assert (
+        invoice["LineAmountTypes"] == "Exclusive"
+        and invoice["Total"] == Decimal("30.00") == doc.total_debit()
+    )
     assert invoice["Status"] == "PAID"
     verified(target, doc, result)
 
@@ -204,7 +207,9 @@ def test_a_discount_line_carries_its_products_tax_type(sandbox):
         line("200", "discount", debit="10.00", tax_code="OUTPUT", tax_rate=RATE, description="AKWAABA10"),
         line("820", "tax", credit="13.50", tax_code="OUTPUT"),
     )
-    doc = PostingDocument(reference="S-DISC", idempotency_key="k-disc", kind="sale", date=DAY, currency="USD", lines=lines)
+    doc = PostingDocument(
+        reference="S-DISC", idempotency_key="k-disc", kind="sale", date=DAY, currency="USD", lines=lines
+    )
     target = target_for(sandbox)
     result = target.post(doc)
     (invoice,) = sandbox.documents("Invoices")
@@ -237,8 +242,14 @@ def test_refund_becomes_a_credit_note_refunded_from_clearing(sandbox):
     result = target.post(doc)
     (credit,) = sandbox.documents("CreditNotes")
     (payment,) = sandbox.documents("Payments")
-    assert credit["Type"] == "ACCRECCREDIT" and credit["Total"] == Decimal("11.50") and credit["RemainingCredit"] == 0
-    assert payment["CreditNote"]["CreditNoteID"] == credit["CreditNoteID"] and payment["Amount"] == Decimal("11.50")
+    assert (
+        credit["Type"] == "ACCRECCREDIT"
+        and credit["Total"] == Decimal("11.50")
+        and credit["RemainingCredit"] == 0
+    )
+    assert payment["CreditNote"]["CreditNoteID"] == credit["CreditNoteID"] and payment["Amount"] == Decimal(
+        "11.50"
+    )
     verified(target, doc, result)
 
 
@@ -260,7 +271,11 @@ def test_payout_with_fees_is_a_transfer_of_the_deposit_and_a_spend_of_the_fees(s
     (transfer,) = sandbox.documents("BankTransfers")
     (spend,) = sandbox.documents("BankTransactions")
     assert transfer["Amount"] == Decimal("116.22") and transfer["ToBankAccount"]["Code"] == "091"
-    assert spend["Type"] == "SPEND" and spend["BankAccount"]["Code"] == "090" and spend["Total"] == Decimal("3.78")
+    assert (
+        spend["Type"] == "SPEND"
+        and spend["BankAccount"]["Code"] == "090"
+        and spend["Total"] == Decimal("3.78")
+    )
     assert not sandbox.documents("ManualJournals")
     assert target.lookup(doc) == result
     verified(target, doc, result)
@@ -334,7 +349,11 @@ def test_an_invoice_on_terms_paid_in_two_parts_is_closed_for_its_customer(sandbo
     assert stored["Contact"]["Name"] == "Afro Home Stores Ltd" and stored["InvoiceNumber"] == "INV-7"
     assert [p["Invoice"]["InvoiceID"] for p in sandbox.documents("Payments")] == [posted.remote_id] * 2
     assert not sandbox.documents("ManualJournals")
-    for doc, result in ((invoice, posted), (payment("PAY-7a", "50.00"), first), (payment("PAY-7b", "65.00"), second)):
+    for doc, result in (
+        (invoice, posted),
+        (payment("PAY-7a", "50.00"), first),
+        (payment("PAY-7b", "65.00"), second),
+    ):
         verified(target, doc, result)
 
 

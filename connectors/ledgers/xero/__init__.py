@@ -23,7 +23,7 @@ __all__ = [
     "XeroPlan",
     "XeroSettings",
     "XeroTarget",
-    "render",
     "classify_error",
     "classify_messages",
+    "render",
 ]

@@ -361,7 +361,9 @@ class XeroTarget(LedgerTarget):
         entity = self._find(plan.main)
         if entity is None or (plan.payments and self._paid(plan.main, entity) < plan.paid_total):
             return None
-        made = {str(p.get("Reference", "")): str(p.get("PaymentID", "")) for p in entity.get("Payments") or []}
+        made = {
+            str(p.get("Reference", "")): str(p.get("PaymentID", "")) for p in entity.get("Payments") or []
+        }
         entity["_payment_ids"] = [made[p.reference] for p in plan.payments if p.reference in made]
         if plan.allocation is not None and Decimal(str(entity.get("RemainingCredit", 0))) > 0:
             return None
