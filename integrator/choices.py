@@ -12,6 +12,7 @@ __all__ = [
     "MappingVersionStatus",
     "PostingMode",
     "PostingState",
+    "RateSource",
     "RepostOutcome",
     "RepostStatus",
     "RuleKind",
@@ -72,6 +73,7 @@ class TransactionStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     INVALID = "invalid", "Invalid"
     NEEDS_MAPPING = "needs_mapping", "Needs mapping"
+    NEEDS_RATE = "needs_rate", "Needs an exchange rate"
     JOURNALED = "journaled", "Journaled"
     SUMMARISED = "summarised", "Waiting for the daily summary"
     POSTED = "posted", "Posted"
@@ -85,6 +87,7 @@ class EntryKind(models.TextChoices):
     SUMMARY = "summary", "Daily summary"
     REVERSAL = "reversal", "Reversal"
     MANUAL = "manual", "Manual journal"
+    REVALUATION = "revaluation", "Revaluation of foreign-currency balances"
 
 
 class PostingState(models.TextChoices):
@@ -130,6 +133,8 @@ class RuleKind(models.TextChoices):
     INVENTORY = "inventory", "Inventory"
     CASH_OVER_SHORT = "cash_over_short", "Cash over and short"
     CASH_FLOAT = "cash_float", "Cash float source (safe or bank)"
+    FX_REALISED = "fx_realised", "Realised exchange gains and losses"
+    FX_UNREALISED = "fx_unrealised", "Unrealised exchange gains and losses (revaluation)"
 
 
 class ChangeStatus(models.TextChoices):
@@ -167,3 +172,13 @@ class RepostOutcome(models.TextChoices):
     NEEDS_MAPPING = "needs_mapping", "The new rules do not cover it"
     SKIPPED = "skipped", "Changed since the preview: left to the pipeline"
     FAILED = "failed", "Failed"
+
+
+class RateSource(models.TextChoices):
+    """Where an exchange rate came from, in the default order of precedence."""
+
+    SOURCE = "source", "Stated by the sales system"
+    LEDGER = "ledger", "The ledger's own rate"
+    REFERENCE = "reference", "Reference table (ECB, fixed pegs)"
+    MANUAL = "manual", "Entered by a person"
+    IDENTITY = "identity", "Same currency"

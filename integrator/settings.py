@@ -267,6 +267,9 @@ POSTING_DEFER_SECONDS = float(os.environ.get("POSTING_DEFER_SECONDS", "15"))
 # connection waits CIRCUIT_OPEN_SECONDS between single probes instead of hammering a vendor that is down.
 CIRCUIT_FAILURE_THRESHOLD = int(os.environ.get("CIRCUIT_FAILURE_THRESHOLD", "5"))
 CIRCUIT_OPEN_SECONDS = float(os.environ.get("CIRCUIT_OPEN_SECONDS", "30"))
+# Exchange rates: where the daily reference rates are fetched from (the ECB's eurofxref-daily.xml;
+# empty: import the files by hand or by command).
+REFERENCE_RATES_URL = os.environ.get("REFERENCE_RATES_URL", "")
 # Failpoints (crash-injection for reliability tests) work only when this is set.
 ALLOW_FAILPOINTS = env_bool("INTEGRATOR_ALLOW_FAILPOINTS", False)
 

@@ -17,6 +17,8 @@ __all__ = [
     "close_past_days",
     "enqueue",
     "ensure_schedules",
+    "fetch_ledger_rate",
+    "fetch_reference_rates",
     "process_inbound_event",
     "pull_due_channels",
     "retry_failed_events",
@@ -61,6 +63,22 @@ def verify_posting(posting_id: str) -> None:
     run(posting_id)
 
 
+def fetch_ledger_rate(connection_id: str, currency: str, day: str) -> bool:
+    """Ask a ledger for its own exchange rate; transactions waiting for it flow on."""
+    from datetime import date
+
+    from integrator.services.rates import fetch_ledger_rate as run
+
+    return run(connection_id, currency, date.fromisoformat(day))
+
+
+def fetch_reference_rates() -> object:
+    """Fetch the daily reference rates where a URL is configured."""
+    from integrator.services.rates import fetch_reference_rates as run
+
+    return run()
+
+
 def sweep_outbox() -> int:
     """Recover postings whose worker died and send every due posting."""
     from integrator.services.posting import run_outbox
@@ -98,6 +116,7 @@ def ensure_schedules() -> None:
         ("integrator.tasks.retry_failed_events", 5),
         ("integrator.tasks.close_past_days", 10),
         ("integrator.tasks.pull_due_channels", 1),
+        ("integrator.tasks.fetch_reference_rates", 24 * 60),
         ("reconciliation.tasks.reconcile_yesterday", 60),
     ):
         Schedule.objects.update_or_create(

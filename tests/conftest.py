@@ -145,6 +145,45 @@ def make_channel(
     return channel
 
 
+# The ECB's euro reference rates for the days the tests book on (units per EUR), in their XML form.
+REFERENCE_RATES = {
+    "GBP": "0.8541",
+    "USD": "1.0563",
+    "CAD": "1.4731",
+    "ZAR": "19.214",
+    "NGN": "1650.25",
+    "JPY": "161.24",
+}
+
+
+def reference_rates_xml(first: date = date(2026, 11, 1), days: int = 40, **overrides: str) -> bytes:
+    """An ECB ``eurofxref``-style file with the same rates on every business day of a period."""
+    from datetime import timedelta
+
+    rates = {**REFERENCE_RATES, **overrides}
+    cubes = "".join(
+        f'<Cube time="{first + timedelta(days=n)}">'
+        + "".join(f'<Cube currency="{c}" rate="{r}"/>' for c, r in rates.items())
+        + "</Cube>"
+        for n in range(days)
+        if (first + timedelta(days=n)).weekday() < 5
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" '
+        f'xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref"><Cube>{cubes}</Cube></gesmes:Envelope>'
+    ).encode()
+
+
+@pytest.fixture
+def reference_rates(db: Any) -> dict[str, str]:
+    """The ECB reference rates of 2023 to 2026 imported, the same every business day (XOF and XAF
+    follow through their peg)."""
+    from integrator.services.rates import import_reference_rates
+
+    import_reference_rates(reference_rates_xml(date(2023, 1, 1), 4 * 366), provider="ECB (test)")
+    return REFERENCE_RATES
+
+
 @pytest.fixture
 def channel(ledger: LedgerConnection) -> Channel:
     """A mapped GBP channel posting per transaction."""

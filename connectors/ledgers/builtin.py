@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -27,7 +28,7 @@ __all__ = ["BuiltinLedger"]
 
 
 class BuiltinLedger(LedgerTarget):
-    """Our own double-entry books."""
+    """Our own double-entry books: each line in its currency and in the functional currency."""
 
     platform = "builtin"
     display_name = "Built-in ledger"
@@ -50,7 +51,11 @@ class BuiltinLedger(LedgerTarget):
         """Write the document; a repeated key or reference returns the first document (no duplicate)."""
         from integrator.models import BookEntry, BookLine, LedgerAccount, LedgerConnection
 
-        if doc.total_debit() != doc.total_credit():
+        functional = [ln.functional() for ln in doc.lines]
+        if sum((d for d, _ in functional), Decimal(0)) != sum((c for _, c in functional), Decimal(0)):
+            raise Permanent(f"{doc.reference} does not balance in the functional currency")
+        single = len({ln.currency or doc.currency for ln in doc.lines}) == 1
+        if single and doc.total_debit() != doc.total_credit():
             raise Permanent(f"{doc.reference} does not balance: {doc.total_debit()} <> {doc.total_credit()}")
         conn = LedgerConnection.objects.get(pk=self.config.connection_id)
         if conn.lock_date is not None and doc.date <= conn.lock_date:
@@ -78,6 +83,8 @@ class BuiltinLedger(LedgerTarget):
                     kind=doc.kind,
                     date=doc.date,
                     currency=doc.currency,
+                    functional_currency=conn.functional_currency,
+                    exchange_rate=doc.exchange_rate,
                     memo=doc.memo,
                 )
                 BookLine.objects.bulk_create(
@@ -87,6 +94,9 @@ class BuiltinLedger(LedgerTarget):
                         description=ln.description[:255],
                         debit=ln.debit,
                         credit=ln.credit,
+                        currency=ln.currency or doc.currency,
+                        functional_debit=ln.functional()[0],
+                        functional_credit=ln.functional()[1],
                         tax_code=ln.tax_code,
                     )
                     for ln in doc.lines

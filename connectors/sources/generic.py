@@ -14,6 +14,7 @@ rotated without downtime.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -31,6 +32,7 @@ from integrator import money
 from integrator.canonical import (
     CanonicalDocument,
     Discount,
+    ExchangeRate,
     Invoice,
     LineItem,
     Party,
@@ -44,7 +46,10 @@ from integrator.canonical import (
     Tender,
 )
 
-__all__ = ["GenericSource", "sign"]
+__all__ = ["GenericSource", "compute_missing_tax", "sign"]
+
+# A tax line whose amount the till did not state (computed by the channel's rule at parse time).
+_UNSTATED = Decimal("-1")
 
 TOLERANCE_SECONDS = 300
 SCHEMA_PATH = Path(__file__).with_name("generic_schema.json")
@@ -142,7 +147,7 @@ class GenericSource(SalesSource):
         except money.UnknownCurrency as exc:
             raise MalformedPayload(str(exc)) from exc
         try:
-            return [self._build(event_type, data, cur)]
+            return [self._with_computed_tax(self._build(event_type, data, cur))]
         except money.InvalidAmount as exc:
             raise MalformedPayload(str(exc)) from exc
 
@@ -162,11 +167,20 @@ class GenericSource(SalesSource):
             TaxLine(
                 title=t["title"],
                 rate=Decimal(str(t["rate"])),
-                amount=self._amt(t["amount"], cur),
+                amount=self._amt(t["amount"], cur) if "amount" in t else _UNSTATED,
                 code=t.get("code", ""),
             )
             for t in items
         )
+
+    def _with_computed_tax(self, doc: CanonicalDocument) -> CanonicalDocument:
+        """The document with the tax of lines that stated none computed by the channel's rounding
+        rule (``tax_rounding``: ``line``, the default, or ``document``), and its tax basis noted."""
+        if not isinstance(doc, Sale | Refund | Invoice):
+            return doc
+        rule = str(self.config.settings.get("tax_rounding") or "line")
+        computed, basis = compute_missing_tax(doc, rule)
+        return dataclasses.replace(computed, metadata={**computed.metadata, "tax_basis": basis})
 
     def _lines(self, data: Mapping[str, Any], cur: str) -> tuple[LineItem, ...]:
         return tuple(
@@ -218,9 +232,17 @@ class GenericSource(SalesSource):
             company=c.get("company", ""), tax_number=c.get("tax_number", ""),
         )  # fmt: skip
 
+    @staticmethod
+    def _rates(data: Mapping[str, Any]) -> tuple[ExchangeRate, ...]:
+        return tuple(
+            ExchangeRate(base=r["base"].upper(), quote=r["quote"].upper(), rate=Decimal(str(r["rate"])))
+            for r in data.get("exchange_rates", [])
+        )
+
     def _build(self, event_type: str, data: Mapping[str, Any], cur: str) -> CanonicalDocument:
         updated = _dt(data["updated_at"]) if data.get("updated_at") else None
-        common = {"external_id": data["id"], "occurred_at": _dt(data["occurred_at"]), "currency": cur}
+        common = {"external_id": data["id"], "occurred_at": _dt(data["occurred_at"]), "currency": cur,
+                  "exchange_rates": self._rates(data)}  # fmt: skip
         if event_type in ("sale.completed", "sale.updated"):
             return Sale(
                 **common,
@@ -297,3 +319,53 @@ class GenericSource(SalesSource):
                 for i in data.get("items", [])
             ),
         )
+
+
+def compute_missing_tax(doc: Sale | Refund | Invoice, rule: str) -> tuple[Sale | Refund | Invoice, str]:
+    """Fill in the tax amounts a source left out, rounded per line or per document (each tax title
+    and rate on the document's total, allocated back to its lines, the remainder on the largest).
+    Returns the document and its tax basis: ``source`` (every amount stated), or ``computed:<rule>``."""
+    taxed: list[tuple[int, int, TaxLine, Decimal]] = []  # (item index, tax index, tax, base)
+    items: list[LineItem | ShippingLine] = [*doc.lines, *doc.shipping]
+    cur = doc.currency
+    for i, item in enumerate(items):
+        gross = item.gross(cur) if isinstance(item, LineItem) else item.amount
+        base = gross - item.discount
+        for j, tax in enumerate(item.tax_lines):
+            if tax.amount == _UNSTATED:
+                taxed.append((i, j, tax, base))
+    if not taxed:
+        return doc, "source"
+
+    def tax_on(base: Decimal, rate: Decimal) -> Decimal:
+        exact = base * rate / (1 + rate) if doc.prices_include_tax else base * rate
+        return exact
+
+    amounts: dict[tuple[int, int], Decimal] = {}
+    if rule == "document":
+        groups: dict[tuple[str, Decimal], list[tuple[int, int, Decimal]]] = {}
+        for i, j, tax, base in taxed:
+            groups.setdefault((tax.title, tax.rate), []).append((i, j, base))
+        for (_, rate), members in groups.items():
+            total = money.quantize(tax_on(sum((b for _, _, b in members), Decimal(0)), rate), cur)
+            exact = [tax_on(b, rate) for _, _, b in members]
+            parts = [money.quantize(e, cur) for e in exact]
+            largest = max(range(len(members)), key=lambda k: abs(members[k][2]))
+            parts[largest] += total - sum(parts, Decimal(0))
+            for (i, j, _), part in zip(members, parts, strict=True):
+                amounts[(i, j)] = part
+    else:
+        for i, j, tax, base in taxed:
+            amounts[(i, j)] = money.quantize(tax_on(base, tax.rate), cur)
+
+    def filled(i: int, item: LineItem | ShippingLine) -> LineItem | ShippingLine:
+        lines = tuple(
+            dataclasses.replace(t, amount=amounts[(i, j)]) if (i, j) in amounts else t
+            for j, t in enumerate(item.tax_lines)
+        )
+        return dataclasses.replace(item, tax_lines=lines)
+
+    new_lines = tuple(filled(i, ln) for i, ln in enumerate(doc.lines))
+    offset = len(doc.lines)
+    new_shipping = tuple(filled(offset + k, s) for k, s in enumerate(doc.shipping))
+    return dataclasses.replace(doc, lines=new_lines, shipping=new_shipping), f"computed:{rule}"  # type: ignore[arg-type]

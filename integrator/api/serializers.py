@@ -224,7 +224,8 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class TrialBalanceRowSerializer(serializers.Serializer):
-    """One trial-balance row of the built-in ledger."""
+    """One trial-balance row of the built-in ledger: debits, credits and balance in the functional
+    currency (``currency``), and the balance in each currency the account's lines were in."""
 
     code = serializers.CharField()
     name = serializers.CharField()
@@ -233,6 +234,7 @@ class TrialBalanceRowSerializer(serializers.Serializer):
     debit = serializers.DecimalField(**MONEY)
     credit = serializers.DecimalField(**MONEY)
     balance = serializers.DecimalField(**MONEY)
+    balances = serializers.DictField(child=serializers.DecimalField(**MONEY))
 
 
 class GeneralLedgerRowSerializer(serializers.Serializer):
@@ -246,4 +248,7 @@ class GeneralLedgerRowSerializer(serializers.Serializer):
     currency = serializers.CharField()
     debit = serializers.DecimalField(**MONEY)
     credit = serializers.DecimalField(**MONEY)
-    running_balance = serializers.DecimalField(**MONEY)
+    functional_currency = serializers.CharField()
+    functional_debit = serializers.DecimalField(**MONEY)
+    functional_credit = serializers.DecimalField(**MONEY)
+    running_balance = serializers.DecimalField(**MONEY, help_text="In the functional currency.")

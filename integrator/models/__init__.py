@@ -14,6 +14,7 @@ from integrator.models.mapping_changes import (
 )
 from integrator.models.mappings import MappingRule, MappingSet, MappingVersion
 from integrator.models.posting import Posting, PostingAttempt
+from integrator.models.rates import ExchangeRate
 from integrator.models.transactions import (
     InboundEvent,
     Transaction,
@@ -28,6 +29,7 @@ __all__ = [
     "BookEntry",
     "BookLine",
     "Channel",
+    "ExchangeRate",
     "InboundEvent",
     "IntegrationCall",
     "Job",

@@ -29,6 +29,8 @@ class BookEntry(models.Model):
     kind = models.CharField(max_length=12)
     date = models.DateField(db_index=True)
     currency = models.CharField(max_length=3)
+    functional_currency = models.CharField(max_length=3, blank=True)
+    exchange_rate = models.DecimalField(max_digits=24, decimal_places=12, null=True, blank=True)
     memo = models.CharField(max_length=255, blank=True)
     posted_at = models.DateTimeField(auto_now_add=True)
 
@@ -45,13 +47,19 @@ class BookEntry(models.Model):
 
 
 class BookLine(models.Model):
-    """A line of a built-in ledger document, by account code."""
+    """A line of a built-in ledger document, by account code, in its currency and in the books'
+    functional currency."""
 
     entry = models.ForeignKey(BookEntry, on_delete=models.CASCADE, related_name="lines")
     account_code = models.CharField(max_length=40)
     description = models.CharField(max_length=255, blank=True)
     debit = money_field(default=0)
     credit = money_field(default=0)
+    currency = models.CharField(
+        max_length=3, blank=True, help_text="The line's currency (blank: the entry's)."
+    )
+    functional_debit = money_field(default=0)
+    functional_credit = money_field(default=0)
     tax_code = models.CharField(max_length=40, blank=True)
 
     class Meta:

@@ -64,6 +64,17 @@ class JournalEntry(models.Model):
         help_text="For a transaction entry in daily-summary mode: the summary that carries it.",
     )
     superseded = models.BooleanField(default=False, help_text="A newer revision replaced this entry.")
+    functional_currency = models.CharField(max_length=3, blank=True, help_text="The books' currency.")
+    exchange_rate = models.DecimalField(
+        max_digits=24,
+        decimal_places=12,
+        null=True,
+        blank=True,
+        help_text="Functional units per document unit.",
+    )
+    rate_source = models.CharField(max_length=10, blank=True, help_text="Where the rate came from.")
+    rate_provider = models.CharField(max_length=60, blank=True)
+    rate_date = models.DateField(null=True, blank=True)
     location = models.CharField(max_length=80, blank=True, help_text="The till's location (daily summaries).")
     register = models.CharField(max_length=80, blank=True, help_text="The till's register (daily summaries).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -80,7 +91,9 @@ class JournalEntry(models.Model):
 
 class JournalLine(models.Model):
     """One leg of an entry: a positive amount on exactly one side, in a ledger account, with the
-    mapping rule that chose the account (database CHECK constraints enforce the sides)."""
+    mapping rule that chose the account (database CHECK constraints enforce the sides). The same
+    amount in the functional currency sits beside it (``functional_debit``/``functional_credit``,
+    at ``rate``); entries balance in both."""
 
     entry = models.ForeignKey(JournalEntry, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField()
@@ -90,6 +103,15 @@ class JournalLine(models.Model):
     debit = money_field(default=0)
     credit = money_field(default=0)
     currency = models.CharField(max_length=3)
+    functional_debit = money_field(default=0)
+    functional_credit = money_field(default=0)
+    rate = models.DecimalField(
+        max_digits=24,
+        decimal_places=12,
+        null=True,
+        blank=True,
+        help_text="Functional units per unit of this line.",
+    )
     role = models.CharField(max_length=16)
     description = models.CharField(max_length=255, blank=True)
     tax_code = models.ForeignKey(

@@ -6,11 +6,13 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Sum
+from django.db.models import F, Sum, Value
+from django.db.models.functions import Coalesce, NullIf
 
 from integrator import money
 from integrator.choices import AccountType
@@ -25,6 +27,7 @@ __all__ = [
     "export_xlsx",
     "general_ledger",
     "trial_balance",
+    "trial_balance_currencies",
 ]
 
 ZERO = Decimal(0)
@@ -39,7 +42,8 @@ _BEANCOUNT_ROOT = {
 
 @dataclass(frozen=True)
 class TBRow:
-    """One trial-balance row: an account's total debits and credits in one currency."""
+    """One trial-balance row: an account's total debits and credits in the functional currency
+    (``currency``), and its balance in each currency its lines were in (``balances``)."""
 
     code: str
     name: str
@@ -47,16 +51,23 @@ class TBRow:
     currency: str
     debit: Decimal
     credit: Decimal
+    balances: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def balance(self) -> Decimal:
-        """Debit minus credit."""
+        """Debit minus credit, in the functional currency."""
         return self.debit - self.credit
+
+    @property
+    def foreign_balances(self) -> dict[str, Decimal]:
+        """The balances in currencies other than the functional one (for the per-currency columns)."""
+        return {c: b for c, b in sorted(self.balances.items()) if c != self.currency}
 
 
 @dataclass(frozen=True)
 class GLRow:
-    """One general-ledger line with its running balance for the account and currency."""
+    """One general-ledger line: its amount in its own currency, in the functional currency, and
+    the account's running balance in the functional currency."""
 
     date: date
     number: str
@@ -67,30 +78,60 @@ class GLRow:
     debit: Decimal
     credit: Decimal
     running_balance: Decimal
+    functional_currency: str = ""
+    functional_debit: Decimal = ZERO
+    functional_credit: Decimal = ZERO
+
+
+def _line_currency() -> Coalesce:
+    """A book line's currency (its own, else its entry's)."""
+    return Coalesce(NullIf(F("currency"), Value("")), F("entry__currency"))
 
 
 def trial_balance(connection: LedgerConnection, as_of: date | None = None) -> list[TBRow]:
-    """Debits and credits per account and currency (one grouped query)."""
+    """Per account: debits and credits in the functional currency and the balance in each
+    currency (one grouped query). The functional columns of a balanced ledger sum to zero."""
     lines = BookLine.objects.filter(entry__connection=connection)
     if as_of is not None:
         lines = lines.filter(entry__date__lte=as_of)
-    sums = lines.values("account_code", "entry__currency").annotate(dr=Sum("debit"), cr=Sum("credit"))
+    sums = (
+        lines.annotate(line_currency=_line_currency())
+        .values("account_code", "line_currency")
+        .annotate(
+            dr=Sum("debit"), cr=Sum("credit"), fdr=Sum("functional_debit"), fcr=Sum("functional_credit")
+        )
+        .order_by()
+    )
+    functional = connection.functional_currency
     accounts = {a.code: a for a in LedgerAccount.objects.filter(connection=connection)}
+    grouped: dict[str, dict[str, Any]] = {}
+    for row in sums:
+        entry = grouped.setdefault(row["account_code"], {"dr": ZERO, "cr": ZERO, "balances": {}})
+        entry["dr"] += row["fdr"] or ZERO
+        entry["cr"] += row["fcr"] or ZERO
+        cur = row["line_currency"]
+        native = (row["dr"] or ZERO) - (row["cr"] or ZERO)
+        entry["balances"][cur] = entry["balances"].get(cur, ZERO) + money.quantize(native, cur)
     rows = []
-    for s in sums:
-        acct = accounts.get(s["account_code"])
-        cur = s["entry__currency"]
+    for code, entry in grouped.items():
+        acct = accounts.get(code)
         rows.append(
             TBRow(
-                code=s["account_code"],
+                code=code,
                 name=acct.name if acct else "(unknown account)",
                 type=acct.type if acct else "",
-                currency=cur,
-                debit=money.quantize(s["dr"] or ZERO, cur),
-                credit=money.quantize(s["cr"] or ZERO, cur),
+                currency=functional,
+                debit=money.quantize(entry["dr"], functional),
+                credit=money.quantize(entry["cr"], functional),
+                balances=entry["balances"],
             )
         )
-    return sorted(rows, key=lambda r: (r.currency, r.code))
+    return sorted(rows, key=lambda r: r.code)
+
+
+def trial_balance_currencies(rows: list[TBRow]) -> list[str]:
+    """The foreign currencies that appear in a trial balance (its per-currency columns)."""
+    return sorted({c for r in rows for c in r.foreign_balances})
 
 
 def general_ledger(
@@ -100,7 +141,7 @@ def general_ledger(
     start: date | None = None,
     end: date | None = None,
 ) -> list[GLRow]:
-    """Every line in date order with running balances per (account, currency)."""
+    """Every line in date order with the running balance per account in the functional currency."""
     lines = BookLine.objects.filter(entry__connection=connection).select_related("entry")
     if account_code:
         lines = lines.filter(account_code=account_code)
@@ -108,12 +149,14 @@ def general_ledger(
         lines = lines.filter(entry__date__gte=start)
     if end:
         lines = lines.filter(entry__date__lte=end)
-    running: dict[tuple[str, str], Decimal] = {}
+    functional = connection.functional_currency
+    running: dict[str, Decimal] = {}
     rows = []
-    for ln in lines.order_by("account_code", "entry__currency", "entry__date", "entry__number", "id"):
-        key = (ln.account_code, ln.entry.currency)
-        running[key] = running.get(key, ZERO) + ln.debit - ln.credit
-        cur = ln.entry.currency
+    for ln in lines.order_by("account_code", "entry__date", "entry__number", "id"):
+        running[ln.account_code] = (
+            running.get(ln.account_code, ZERO) + ln.functional_debit - ln.functional_credit
+        )
+        cur = ln.currency or ln.entry.currency
         rows.append(
             GLRow(
                 date=ln.entry.date,
@@ -124,7 +167,10 @@ def general_ledger(
                 currency=cur,
                 debit=money.quantize(ln.debit, cur),
                 credit=money.quantize(ln.credit, cur),
-                running_balance=money.quantize(running[key], cur),
+                running_balance=money.quantize(running[ln.account_code], functional),
+                functional_currency=functional,
+                functional_debit=money.quantize(ln.functional_debit, functional),
+                functional_credit=money.quantize(ln.functional_credit, functional),
             )
         )
     return rows
@@ -139,6 +185,9 @@ _GL_HEADER = [
     "currency",
     "debit",
     "credit",
+    "functional currency",
+    "functional debit",
+    "functional credit",
     "balance",
 ]
 
@@ -147,7 +196,8 @@ def _gl_values(rows: Iterable[GLRow]) -> Iterable[list[object]]:
     for r in rows:
         yield [
             r.date.isoformat(), r.number, r.reference, r.account_code, r.description, r.currency,
-            str(r.debit), str(r.credit), str(r.running_balance),
+            str(r.debit), str(r.credit), r.functional_currency, str(r.functional_debit),
+            str(r.functional_credit), str(r.running_balance),
         ]  # fmt: skip
 
 
@@ -167,14 +217,29 @@ def export_xlsx(connection: LedgerConnection) -> bytes:
     wb = Workbook()
     tb = wb.active
     tb.title = "Trial balance"
-    tb.append(["account", "name", "type", "currency", "debit", "credit", "balance"])
-    for r in trial_balance(connection):
-        tb.append([r.code, r.name, r.type, r.currency, r.debit, r.credit, r.balance])
+    rows = trial_balance(connection)
+    foreign = trial_balance_currencies(rows)
+    tb.append(
+        [
+            "account",
+            "name",
+            "type",
+            "currency",
+            "debit",
+            "credit",
+            "balance",
+            *(f"balance {c}" for c in foreign),
+        ]
+    )
+    for r in rows:
+        tb.append([r.code, r.name, r.type, r.currency, r.debit, r.credit, r.balance,
+                   *(r.foreign_balances.get(c) for c in foreign)])  # fmt: skip
     gl = wb.create_sheet("General ledger")
     gl.append(_GL_HEADER)
     for row in general_ledger(connection):
         gl.append([row.date, row.number, row.reference, row.account_code, row.description, row.currency,
-                   row.debit, row.credit, row.running_balance])  # fmt: skip
+                   row.debit, row.credit, row.functional_currency, row.functional_debit, row.functional_credit,
+                   row.running_balance])  # fmt: skip
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -203,18 +268,38 @@ def export_beancount(connection: LedgerConnection) -> str:
     out = [
         f'option "title" "{_quote(connection.name)}"',
         f'option "operating_currency" "{connection.functional_currency}"',
+        # Foreign amounts carry their functional value as a total price (@@): the per-unit price
+        # Beancount derives from it is inexact, so a residue far below a cent is tolerated.
+        'option "inferred_tolerance_default" "*:0.005"',
         "",
     ]
     for code in sorted(accounts):
         out.append(f"{opened.isoformat()} open {beancount_account(accounts[code])}")
     out.append("")
+    functional = connection.functional_currency
+    prices: dict[tuple[date, str], Decimal] = {}
+    body: list[str] = []
     for entry in entries:
-        out.append(f'{entry.date.isoformat()} * "{_quote(entry.reference)}" "{_quote(entry.memo)}"')
-        out.append(f'  number: "BK-{entry.number:06d}"')
+        body.append(f'{entry.date.isoformat()} * "{_quote(entry.reference)}" "{_quote(entry.memo)}"')
+        body.append(f'  number: "BK-{entry.number:06d}"')
         for ln in entry.lines.all():
             acct = accounts.get(ln.account_code)
             name = beancount_account(acct) if acct else f"Equity:Unknown-C{ln.account_code}"
-            amount = money.quantize(ln.debit - ln.credit, entry.currency)
-            out.append(f"  {name}  {amount} {entry.currency}")
+            cur = ln.currency or entry.currency
+            amount = money.quantize(ln.debit - ln.credit, cur)
+            if cur == functional:
+                body.append(f"  {name}  {amount} {cur}")
+                continue
+            # A foreign amount carries its functional value as a total price, so every transaction
+            # balances in the functional currency and reports convert.
+            value = money.quantize(abs(ln.functional_debit - ln.functional_credit), functional)
+            body.append(f"  {name}  {amount} {cur} @@ {value} {functional}")
+            if entry.exchange_rate and (entry.date, cur) not in prices and cur == entry.currency:
+                prices[(entry.date, cur)] = entry.exchange_rate
+        body.append("")
+    for (day, cur), rate in sorted(prices.items()):
+        out.append(f"{day.isoformat()} price {cur}  {rate.normalize():f} {functional}")
+    if prices:
         out.append("")
+    out.extend(body)
     return "\n".join(out)

@@ -47,25 +47,40 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
             "pk", "currency", "location", "register"
         ):
             groups[(currency, location, register)].append(entry_id)
+        functional = channel.ledger_connection.functional_currency if channel.ledger_connection else currency
         for (currency, location, register), entry_ids in sorted(groups.items()):
-            sums: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
+            sums: dict[tuple[Any, ...], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
             for ln in JournalLine.objects.filter(entry_id__in=entry_ids).values(
-                "account_id", "role", "tax_code_id", "tax_rate", "debit", "credit"
+                "account_id", "role", "tax_code_id", "tax_rate", "currency", "debit", "credit",
+                "functional_debit", "functional_credit",
+            ):  # fmt: skip
+                key = (ln["account_id"], ln["role"], ln["tax_code_id"], ln["tax_rate"], ln["currency"])
+                sums[key][0] += ln["debit"] - ln["credit"]
+                sums[key][1] += ln["functional_debit"] - ln["functional_credit"]
+            specs = []
+            for (account_id, role, tax_code_id, tax_rate, line_currency), (amount, amount_fn) in sorted(
+                sums.items(), key=str
             ):
-                key = (ln["account_id"], ln["role"], ln["tax_code_id"], ln["tax_rate"])
-                sums[key] += ln["debit"] - ln["credit"]
-            specs = [
-                {
-                    "amount": amount,
-                    "account_id": account_id,
-                    "role": role,
-                    "tax_code_id": tax_code_id,
-                    "tax_rate": tax_rate,
-                    "description": f"{role} {day}",
-                }
-                for (account_id, role, tax_code_id, tax_rate), amount in sorted(sums.items(), key=str)
-                if amount != 0
-            ]
+                if amount == 0 and amount_fn == 0:
+                    continue
+                spec: dict[str, Any] = {
+                    "amount": amount, "account_id": account_id, "role": role, "tax_code_id": tax_code_id,
+                    "tax_rate": tax_rate, "description": f"{role} {day}", "currency": line_currency,
+                    "functional": amount_fn, "rate": abs(amount_fn / amount) if amount else None,
+                }  # fmt: skip
+                if amount == 0:
+                    # Entries of the day booked at different rates leave a functional remainder alone:
+                    # it is carried as a line in the functional currency.
+                    spec.update(amount=amount_fn, currency=functional, rate=Decimal(1))
+                specs.append(spec)
+            rates = set(
+                JournalEntry.objects.filter(pk__in=entry_ids).values_list(
+                    "exchange_rate", "rate_source", "rate_provider", "rate_date"
+                )
+            )
+            summary_rate = (
+                next(iter(rates)) if len(rates) == 1 else (_weighted_rate(specs, currency), "mixed", "", None)
+            )
             seq = JournalEntry.objects.filter(
                 channel=channel,
                 kind=EntryKind.SUMMARY,
@@ -94,6 +109,11 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
                 location=location,
                 register=register,
                 number=_summary_number(channel, day, currency, till, seq),
+                functional_currency=functional,
+                exchange_rate=summary_rate[0],
+                rate_source=summary_rate[1] or "",
+                rate_provider=summary_rate[2] or "",
+                rate_date=summary_rate[3],
             )
             JournalEntry.objects.filter(pk__in=entry_ids).update(summary=summary)
             if specs:
@@ -113,6 +133,15 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
             )
             made.append(summary)
     return made
+
+
+def _weighted_rate(specs: list[dict[str, Any]], currency: str) -> Decimal | None:
+    """The average rate of a summary whose entries were booked at different rates (functional over
+    document amounts of its lines in the summary's currency)."""
+    lines = [s for s in specs if s["currency"] == currency and s["amount"]]
+    amount = sum((abs(s["amount"]) for s in lines), ZERO)
+    functional = sum((abs(s["functional"]) for s in lines), ZERO)
+    return (functional / amount).quantize(Decimal("0.000000000001")) if amount else None
 
 
 def _summary_number(channel: Channel, day: date, currency: str, till: str, seq: int) -> str:

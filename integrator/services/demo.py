@@ -37,7 +37,14 @@ from integrator.models import Channel, LedgerAccount, LedgerConnection, MappingS
 from integrator.services.channels import create_channel
 from integrator.services.mappings import activate_version, create_version
 
-__all__ = ["DEMO_USERS", "DemoStore", "build_events", "setup_store"]
+__all__ = [
+    "DEMO_USERS",
+    "DemoStore",
+    "build_events",
+    "demo_reference_rates",
+    "load_reference_rates",
+    "setup_store",
+]
 
 DEMO_USERS = {
     "clerk": ("clerk-demo-pass", "finance_clerk", "Ama Mensah (finance clerk)"),
@@ -69,6 +76,8 @@ ACCOUNTS = [
     ("6100", "Payment processing fees", AccountType.EXPENSE),
     ("6200", "Chargebacks and payout adjustments", AccountType.EXPENSE),
     ("6900", "Rounding differences", AccountType.EXPENSE),
+    ("7100", "Realised exchange gains and losses", AccountType.EXPENSE),
+    ("7110", "Unrealised exchange gains and losses", AccountType.EXPENSE),
 ]
 
 # sku, name, category, GBP price, XOF price, UK VAT rate
@@ -184,6 +193,13 @@ def _rules(connection: LedgerConnection, channel: Channel) -> list[dict[str, Any
         {"kind": RuleKind.BANK, "match_field": "default", "match_value": "", "account": acct["1000"]},
         {"kind": RuleKind.ADJUSTMENT, "match_field": "default", "match_value": "", "account": acct["6200"]},
         {"kind": RuleKind.ROUNDING, "match_field": "default", "match_value": "", "account": acct["6900"]},
+        {"kind": RuleKind.FX_REALISED, "match_field": "default", "match_value": "", "account": acct["7100"]},
+        {
+            "kind": RuleKind.FX_UNREALISED,
+            "match_field": "default",
+            "match_value": "",
+            "account": acct["7110"],
+        },
     ]
     return rules
 
@@ -246,7 +262,46 @@ def setup_store() -> DemoStore:
                 note="Initial chart mapping for the demo store",
             )  # fmt: skip
             activate_version(version, actor=manager)
+    load_reference_rates(local_today())
     return DemoStore(connection=connection, channels=channels, secrets=secrets)
+
+
+# ------------------------------------------------------------------------------------------------
+# Reference rates
+# ------------------------------------------------------------------------------------------------
+
+# EUR->GBP around the late-2026 level, moving a little each day (deterministic): the demo imports
+# them in the ECB's own XML form, through the same importer as a real file.
+_EUR_GBP = Decimal("0.8541")
+
+
+def demo_reference_rates(today: date, days: int = 10) -> bytes:
+    """An ECB ``eurofxref``-style XML file with the euro reference rates of the demo's days."""
+    cubes = []
+    for back in range(days, -1, -1):
+        day = today - timedelta(days=back)
+        if day.weekday() >= 5:
+            continue  # the ECB publishes on business days only
+        gbp = _EUR_GBP + Decimal(day.toordinal() % 7 - 3) * Decimal("0.0011")
+        cubes.append(
+            f'<Cube time="{day.isoformat()}"><Cube currency="USD" rate="1.0563"/>'
+            f'<Cube currency="GBP" rate="{gbp}"/><Cube currency="ZAR" rate="19.214"/></Cube>'
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" '
+        'xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref">'
+        "<gesmes:subject>Reference rates</gesmes:subject>"
+        "<gesmes:Sender><gesmes:name>European Central Bank</gesmes:name></gesmes:Sender>"
+        f"<Cube>{''.join(cubes)}</Cube></gesmes:Envelope>"
+    ).encode()
+
+
+def load_reference_rates(today: date) -> dict[str, int]:
+    """Import the demo's reference rates (the Dakar till's XOF sales convert through them)."""
+    from integrator.services.rates import import_reference_rates
+
+    return import_reference_rates(demo_reference_rates(today), provider="ECB (demo)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -286,6 +341,48 @@ def _sale_lines(
     return lines, subtotal
 
 
+def _ticket_tax(lines: list[dict[str, Any]], cur: str) -> None:
+    """Tax as a till charges it: once on the ticket's total per rate (what the ticket prints),
+    shared back over the lines, the remainder on the largest line (the books take this figure)."""
+    by_rate: dict[Decimal, list[dict[str, Any]]] = {}
+    for ln in lines:
+        by_rate.setdefault(Decimal(ln["taxes"][0]["rate"]), []).append(ln)
+    for rate, members in by_rate.items():
+        bases = [Decimal(ln["unit_price"]) * ln["quantity"] - Decimal(ln["discount"]) for ln in members]
+        ticket = _inclusive_tax(sum(bases, Decimal(0)), rate, cur)
+        parts = [_inclusive_tax(b, rate, cur) for b in bases]
+        largest = max(range(len(members)), key=lambda k: bases[k])
+        parts[largest] += ticket - sum(parts, Decimal(0))
+        for ln, part in zip(members, parts, strict=True):
+            ln["taxes"] = [{**ln["taxes"][0], "amount": _s(part)}]
+
+
+def _shipping(lines: list[dict[str, Any]], charge: Decimal, title: str) -> list[dict[str, Any]]:
+    """Delivery follows the VAT of the goods it carries (HMRC): a food-only order's delivery is
+    zero-rated, a mixed order's is shared between the rates by the value of the goods."""
+    values: dict[Decimal, Decimal] = {}
+    for ln in lines:
+        rate = Decimal(ln["taxes"][0]["rate"])
+        values[rate] = (
+            values.get(rate, Decimal(0))
+            + Decimal(ln["unit_price"]) * ln["quantity"]
+            - Decimal(ln["discount"])
+        )
+    total = sum(values.values(), Decimal(0))
+    rates = sorted(values, reverse=True)
+    shares = [money.quantize(charge * values[r] / total, "GBP") for r in rates]
+    shares[0] += charge - sum(shares, Decimal(0))
+    out = []
+    for rate, share in zip(rates, shares, strict=True):
+        if not share:
+            continue
+        label = title if len(rates) == 1 else f"{title} ({'standard-rated' if rate else 'zero-rated'} share)"
+        tax = _inclusive_tax(share, rate, "GBP")
+        out.append({"title": label, "amount": _s(share),
+                    "taxes": [{"title": f"VAT {int(rate * 100)}%", "rate": _s(rate), "amount": _s(tax)}]})  # fmt: skip
+    return out
+
+
 def build_events(today: date, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
     """A week of events per channel slug (deterministic for a given ``today`` and seed)."""
     rng = random.Random(seed)
@@ -302,12 +399,12 @@ def build_events(today: date, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
             if not lines:
                 continue
             ship = Decimal("4.95")
-            ship_tax = _inclusive_tax(ship, Decimal("0.20"), "GBP")
+            shipping = _shipping(lines, ship, "Royal Mail Tracked 48")
             total = subtotal + ship
             oid = f"WS-{day:%m%d}-{n + 1:02d}"
             sale = {"id": oid, "number": f"#{day:%m%d}{n + 1:02d}", "occurred_at": at.isoformat(), "currency": "GBP",
                     "prices_include_tax": True, "total": _s(total), "lines": lines,
-                    "shipping": [{"title": "Royal Mail Tracked 48", "amount": _s(ship), "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": _s(ship_tax)}]}],
+                    "shipping": shipping,
                     "discounts": [{"code": code, "amount": _s(sum((Decimal(ln["discount"]) for ln in lines), Decimal(0)))}] if code else [],
                     "tenders": [{"method": "card", "gateway": "stripe", "amount": _s(total), "reference": f"ch_{oid}"}],
                     "customer": {"id": f"C{rng.randint(100, 999)}", "name": rng.choice(["Abena Owusu", "Tom Hughes", "Chidi Okafor", "Sarah Green"])}}  # fmt: skip
@@ -359,15 +456,22 @@ def build_events(today: date, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
                 "total": _s(subtotal), "lines": lines, "customer": customer, "due_date": (day + timedelta(days=30)).isoformat()}})  # fmt: skip
             if back > 2:
                 paid_at = at + timedelta(days=2)
-                events["wholesale"].append({"id": f"evt-PAY-{inv}", "type": "payment.completed", "created_at": paid_at.isoformat(), "data": {
-                    "id": f"PAY-{inv}", "occurred_at": paid_at.isoformat(), "currency": "GBP", "amount": _s(subtotal),
-                    "method": "bank_transfer", "invoice_id": inv}})  # fmt: skip
+                # The week's first invoice is paid in two parts (a deposit, then the balance).
+                parts = [money.quantize(subtotal * Decimal("0.4"), "GBP")] if back == 7 else []
+                parts.append(subtotal - sum(parts, Decimal(0)))
+                for k, part in enumerate(parts, start=1):
+                    pid = f"PAY-{inv}" + (f"-{k}" if len(parts) > 1 else "")
+                    when = paid_at + timedelta(hours=k - 1)
+                    events["wholesale"].append({"id": f"evt-{pid}", "type": "payment.completed", "created_at": when.isoformat(), "data": {
+                        "id": pid, "occurred_at": when.isoformat(), "currency": "GBP", "amount": _s(part),
+                        "method": "bank_transfer", "invoice_id": inv}})  # fmt: skip
         # Dakar pop-up: XOF (no minor unit), TVA-inclusive, cash and mobile money.
         for n in range(rng.randint(3, 6)):
             at = datetime(day.year, day.month, day.day, 10 + n, rng.randint(0, 59), tzinfo=dakar)
             lines, total = _sale_lines(rng, "XOF", True, Decimal(0))
             if not lines:
                 continue
+            _ticket_tax(lines, "XOF")
             sid = f"DK-{day:%m%d}-{n + 1:02d}"
             method = rng.choice(["cash", "mobile_money"])
             events["dakar-popup"].append({"id": f"evt-{sid}", "type": "sale.completed", "created_at": at.isoformat(), "data": {

@@ -77,8 +77,6 @@ def store_event(
                 headers=_kept_headers(headers),
                 body=body,
             )
-            transaction.on_commit(lambda: _enqueue_processing(str(event.pk)))
-        return IngestResult(event, True)
     except IntegrityError:
         with transaction.atomic():
             InboundEvent.objects.filter(channel=channel, dedupe_key=envelope.dedupe_key[:200]).update(
@@ -86,6 +84,10 @@ def store_event(
             )
         existing = InboundEvent.objects.get(channel=channel, dedupe_key=envelope.dedupe_key[:200])
         return IngestResult(existing, False)
+    # Registered outside the insert's own block: when work runs inline (tests, the demo), an error
+    # while processing must never be mistaken for the insert's duplicate-key error.
+    transaction.on_commit(lambda: _enqueue_processing(str(event.pk)))
+    return IngestResult(event, True)
 
 
 def store_pulled_record(channel: Channel, record: PulledRecord) -> IngestResult:

@@ -45,7 +45,9 @@ from integrator.services.transactions import VOID_STATUSES, expected_total
 __all__ = [
     "DraftLine",
     "NeedsMapping",
+    "SettlementLot",
     "Unbalanced",
+    "apply_rate",
     "create_entry",
     "draft_lines",
     "draft_specs",
@@ -69,16 +71,36 @@ class Unbalanced(Exception):
 
 @dataclass
 class DraftLine:
-    """A journal line before it is saved: a signed amount (positive = debit) on a rule's account."""
+    """A journal line before it is saved: a signed amount (positive = debit) on a rule's account.
+
+    ``currency`` is set on a line in another currency than its document (a payout settling a
+    foreign clearing balance), ``functional`` when its functional amount is already known (the
+    amount booked when that balance was made), ``account_id`` when the account is not the rule's
+    (the clearing account the settled sale used)."""
 
     role: str
-    rule: MappingRule
+    rule: MappingRule | None
     amount: Decimal
     description: str = ""
     tax_rate: Decimal | None = None
     quantity: Decimal | None = None
     unit_price: Decimal | None = None
     tax_code_id: Any = None  # on revenue and shipping lines: the tax code that applies to them
+    currency: str = ""
+    functional: Decimal | None = None
+    account_id: Any = None
+    rate: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class SettlementLot:
+    """What a payout item settles: the clearing booked by its sale or payment, in that document's
+    currency, with the functional amount it was booked at."""
+
+    account_id: Any
+    currency: str
+    amount: Decimal
+    functional: Decimal
 
 
 class _Builder:
@@ -193,12 +215,40 @@ class _Builder:
             self.add("rounding", rule, -sign * diff, "Rounding difference")
 
 
-def draft_lines(doc: CanonicalDocument, book: RuleBook) -> list[DraftLine]:
-    """The journal lines of a document under a rule book; raises NeedsMapping or Unbalanced."""
+def draft_lines(
+    doc: CanonicalDocument,
+    book: RuleBook,
+    lots: dict[str, SettlementLot] | None = None,
+    *,
+    refunded: CanonicalDocument | None = None,
+) -> list[DraftLine]:
+    """The journal lines of a document under a rule book; raises NeedsMapping or Unbalanced.
+
+    ``lots`` (for a payout) maps an item's source id to what that item settles: the clearing is
+    then relieved at the amount and currency it was booked in (realised FX is added later by
+    :func:`apply_rate`). ``refunded`` (for a refund) is the document it gives money back for: a
+    refund of a payment undoes the payment, not a sale."""
     b = _Builder(book, doc.currency)
-    if isinstance(doc, Sale) and str(doc.status).lower() in VOID_STATUSES:
-        # A voided ticket books nothing; an earlier revision that booked it is reversed by the caller.
+    if isinstance(doc, Sale | Invoice) and str(doc.status).lower() in VOID_STATUSES:
+        # A voided ticket or cancelled invoice books nothing; an earlier revision that booked it is
+        # reversed by the caller.
         return []
+    if isinstance(doc, Refund) and isinstance(refunded, Payment):
+        if refunded.sale_external_id:
+            # The payment was a sale's tender and booked nothing: the sale's own refund books it.
+            return []
+        # A payment on account (a gateway charge with no order, an invoice payment) given back:
+        # the money leaves clearing and the customer's balance is owed again.
+        b.add(
+            "receivable",
+            book.require(RuleKind.RECEIVABLE, "Refunds of payments"),
+            doc.total,
+            "Payment refunded",
+        )
+        b.tenders(doc, -1)
+        if book.missing:
+            raise NeedsMapping(list(book.missing))
+        return b.lines
     if isinstance(doc, Sale | Invoice):
         for ln in doc.lines:
             b.product_line(ln, +1, inclusive=doc.prices_include_tax)
@@ -245,6 +295,22 @@ def draft_lines(doc: CanonicalDocument, book: RuleBook) -> list[DraftLine]:
         adjust = None
         fees = ZERO
         for item in doc.items:
+            lot = (lots or {}).get(item.source_id) if item.source_id else None
+            if lot is not None and clearing is not None:
+                # Relieve the clearing the sale booked, in its currency and at its booked value;
+                # the fee is still the payout's (in the payout's currency).
+                gross = item.net if item.booked_by else item.amount
+                if lot.currency == doc.currency and lot.amount and gross != lot.amount:
+                    share, functional = gross, lot.functional * gross / lot.amount
+                else:
+                    share, functional = lot.amount, lot.functional
+                b.lines.append(
+                    DraftLine("clearing", clearing, -share, item.description or item.type, currency=lot.currency,
+                              functional=-money_functional(functional), account_id=lot.account_id)
+                )  # fmt: skip
+                if not item.booked_by:
+                    fees += item.fee
+                continue
             if item.booked_by:
                 # The movement was booked by its own document (a Dispute books the chargeback and
                 # its fee against clearing): the payout only takes it out of clearing, at its net.
@@ -275,9 +341,56 @@ def draft_lines(doc: CanonicalDocument, book: RuleBook) -> list[DraftLine]:
         _cash_count(b, doc)
     if book.missing:
         raise NeedsMapping(list(book.missing))
-    if b.balance() != 0:
+    if not any(ln.currency and ln.currency != doc.currency for ln in b.lines) and b.balance() != 0:
         raise Unbalanced(f"debits and credits differ by {b.balance()} {doc.currency}")
     return b.lines
+
+
+def money_functional(value: Decimal) -> Decimal:
+    """A functional amount kept exact until the entry is converted (rounded there)."""
+    return value
+
+
+def apply_rate(
+    lines: list[DraftLine],
+    rate: Decimal,
+    currency: str,
+    functional_currency: str,
+    *,
+    fx_rule: MappingRule | None = None,
+) -> list[DraftLine]:
+    """Give every line its functional amount at ``rate`` (lines that have one keep it, rounded) so
+    that the entry balances in the functional currency as well.
+
+    A difference no larger than the rounding of its lines goes to the largest line. A larger one
+    can only come from lines settled at their booked value (a payout): it is the realised exchange
+    gain or loss, booked in the functional currency to ``fx_rule``'s account.
+    Raises :class:`NeedsMapping` when such a difference has no FX account to go to."""
+    for line in lines:
+        if line.functional is None:
+            line.functional = money.quantize(line.amount * rate, functional_currency)
+            line.rate = rate
+        else:
+            line.functional = money.quantize(line.functional, functional_currency)
+            line.rate = abs(line.functional / line.amount) if line.amount else None
+    difference = sum((ln.functional or ZERO for ln in lines), ZERO)
+    if not difference:
+        return lines
+    settled = any(ln.currency and (ln.currency != currency or ln.account_id is not None) for ln in lines)
+    tolerance = money.quantum(functional_currency) * len(lines)
+    if not settled and abs(difference) <= tolerance:
+        largest = max((ln for ln in lines if not ln.currency), key=lambda ln: abs(ln.amount))
+        largest.functional = (largest.functional or ZERO) - difference
+        return lines
+    if fx_rule is None:
+        raise NeedsMapping(
+            ["Realised exchange differences have no realised exchange gains and losses account"]
+        )
+    lines.append(
+        DraftLine("fx", fx_rule, -difference, "Realised exchange difference", currency=functional_currency,
+                  functional=-difference, rate=Decimal(1))
+    )  # fmt: skip
+    return lines
 
 
 def _cash_count(b: _Builder, doc: CashCount) -> None:
@@ -311,15 +424,49 @@ def create_entry(
     location: str = "",
     register: str = "",
     number: str = "",
+    functional_currency: str = "",
+    exchange_rate: Decimal | None = None,
+    rate_source: str = "",
+    rate_provider: str = "",
+    rate_date: Any = None,
 ) -> JournalEntry:
-    """Persist a balanced entry from line specs (JournalLine field dicts with signed ``amount``).
+    """Persist a balanced entry from line specs (JournalLine field dicts with a signed ``amount``,
+    and optionally ``currency``, ``functional`` and ``rate`` for the functional amount).
 
-    The caller holds the database transaction. Refuses an unbalanced entry here; on PostgreSQL the
-    deferred constraint trigger refuses it again at commit whatever path wrote it.
+    A line without a functional amount must be in the functional currency (it converts at 1).
+    The entry must balance in the functional currency and, when all its lines share a currency, in
+    that currency too. The caller holds the database transaction; on PostgreSQL the deferred
+    constraint trigger refuses an unbalanced entry again at commit whatever path wrote it.
     """
-    total = sum((Decimal(str(spec["amount"])) for spec in line_specs), ZERO)
-    if total != 0:
+    if not functional_currency:
+        from integrator.models import LedgerConnection
+
+        functional_currency = LedgerConnection.objects.values_list("functional_currency", flat=True).get(
+            pk=connection_id
+        )
+    rows_data = []
+    for spec in line_specs:
+        fields = dict(spec)
+        amount = Decimal(str(fields.pop("amount")))
+        line_currency = str(fields.pop("currency", "") or currency)
+        functional = fields.pop("functional", None)
+        rate = fields.pop("rate", None)
+        if functional is None:
+            if line_currency != functional_currency:
+                raise Unbalanced(
+                    f"refusing to save {reference}: a {line_currency} line has no functional amount"
+                )
+            functional, rate = amount, Decimal(1)
+        rows_data.append((amount, line_currency, Decimal(str(functional)), rate, fields))
+    currencies = {c for _, c, _, _, _ in rows_data}
+    total = sum((a for a, _, _, _, _ in rows_data), ZERO)
+    if len(currencies) <= 1 and total != 0:
         raise Unbalanced(f"refusing to save {reference}: debits and credits differ by {total} {currency}")
+    functional_total = sum((f for _, _, f, _, _ in rows_data), ZERO)
+    if functional_total != 0:
+        raise Unbalanced(
+            f"refusing to save {reference}: debits and credits differ by {functional_total} {functional_currency}"
+        )
     entry = JournalEntry.objects.create(
         kind=kind,
         transaction=txn,
@@ -335,18 +482,27 @@ def create_entry(
         reverses=reverses,
         location=location[:80],
         register=register[:80],
+        functional_currency=functional_currency,
+        exchange_rate=Decimal(1)
+        if currency == functional_currency and exchange_rate is None
+        else exchange_rate,
+        rate_source=rate_source or ("identity" if currency == functional_currency else ""),
+        rate_provider=rate_provider[:60],
+        rate_date=rate_date,
     )
     rows = []
-    for i, spec in enumerate(line_specs):
-        fields = dict(spec)
-        amount = Decimal(str(fields.pop("amount")))
+    for i, (amount, line_currency, functional, rate, fields) in enumerate(rows_data):
+        debit_side = amount > 0 or (amount == 0 and functional > 0)
         rows.append(
             JournalLine(
                 entry=entry,
                 position=i,
                 debit=amount if amount > 0 else ZERO,
                 credit=-amount if amount < 0 else ZERO,
-                currency=currency,
+                currency=line_currency,
+                functional_debit=functional if debit_side else ZERO,
+                functional_credit=-functional if not debit_side else ZERO,
+                rate=rate,
                 **fields,
             )
         )
@@ -356,28 +512,37 @@ def create_entry(
 
 def draft_specs(lines: list[DraftLine]) -> list[dict[str, object]]:
     """Line specs for :func:`create_entry` from draft lines (each keeps its winning rule)."""
-    return [
-        {
+    specs: list[dict[str, object]] = []
+    for ln in lines:
+        spec: dict[str, object] = {
             "amount": ln.amount,
-            "account_id": ln.rule.account_id,
+            "account_id": ln.account_id or (ln.rule.account_id if ln.rule else None),
             "role": ln.role,
             "description": ln.description[:255],
-            "tax_code_id": ln.rule.tax_code_id if ln.role == "tax" else ln.tax_code_id,
+            "tax_code_id": (ln.rule.tax_code_id if ln.rule else None) if ln.role == "tax" else ln.tax_code_id,
             "tax_rate": ln.tax_rate,
-            "item_ref": ln.rule.item_ref,
+            "item_ref": ln.rule.item_ref if ln.rule else "",
             "quantity": ln.quantity,
             "unit_price": ln.unit_price,
-            "mapping_rule_id": ln.rule.pk,
+            "mapping_rule_id": ln.rule.pk if ln.rule else None,
         }
-        for ln in lines
-    ]
+        if ln.currency:
+            spec["currency"] = ln.currency
+        if ln.functional is not None:
+            spec["functional"] = ln.functional
+            spec["rate"] = ln.rate
+        specs.append(spec)
+    return specs
 
 
 def reversal_specs(entry: JournalEntry) -> list[dict[str, object]]:
-    """Line specs that exactly undo an entry (same accounts, sides swapped)."""
+    """Line specs that exactly undo an entry (same accounts, sides swapped), in both currencies."""
     return [
         {
             "amount": ln.credit - ln.debit,
+            "currency": ln.currency,
+            "functional": ln.functional_credit - ln.functional_debit,
+            "rate": ln.rate,
             "account_id": ln.account_id,
             "role": ln.role,
             "description": f"Reversal: {ln.description}"[:255],

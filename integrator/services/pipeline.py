@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -21,14 +22,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectors.base import ConnectorError, MalformedPayload
-from integrator.canonical import Refund, Sale
-from integrator.choices import EntryKind, EventStatus, PostingMode, TransactionStatus
-from integrator.models import Channel, InboundEvent, JournalEntry, Transaction
+from integrator.canonical import Invoice, Payment, Payout, Refund, Sale
+from integrator.choices import EntryKind, EventStatus, PostingMode, RuleKind, TransactionStatus
+from integrator.models import (
+    Channel,
+    InboundEvent,
+    JournalEntry,
+    JournalLine,
+    Transaction,
+    TransactionPayment,
+)
 from integrator.services import audit
 from integrator.services.channels import source_for
 from integrator.services.journal import (
     NeedsMapping,
+    SettlementLot,
     Unbalanced,
+    apply_rate,
     create_entry,
     draft_lines,
     draft_specs,
@@ -36,6 +46,7 @@ from integrator.services.journal import (
 )
 from integrator.services.mappings import RuleBook, version_in_force
 from integrator.services.posting import create_posting
+from integrator.services.rates import NeedsRate, resolve_rate
 from integrator.services.transactions import document_of, upsert_transaction, validate_document
 
 __all__ = [
@@ -125,6 +136,11 @@ def _reverse(entry: JournalEntry, channel: Channel) -> JournalEntry | None:
         location=entry.location,
         register=entry.register,
         number=f"{entry.number or entry.reference}-R",
+        functional_currency=entry.functional_currency,
+        exchange_rate=entry.exchange_rate,
+        rate_source=entry.rate_source,
+        rate_provider=entry.rate_provider,
+        rate_date=entry.rate_date,
     )
     JournalEntry.objects.filter(pk=entry.pk).update(superseded=True)
     if channel.posting_mode == PostingMode.PER_TRANSACTION:
@@ -134,15 +150,29 @@ def _reverse(entry: JournalEntry, channel: Channel) -> JournalEntry | None:
 
 
 def _reference(txn: Transaction) -> str:
-    base = f"{txn.channel.slug}/{txn.kind}/{txn.number or txn.external_id}"
+    """Our unique reference of a transaction's entry: by the source's id, never its number (tills
+    start their ticket numbers again every day)."""
+    base = f"{txn.channel.slug}/{txn.kind}/{txn.external_id}"
     return base if txn.revision == 1 else f"{base}/r{txn.revision}"
 
 
 def display_number(txn: Transaction) -> str:
     """The number the ledger shows for a transaction: the source's own number (with the channel's
-    optional ``document_prefix``), and ``-<revision>`` from the second revision on."""
+    optional ``document_prefix``), and ``-<revision>`` from the second revision on. A number the
+    channel used before for another document of the kind (a till's ticket numbers restart) gets the
+    end of the source's id, so the ledger never meets it twice."""
     prefix = str((txn.channel.settings or {}).get("document_prefix") or "")
-    base = f"{prefix}{txn.number or txn.external_id}"
+    number = txn.number or txn.external_id
+    if txn.number and txn.number != txn.external_id:
+        taken = (
+            Transaction.objects.filter(channel_id=txn.channel_id, kind=txn.kind, number=txn.number)
+            .exclude(pk=txn.pk)
+            .filter(created_at__lt=txn.created_at)
+            .exists()
+        )
+        if taken:
+            number = f"{txn.number}-{txn.external_id[-8:]}"
+    base = f"{prefix}{number}"
     return base if txn.revision == 1 else f"{base}-{txn.revision}"
 
 
@@ -164,13 +194,22 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
         connection = channel.ledger_connection
         doc = document_of(txn)
         sale_known = True
+        refunded = None
         if isinstance(doc, Refund) and doc.sale_external_id:
-            sale = Transaction.objects.filter(
-                channel=channel, kind=Sale.kind, external_id=doc.sale_external_id
-            ).first()
+            # What a refund gives money back for: a sale, or a payment or invoice of the channel.
+            candidates = Transaction.objects.filter(
+                channel=channel,
+                kind__in=(Sale.kind, Payment.kind, Invoice.kind),
+                external_id=doc.sale_external_id,
+            )
+            sale = min(
+                candidates, key=lambda t: (Sale.kind, Invoice.kind, Payment.kind).index(t.kind), default=None
+            )
             sale_known = sale is not None
-            if sale is not None and txn.sale_id != sale.pk:
-                txn.sale = sale
+            if sale is not None:
+                refunded = document_of(sale)
+                if txn.sale_id != sale.pk:
+                    txn.sale = sale
         reasons = validate_document(doc, sale_known=sale_known)
         if connection is None:
             reasons.append(f"channel {channel.name} has no ledger connection")
@@ -189,10 +228,27 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
                 actor,
             )
         book = RuleBook.load(version)
+        functional = connection.functional_currency
         try:
-            lines = draft_lines(doc, book)
+            lots = _settlement_lots(channel, doc, functional) if isinstance(doc, Payout) else None
+            lines = draft_lines(doc, book, lots, refunded=refunded)
+            if lines:
+                quote = resolve_rate(
+                    txn.currency,
+                    functional,
+                    txn.business_date,
+                    connection=connection,
+                    stated=getattr(doc, "exchange_rates", ()),
+                    channel_currency=channel.currency,
+                )
+                lines = apply_rate(
+                    lines, quote.rate, txn.currency, functional, fx_rule=book.find(RuleKind.FX_REALISED)
+                )
         except NeedsMapping as exc:
             return _set_status(txn, TransactionStatus.NEEDS_MAPPING, exc.missing, actor)
+        except NeedsRate as exc:
+            _fetch_ledger_rate_later(connection, exc)
+            return _set_status(txn, TransactionStatus.NEEDS_RATE, [exc.reason], actor)
         except Unbalanced as exc:
             return _set_status(txn, TransactionStatus.INVALID, [str(exc)], actor)
         if not lines:
@@ -210,6 +266,11 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
             location=str(getattr(doc, "location", "") or ""),
             register=str(getattr(doc, "register", "") or ""),
             number=display_number(txn),
+            functional_currency=functional,
+            exchange_rate=quote.rate,
+            rate_source=quote.source,
+            rate_provider=quote.provider,
+            rate_date=quote.day,
         )
         if channel.posting_mode == PostingMode.PER_TRANSACTION:
             create_posting(entry)
@@ -217,7 +278,7 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
         else:
             status = TransactionStatus.SUMMARISED
         txn = _set_status(txn, status, [], actor)
-        if isinstance(doc, Sale):
+        if isinstance(doc, Sale | Payment | Invoice):
             waiting = list(
                 Transaction.objects.filter(
                     channel=channel,
@@ -229,6 +290,65 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
             if waiting:
                 transaction.on_commit(lambda: [advance_transaction(pk) for pk in waiting])
     return txn
+
+
+def _settlement_lots(channel: Channel, doc: Payout, functional: str) -> dict[str, SettlementLot]:
+    """What each payout item settles, when that matters: the clearing its sale or payment booked
+    in another currency (or at another rate) than the payout's. Items are matched to transactions
+    of the channel by external id or by a tender's reference."""
+    ids = {item.source_id for item in doc.items if item.source_id}
+    if not ids:
+        return {}
+    by_reference = dict(
+        TransactionPayment.objects.filter(transaction__channel=channel, reference__in=ids).values_list(
+            "reference", "transaction_id"
+        )
+    )
+    txns = dict(
+        Transaction.objects.filter(channel=channel, external_id__in=ids).values_list("external_id", "pk")
+    )
+    wanted = {**{k: v for k, v in by_reference.items()}, **txns}
+    lots: dict[str, SettlementLot] = {}
+    rows = JournalLine.objects.filter(
+        entry__transaction_id__in=set(wanted.values()),
+        entry__kind=EntryKind.TRANSACTION,
+        entry__superseded=False,
+        role="clearing",
+    ).values(
+        "entry__transaction_id",
+        "account_id",
+        "currency",
+        "debit",
+        "credit",
+        "functional_debit",
+        "functional_credit",
+    )
+    sums: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        lot = sums.setdefault(row["entry__transaction_id"], {"account_id": row["account_id"], "currency": row["currency"],
+                                                              "amount": Decimal(0), "functional": Decimal(0)})  # fmt: skip
+        lot["amount"] += row["debit"] - row["credit"]
+        lot["functional"] += row["functional_debit"] - row["functional_credit"]
+    for source_id, txn_id in wanted.items():
+        booked = sums.get(txn_id)
+        if booked is None or (booked["currency"] == doc.currency == functional):
+            continue  # nothing to settle at another value: the payout's own rate applies
+        lots[source_id] = SettlementLot(
+            booked["account_id"], booked["currency"], booked["amount"], booked["functional"]
+        )
+    return lots
+
+
+def _fetch_ledger_rate_later(connection: Any, exc: NeedsRate) -> None:
+    """Ask the ledger for its rate after commit (network I/O stays outside the transaction)."""
+    from connectors.base import ledger_target_class
+
+    if "exchange_rates" not in ledger_target_class(connection.platform).capabilities:
+        return
+    from integrator.tasks import enqueue
+
+    args = (str(connection.pk), exc.currency, exc.day.isoformat())
+    transaction.on_commit(lambda: enqueue("integrator.tasks.fetch_ledger_rate", *args))
 
 
 def _set_status(txn: Transaction, status: str, reasons: list[str], actor: Any) -> Transaction:

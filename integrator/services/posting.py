@@ -252,6 +252,9 @@ def build_posting_document(posting: Posting) -> PostingDocument:
             item_ref=ln.item_ref,
             quantity=ln.quantity,
             unit_price=ln.unit_price,
+            functional_debit=ln.functional_debit,
+            functional_credit=ln.functional_credit,
+            currency="" if ln.currency == entry.currency else ln.currency,
         )
         for ln in entry.lines.select_related("account", "tax_code")
     )
@@ -275,7 +278,9 @@ def build_posting_document(posting: Posting) -> PostingDocument:
         number=entry.number,
         customer=customer,
         due_date=date.fromisoformat(due) if isinstance(due, str) and due else None,
-        functional_currency=entry.connection.functional_currency,
+        functional_currency=entry.functional_currency or entry.connection.functional_currency,
+        exchange_rate=entry.exchange_rate,
+        rate_source=entry.rate_source,
         **related,
     )
 

@@ -33,7 +33,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from integrator import money
-from integrator.choices import EntryKind, MappingVersionStatus, PostingMode, TransactionStatus
+from integrator.choices import EntryKind, MappingVersionStatus, PostingMode, RuleKind, TransactionStatus
 from integrator.models import (
     JournalEntry,
     LedgerAccount,
@@ -51,6 +51,7 @@ from integrator.services.journal import (
     DraftLine,
     NeedsMapping,
     Unbalanced,
+    apply_rate,
     create_entry,
     draft_lines,
     draft_specs,
@@ -369,12 +370,25 @@ def _repost_one(
                 location=entry.location,
                 register=entry.register,
                 number=f"{entry.number or entry.reference}-R{version.number}",
+                functional_currency=entry.functional_currency,
+                exchange_rate=entry.exchange_rate,
+                rate_source=entry.rate_source,
+                rate_provider=entry.rate_provider,
+                rate_date=entry.rate_date,
             )
         JournalEntry.objects.filter(pk=entry.pk).update(superseded=True)
         root = re.sub(r"/v\d+$", "", entry.reference)
         number_root = re.sub(r"-V\d+$", "", entry.number or entry.reference)
+        # The same transaction on the same day: it keeps the rate it was first booked at.
+        rate = entry.exchange_rate if entry.exchange_rate is not None else Decimal(1)
+        lines = apply_rate(
+            plan.lines, rate, entry.currency, entry.functional_currency or entry.currency,
+            fx_rule=RuleBook(version=version, discount_mode=version.mapping_set.discount_mode, rules=rules).find(
+                RuleKind.FX_REALISED
+            ),
+        )  # fmt: skip
         result.new_entry = create_entry(
-            line_specs=draft_specs(plan.lines),
+            line_specs=draft_specs(lines),
             reference=f"{root}/v{version.number}",
             date=entry.date,
             currency=entry.currency,
@@ -386,6 +400,11 @@ def _repost_one(
             location=entry.location,
             register=entry.register,
             number=f"{number_root}-V{version.number}",
+            functional_currency=entry.functional_currency,
+            exchange_rate=entry.exchange_rate,
+            rate_source=entry.rate_source,
+            rate_provider=entry.rate_provider,
+            rate_date=entry.rate_date,
         )
         if not summary_mode:
             if result.reversal_entry is not None:

@@ -40,16 +40,18 @@ def trial_balance(request: HttpRequest, pk: str) -> HttpResponse:
     connection = get_object_or_404(LedgerConnection, pk=pk)
     as_of = _date_param(request, "as_of")
     rows = books.trial_balance(connection, as_of=as_of)
-    totals: dict[str, dict[str, Decimal]] = {}
-    for r in rows:
-        t = totals.setdefault(r.currency, {"debit": Decimal(0), "credit": Decimal(0)})
-        t["debit"] += r.debit
-        t["credit"] += r.credit
+    totals = {
+        "debit": sum((r.debit for r in rows), Decimal(0)),
+        "credit": sum((r.credit for r in rows), Decimal(0)),
+    }
+    foreign = books.trial_balance_currencies(rows)
+    table = [(r, [(r.foreign_balances.get(c), c) for c in foreign]) for r in rows]
     return render(
         request,
         "integrator/trial_balance.html",
-        {"connection": connection, "rows": rows, "totals": totals, "as_of": as_of},
-    )
+        {"connection": connection, "rows": rows, "table": table, "foreign": foreign, "totals": totals,
+         "as_of": as_of, "functional": connection.functional_currency},
+    )  # fmt: skip
 
 
 @login_required

@@ -79,7 +79,7 @@ def test_totals_that_do_not_add_up_are_invalid_with_a_reason(channel: Any, post_
     assert JournalEntry.objects.count() == 0
 
 
-def test_zero_decimal_currency_sale_is_exact(ledger: Any, post_event: Any) -> None:
+def test_zero_decimal_currency_sale_is_exact(ledger: Any, post_event: Any, reference_rates: Any) -> None:
     make_channel(ledger, slug="dakar", currency="XOF")
     line = {"sku": "KENTE-12", "name": "Kente", "category": "textiles", "quantity": 3, "unit_price": "12500",
             "taxes": [{"title": "VAT 20%", "rate": "0.18", "amount": "5720"}]}  # fmt: skip

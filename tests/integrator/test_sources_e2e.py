@@ -59,7 +59,9 @@ def test_stripe_charge_webhook_is_booked_once_and_forgeries_refused(ledger: Any,
     assert BookEntry.objects.count() == 1
 
 
-def test_square_order_webhook_fetches_the_order_and_books_the_sale(ledger: Any, live_server: Any) -> None:
+def test_square_order_webhook_fetches_the_order_and_books_the_sale(
+    ledger: Any, live_server: Any, reference_rates: Any
+) -> None:
     with SquareSandbox() as square:
         square_fixtures.seed(square)
         _channel(ledger, "square", "square-ny", "USD", webhook_secrets=["sig-key-current"], base_url=square.url,
@@ -81,7 +83,7 @@ def test_square_order_webhook_fetches_the_order_and_books_the_sale(ledger: Any, 
 
 
 def test_shopify_webhook_and_back_fill_of_the_same_order_make_one_transaction(
-    ledger: Any, live_server: Any
+    ledger: Any, live_server: Any, reference_rates: Any
 ) -> None:
     from django.core.management import call_command
 
