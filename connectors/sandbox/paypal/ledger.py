@@ -26,8 +26,9 @@ __all__ = ["BalanceBook", "Record", "iso"]
 
 
 def iso(value: datetime) -> str:
-    """Transaction Search's time format (``2026-11-20T10:15:30+0000``)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    """Transaction Search's time format as its OpenAPI file defines it (``2026-11-20T10:15:30Z``;
+    the live API has also been seen writing ``+0000``, which the source reads as well)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _money(amount: Decimal, currency: str) -> dict[str, str]:

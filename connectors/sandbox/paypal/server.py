@@ -260,6 +260,45 @@ class PayPalSandbox(FactoryMixin, SandboxServer):
         """Show invoice details."""
         return self._object(req, "invoice")
 
+    @route("POST", "/v2/invoicing/search-invoices")
+    def search_invoices(self, req: Request) -> Response:
+        """Invoices whose invoice date or payment date falls in a range, 100 a page at most."""
+
+        def search() -> Response:
+            criteria = json.loads(req.body or b"{}")
+            size = int(req.arg("page_size") or "20")
+            page = int(req.arg("page") or "1")
+            if not 1 <= size <= 100:
+                raise _Refusal(400, "INVALID_PARAMETER_VALUE", "page_size", "page_size must be 1 to 100")
+            with self.lock:
+                invoices = sorted(self.store["invoice"].values(), key=lambda i: i["id"])
+
+            def wanted(invoice: Mapping[str, Any]) -> bool:
+                dates = criteria.get("invoice_date_range")
+                if dates and not dates["start"] <= invoice["detail"]["invoice_date"] <= dates["end"]:
+                    return False
+                paid = criteria.get("payment_date_range")
+                if paid:
+                    start, end = _time(paid["start"]), _time(paid["end"])
+                    days = [
+                        t.get("payment_date", "")
+                        for t in (invoice.get("payments") or {}).get("transactions") or []
+                    ]
+                    if not any(
+                        start.date() <= datetime.fromisoformat(d).date() <= end.date() for d in days if d
+                    ):
+                        return False
+                return True
+
+            rows = [i for i in invoices if wanted(i)]
+            chunk = rows[(page - 1) * size : page * size]
+            # Search results leave the items out unless asked for (``fields``): the source fetches them.
+            items = [{k: v for k, v in i.items() if k != "items"} for i in chunk]
+            return Response(200, {"items": items, "total_items": len(rows), "total_pages": max(1, -(-len(rows) // size)),
+                                  "links": [{"href": f"{self.url}{req.path}", "rel": "self", "method": "POST"}]})  # fmt: skip
+
+        return self._guarded(req, search)
+
     @route("GET", "/v1/customer/disputes/{id}")
     def dispute(self, req: Request) -> Response:
         """Show dispute details."""
@@ -350,7 +389,7 @@ class PayPalSandbox(FactoryMixin, SandboxServer):
                     "account_number": "SANDBOXMERCH01",
                     "start_date": req.arg("start_date"),
                     "end_date": req.arg("end_date"),
-                    "last_refreshed_datetime": visible_until.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                    "last_refreshed_datetime": visible_until.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "page": page,
                     "total_items": len(rows),
                     "total_pages": total_pages,
