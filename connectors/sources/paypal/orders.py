@@ -40,7 +40,7 @@ from integrator.canonical import (
 )
 
 from .context import GATEWAY, METHOD, Context
-from .payments import CAPTURED_STATUSES, CaptureLink, capture_link, payment_from_capture
+from .payments import capture_link, payment_from_capture
 from .values import as_list, as_mapping, currency_of, money_value, optional_money, parse_time, sub, text
 
 __all__ = ["documents_from_order", "sale_id_for_capture", "sale_id_of_unit"]
@@ -277,8 +277,3 @@ def documents_from_order(order_obj: Any, ctx: Context) -> list[CanonicalDocument
             docs.append(_sale_of_unit(order, unit, tender_payments, ctx))
         docs.extend(payments)
     return docs
-
-
-def is_order_capture(capture: Mapping[str, Any], link_to: CaptureLink) -> bool:
-    """True when a capture is the tender of a PayPal order booked on this channel."""
-    return bool(link_to.sale_id) and not link_to.external_sale and capture.get("status") in CAPTURED_STATUSES

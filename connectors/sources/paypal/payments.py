@@ -55,6 +55,7 @@ __all__ = [
     "CAPTURED_STATUSES",
     "CaptureLink",
     "capture_link",
+    "order_id_of",
     "payment_from_capture",
     "payment_from_v1_sale",
     "refund_from_object",
