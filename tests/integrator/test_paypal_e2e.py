@@ -171,3 +171,46 @@ def test_webhook_and_back_fill_of_the_same_order_give_one_transaction(
         assert {e.source for e in txn.events.all()} == {"webhook", "pull"}
     assert Transaction.objects.filter(kind="sale", external_id=fx.ORDER_ID).count() == 1
     assert JournalEntry.objects.filter(transaction__external_id=fx.ORDER_ID).count() == 1
+
+
+def test_a_dispute_opened_then_won_is_undone_and_a_lost_one_booked_once(
+    ledger: Any, sandbox: PayPalSandbox, live_server: Any
+) -> None:
+    """Opened: Dr 6200 Adjustments 62.50, Cr 1100 PayPal clearing 62.50 (PayPal holds the money).
+    Won: the same transaction's new revision books nothing and the first entry is reversed.
+    Lost 45.00, reported twice (the reversal and the dispute's outcome): one transaction."""
+    paypal_channel(ledger, sandbox)
+    url = f"{live_server.url}/hooks/paypal-gb/"
+    assert sandbox.send_webhook(url, fx.load("event_dispute_created.json"), fx.WEBHOOK_ID).status_code == 202
+    opened = Transaction.objects.get(kind="dispute")
+    assert lines_by_account(JournalEntry.objects.get(transaction=opened)) == {
+        "6200": (D("62.50"), D("0")),
+        "1100": (D("0"), D("62.50")),
+    }
+    assert (
+        sandbox.send_webhook(url, fx.load("event_dispute_resolved_won.json"), fx.WEBHOOK_ID).status_code
+        == 202
+    )
+    won = Transaction.objects.get(kind="dispute")
+    assert (won.revision, won.document["status"]) == (2, "won")
+    entries = JournalEntry.objects.filter(transaction=won)
+    assert {e.kind for e in entries} == {"transaction", "reversal"}
+    net: dict[str, Decimal] = {}
+    for entry in entries:
+        for code, (debit, credit) in lines_by_account(entry).items():
+            net[code] = net.get(code, D(0)) + debit - credit
+    assert net == {"6200": D("0"), "1100": D("0")}
+
+    assert sandbox.send_webhook(url, fx.load("event_capture_reversed.json"), fx.WEBHOOK_ID).status_code == 202
+    lost_event = sandbox.event(
+        "CUSTOMER.DISPUTE.RESOLVED", fx.load("dispute_lost.json"), resource_type="dispute"
+    )
+    assert sandbox.send_webhook(url, lost_event, fx.WEBHOOK_ID).status_code == 202
+    lost = Transaction.objects.get(kind="dispute", external_id=fx.LOST_CAPTURE_ID)
+    assert (lost.total, lost.document["status"], lost.document["metadata"]["source"]) == (
+        D("45.00"),
+        "lost",
+        "dispute",
+    )
+    current = JournalEntry.objects.filter(transaction=lost, superseded=False, kind="transaction").get()
+    assert lines_by_account(current) == {"6200": (D("45.00"), D("0")), "1100": (D("0"), D("45.00"))}

@@ -19,6 +19,7 @@ Errors arrive as ``{"name", "message", "debug_id", "details": [{"issue", "descri
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import threading
@@ -121,13 +122,16 @@ class PayPalAPI:
             cached = _tokens.get(key)
             if cached is not None and not renew and cached.expires_at - _TOKEN_MARGIN > time.monotonic():
                 return cached.value
-        response = self.http.request(
-            "POST",
-            "/v1/oauth2/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": _basic(self.client_id, self._client_secret)},
-            raise_for_status=False,
-        )
+        try:
+            response = self.http.request(
+                "POST",
+                "/v1/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": _basic(self.client_id, self._client_secret)},
+                raise_for_status=False,
+            )
+        except requests.RequestException as exc:  # anything VendorHTTP did not classify
+            raise Retryable(f"paypal: the token request failed ({type(exc).__name__})") from exc
         body = _decode(response.content)
         if response.status_code in (400, 401, 403):
             name, message = describe_error(body, response.status_code)
@@ -214,7 +218,5 @@ class _TokenRefused(Exception):
 
 
 def _basic(user: str, password: str) -> str:
-    import base64
-
     raw = f"{user}:{password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")

@@ -55,7 +55,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from connectors.base import ConnectorError, SignatureInvalid, WebhookRequest
+from connectors.base import ConnectorError, MalformedPayload, SignatureInvalid, WebhookRequest
 from connectors.http import VendorHTTP
 
 from .api import PayPalAPI
@@ -404,6 +404,10 @@ def verify_by_postback(
         except ConnectorError as exc:
             raise SignatureInvalid(
                 f"PayPal's verify-webhook-signature could not confirm the delivery: {exc.vendor_message}"
+            ) from exc
+        except MalformedPayload as exc:
+            raise SignatureInvalid(
+                f"PayPal's verify-webhook-signature answered something unreadable: {exc}"
             ) from exc
         if answer.get("verification_status") == "SUCCESS":
             return

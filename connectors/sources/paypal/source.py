@@ -214,7 +214,7 @@ class PayPalSource(SalesSource):
         self.certificates = signature.CertificateVerifier(
             extra_origins=tuple(_strings(config.settings.get("cert_url_origins"))),
             roots_pem=str(config.settings.get("cert_trust_roots_pem") or "").encode(),
-            tolerance=int(config.settings.get("signature_tolerance") or signature.DEFAULT_TOLERANCE),
+            tolerance=_int(config.settings.get("signature_tolerance"), signature.DEFAULT_TOLERANCE),
         )
 
     @property
@@ -475,6 +475,14 @@ def _invoice_documents(resource: Mapping[str, Any], ctx: Context) -> list[Canoni
     if "items" not in invoice and ctx.api is not None and text(invoice.get("id")):
         invoice = ctx.api.get(f"/v2/invoicing/invoices/{text(invoice.get('id'))}")
     return documents_from_invoice(invoice, ctx)
+
+
+def _int(value: Any, default: int) -> int:
+    """A whole-number setting, or the default when it is absent or not a number."""
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
 
 
 def _strings(value: Any) -> list[str]:
