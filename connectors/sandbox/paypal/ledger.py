@@ -151,6 +151,7 @@ class BalanceBook:
     def _convert(
         self, reference: str, at: datetime, currency: str, amount: Decimal, into: tuple[str, Decimal]
     ) -> list[Record]:
+        """The two legs of a currency conversion, both naming the converted transaction."""
         return [
             self.add(Record(self.new_id(), "T0200", at, currency, -amount, reference_id=reference)),
             self.add(Record(self.new_id(), "T0200", at, into[0], into[1], reference_id=reference)),

@@ -64,6 +64,7 @@ def _key() -> rsa.RSAPrivateKey:
 
 
 def _name(common_name: str) -> x509.Name:
+    """The subject or issuer name of a sandbox certificate."""
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
@@ -82,6 +83,7 @@ def _certificate(
     ca: bool,
     not_after: datetime,
 ) -> x509.Certificate:
+    """An X.509 certificate signed by ``issuer_key``; a leaf names itself in its SAN too."""
     now = datetime.now(UTC)
     builder = (
         x509.CertificateBuilder()

@@ -65,6 +65,7 @@ _MESSAGES = {
 
 
 def _time(value: str) -> datetime:
+    """An RFC 3339 query value as an aware datetime (``+0000`` accepted)."""
     raw = value.strip().replace("Z", "+00:00")
     if len(raw) > 5 and raw[-5] in "+-" and raw[-4:].isdigit():
         raw = f"{raw[:-2]}:{raw[-2:]}"
@@ -75,6 +76,8 @@ def _time(value: str) -> datetime:
 
 
 class _Refusal(Exception):
+    """A PayPal error answer raised from inside a handler."""
+
     def __init__(self, status: int, issue: str = "", field: str = "", description: str = "") -> None:
         super().__init__(description or issue)
         self.status, self.issue, self.field, self.description = status, issue, field, description
@@ -135,6 +138,7 @@ class PayPalSandbox(FactoryMixin, SandboxServer):
         return body
 
     def _refuse(self, refusal: _Refusal) -> Response:
+        """The PayPal error body for a refusal, with the offending field in ``details``."""
         body = self.error_body(refusal.status, refusal.description or refusal.issue)
         if refusal.issue and refusal.status not in (401, 429):
             body["details"] = [
@@ -174,6 +178,7 @@ class PayPalSandbox(FactoryMixin, SandboxServer):
             self.tokens.clear()
 
     def _authorised(self, req: Request) -> None:
+        """Refuse a missing, unknown or expired token (401) and requests over the limit (429)."""
         header = req.header("Authorization")
         token = header[7:] if header.startswith("Bearer ") else ""
         with self.lock:
@@ -190,6 +195,7 @@ class PayPalSandbox(FactoryMixin, SandboxServer):
                 self._calls.append(now)
 
     def _guarded(self, req: Request, handler: Callable[[], Response]) -> Response:
+        """Run a handler behind authentication and the limit, turning refusals into answers."""
         try:
             self._authorised(req)
             return handler()
@@ -231,6 +237,8 @@ class PayPalSandbox(FactoryMixin, SandboxServer):
     # -- objects -----------------------------------------------------------------------------
 
     def _object(self, req: Request, kind: str) -> Response:
+        """Serve one stored object by id, or 404 RESOURCE_NOT_FOUND."""
+
         def fetch() -> Response:
             with self.lock:
                 obj = self.store[kind].get(req.params["id"])
@@ -443,6 +451,7 @@ class PayPalSandbox(FactoryMixin, SandboxServer):
         return self._guarded(req, check)
 
     def _signature_ok(self, body: Mapping[str, Any], raw_event: bytes) -> bool:
+        """Verify the post-back's signature over the event bytes it carries."""
         crc = zlib.crc32(raw_event) & 0xFFFFFFFF
         message = f"{body['transmission_id']}|{body['transmission_time']}|{body['webhook_id']}|{crc}".encode()
         try:

@@ -50,6 +50,8 @@ Params = Sequence[tuple[str, object]]
 
 @dataclass
 class _Token:
+    """A bearer token and the monotonic time it expires."""
+
     value: str
     expires_at: float
 
@@ -164,6 +166,7 @@ class PayPalAPI:
         return self._call("POST", path, body)
 
     def _call(self, method: str, url: str, body: bytes | None) -> dict[str, Any]:
+        """One call with retries: 429 and 5xx waited out, a refused token renewed once."""
         renewed = False
         for attempt in range(1, _ATTEMPTS + 1):
             try:
@@ -187,6 +190,7 @@ class PayPalAPI:
         raise Retryable(f"paypal: {method} {url} kept failing")  # pragma: no cover - loop always returns
 
     def _once(self, method: str, url: str, body: bytes | None) -> dict[str, Any]:
+        """One HTTP exchange, classified into the error taxonomy."""
         headers = {"Authorization": f"Bearer {self.access_token()}"}
         if body is not None:
             headers["Content-Type"] = "application/json"

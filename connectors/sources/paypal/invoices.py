@@ -69,6 +69,7 @@ _HUNDRED = Decimal(100)
 
 
 def _percent(value: Any, what: str) -> Decimal:
+    """A PayPal percentage string (``"20"``) as a fraction (0.20)."""
     try:
         rate = Decimal(str(value)) / _HUNDRED
     except Exception as exc:
@@ -79,6 +80,7 @@ def _percent(value: Any, what: str) -> Decimal:
 
 
 def _tax(tax_obj: Any, base: Decimal, currency: str, what: str) -> TaxLine | None:
+    """An item's or shipping's tax as PayPal named and computed it (computed here only if absent)."""
     if not isinstance(tax_obj, Mapping):
         return None
     rate = _percent(tax_obj.get("percent", "0"), f"{what} tax")
@@ -94,6 +96,7 @@ def _tax(tax_obj: Any, base: Decimal, currency: str, what: str) -> TaxLine | Non
 
 
 def _line_discount(discount_obj: Any, gross: Decimal, currency: str, what: str) -> Decimal:
+    """A discount as an amount: PayPal's amount when given (it takes precedence), else the percent of ``gross``."""
     if not isinstance(discount_obj, Mapping):
         return ZERO
     if discount_obj.get("amount") is not None:
@@ -104,6 +107,7 @@ def _line_discount(discount_obj: Any, gross: Decimal, currency: str, what: str) 
 
 
 def _customer(invoice: Mapping[str, Any]) -> Party:
+    """The first recipient's billing details as the invoice's customer."""
     recipients = as_list(invoice.get("primary_recipients"), "primary_recipients")
     billing = recipients[0].get("billing_info") if recipients and isinstance(recipients[0], Mapping) else None
     billing = billing if isinstance(billing, Mapping) else {}

@@ -99,6 +99,7 @@ def _tax_line(
 
 
 def _breakdown(unit: Mapping[str, Any], currency: str, what: str) -> dict[str, Decimal]:
+    """The purchase unit's amount breakdown, each part zero when absent."""
     amount = as_mapping(unit.get("amount"), f"{what} amount")
     raw = amount.get("breakdown")
     breakdown = raw if isinstance(raw, Mapping) else {}
@@ -169,6 +170,7 @@ def _lines(
 
 
 def _party(order: Mapping[str, Any]) -> Party | None:
+    """The payer as the sale's customer (name and email only)."""
     payer = order.get("payer")
     if not isinstance(payer, Mapping):
         return None
@@ -185,6 +187,7 @@ def _party(order: Mapping[str, Any]) -> Party | None:
 def _sale_of_unit(
     order: Mapping[str, Any], unit: Mapping[str, Any], captured: list[Payment], ctx: Context
 ) -> Sale:
+    """One purchase unit as a Sale whose tenders are its completed captures."""
     order_id = str(order.get("id"))
     what = f"order {order_id}"
     currency = currency_of(unit.get("amount"), f"{what} amount")

@@ -130,6 +130,7 @@ def _require_id(obj: Mapping[str, Any], what: str) -> str:
 
 
 def _rate(value: Any, what: str) -> Decimal:
+    """An exchange rate string as a positive Decimal."""
     try:
         rate = Decimal(str(value))
     except InvalidOperation as exc:
@@ -140,6 +141,7 @@ def _rate(value: Any, what: str) -> Decimal:
 
 
 def _metadata(capture: Mapping[str, Any], fee: Decimal, net: Decimal) -> dict[str, str]:
+    """What a payment keeps for people and for reconciliation: fee, net and the merchant's references."""
     meta = {"paypal_fee": str(fee), "net": str(net)}
     for key, v1 in (("invoice_id", "invoice_number"), ("custom_id", "custom")):
         value = text(capture.get(key) or capture.get(v1))
@@ -294,6 +296,7 @@ def _refund_document(
     reason: str,
     meta: dict[str, str],
 ) -> Refund:
+    """The Refund of a capture, linked to the sale the capture paid (or to the capture itself)."""
     meta = {"capture_id": capture_id, **meta}
     return Refund(
         external_id=refund_id,
@@ -383,6 +386,7 @@ def refund_from_v1(refund_obj: Any, ctx: Context) -> Refund | None:
 def _reversal(
     capture_id: str, currency: str, amount: Decimal, occurred: Any, updated: Any, reversal_id: str
 ) -> Dispute:
+    """A reversal as the capture's lost Dispute."""
     return Dispute(
         external_id=capture_id,  # one dispute document per capture: see disputes.py
         occurred_at=occurred,

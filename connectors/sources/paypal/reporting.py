@@ -186,6 +186,7 @@ def item_type(code: str, amount: Decimal) -> str:
 
 
 def _item(txn: ReportedTransaction) -> PayoutItem:
+    """A balance movement in the payout's currency as an item (a T01 fee record is all fee)."""
     kind = item_type(txn.code, txn.amount)
     if kind == "fee" and txn.fee == 0:
         # A fee transaction (T01xx) is itself the fee: no gross, the whole debit is the fee.

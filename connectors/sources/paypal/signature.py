@@ -173,6 +173,7 @@ def check_cert_url(url: str, extra_origins: Iterable[str] = ()) -> str:
 
 
 def _is_paypal_signing_name(cert: x509.Certificate) -> bool:
+    """The rule PayPal's SDKs apply: a common name ``messageverificationcerts...paypal.com``."""
     names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     return any(
         isinstance(n, str) and n.startswith("messageverificationcerts") and n.endswith(".paypal.com")
@@ -181,6 +182,7 @@ def _is_paypal_signing_name(cert: x509.Certificate) -> bool:
 
 
 def _load_chain(pem: bytes) -> list[x509.Certificate]:
+    """The PEM chain served at the cert URL; refused when empty, unreadable or too long."""
     try:
         chain = x509.load_pem_x509_certificates(pem)
     except ValueError as exc:
@@ -195,6 +197,7 @@ def _within(cert: x509.Certificate, now: datetime) -> bool:
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s key signed ``cert`` and the names chain."""
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -247,6 +250,8 @@ def validate_chain(
 
 @dataclass
 class _Cached:
+    """A validated signing key and when it stops being trusted without a new fetch."""
+
     key: rsa.RSAPublicKey
     expires_at: float
 
@@ -275,6 +280,7 @@ class CertificateVerifier:
     fetches: list[str] = field(default_factory=list)
 
     def _roots(self) -> list[x509.Certificate]:
+        """The trust anchors: the channel's PEM, else the public roots of ``certifi``."""
         pem = self.roots_pem
         if not pem:
             try:
@@ -305,6 +311,7 @@ class CertificateVerifier:
         return key
 
     def _fetch(self, url: str) -> bytes:
+        """GET the chain once: no redirects, short timeouts, a size cap; "cannot tell" on failure."""
         parts = urlsplit(url)
         session = self.session or requests.Session()
         session.max_redirects = 0  # a redirect could lead anywhere: the allow-list covers one URL only

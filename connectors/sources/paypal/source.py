@@ -54,6 +54,8 @@ Parser = Callable[[Mapping[str, Any], Context], list[CanonicalDocument]]
 
 
 def _one(fn: Callable[[Any, Context], CanonicalDocument | None]) -> Parser:
+    """Adapt a parser of one object that may book nothing (None) to the list-returning shape."""
+
     def parse(resource: Mapping[str, Any], ctx: Context) -> list[CanonicalDocument]:
         doc = fn(resource, ctx)
         return [doc] if doc is not None else []
@@ -81,6 +83,7 @@ def _capture_documents(capture_obj: Mapping[str, Any], ctx: Context) -> list[Can
 
 
 def _dispute_documents(resource: Mapping[str, Any], ctx: Context) -> list[CanonicalDocument]:
+    """A dispute event; a summary (list entry, slim webhook) is completed from the API."""
     dispute = as_mapping(resource, "dispute")
     if needs_details(dispute) and ctx.api is not None and dispute.get("dispute_id"):
         dispute = ctx.api.get(f"/v1/customer/disputes/{dispute['dispute_id']}")
@@ -123,6 +126,7 @@ def _reported_documents(resource: Mapping[str, Any], ctx: Context) -> list[Canon
 
 
 def _reported_payment(resource: Mapping[str, Any], txn: ReportedTransaction) -> Payment:
+    """A payment Transaction Search reports but the v2 API does not serve, from the report alone."""
     info = resource["transaction_info"]
     meta = {"paypal_fee": str(txn.fee), "net": str(txn.net), "event_code": txn.code}
     for key, field in (("invoice_id", "invoice_id"), ("custom_id", "custom_field")):
@@ -267,6 +271,7 @@ class PayPalSource(SalesSource):
             self._postback(request, ids)
 
     def _postback(self, request: WebhookRequest, ids: Sequence[str]) -> None:
+        """Ask PayPal to verify the delivery, after the same cheap refusals as locally."""
         api = self.api
         if api is None:
             raise SignatureInvalid("PayPal's verify-webhook-signature needs the channel's client credentials")
@@ -395,6 +400,7 @@ class PayPalSource(SalesSource):
     def _pull_disputes(
         self, api: PayPalAPI, since: datetime, now: datetime, progress: ProgressCallback | None, done: int
     ) -> Iterator[PulledRecord]:
+        """Disputes updated in ``since .. now``, page by page (``links[rel=next]``), as events."""
         params: list[tuple[str, object]] = [
             ("update_time_after", since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")),
             ("update_time_before", now.strftime("%Y-%m-%dT%H:%M:%S.000Z")),
@@ -486,6 +492,7 @@ def _int(value: Any, default: int) -> int:
 
 
 def _strings(value: Any) -> list[str]:
+    """A list setting given as a list or as comma-separated text."""
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     if isinstance(value, list | tuple):
