@@ -162,3 +162,14 @@ def test_setup_and_schedule() -> None:
     assert SquarespaceSource.scheduled_pull_minutes == 30
     assert [f.name for f in SquarespaceSource.setup_fields if f.store == "credentials"] == ["api_key"]
     assert load("webhook_order_create")["data"]["orderId"] == pair("two_taxes")[0]["id"]
+
+
+def test_without_a_key_the_connection_test_says_what_to_enter() -> None:
+    check = SquarespaceSource(SourceConfig(channel_slug="sq-none", currency="USD")).test_connection()
+    assert not check.ok and "API key" in check.message
+    from connectors.base import Permanent
+
+    with pytest.raises(Permanent, match="partial refund setting"):
+        make_source(refund_allocation="half").parse_event(
+            "order.update", {"order": pair("jpy")[0], "document": None}
+        )

@@ -122,5 +122,5 @@ def test_the_documented_orders_parse_with_their_documented_refunds(store: WooCom
 def test_the_pull_window_is_sent_as_woocommerce_expects(store: WooCommerceSandbox) -> None:
     since = datetime(2026, 11, 20, 9, 30, tzinfo=UTC) + timedelta(microseconds=123)
     list(make_source(store).pull(since))
-    (request,) = store.requests_to("GET", r"/orders$")
+    request = store.requests_to("GET", r"/orders$")[0]
     assert request.arg("modified_after") == "2026-11-20T09:30:00"  # ISO 8601, seconds, no offset

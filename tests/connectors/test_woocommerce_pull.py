@@ -47,10 +47,16 @@ def test_230_orders_come_in_three_pages_oldest_id_first_with_progress(store: Woo
 
     assert [r.payload["id"] for r in records] == ids  # every order once, in id order
     assert {r.event_type for r in records} == {"order.updated"}
-    assert [(done, total) for done, total, _ in progress] == [(100, 230), (200, 230), (230, 230)]
+    assert [(done, total) for done, total, _ in progress] == [(100, 230), (200, 230), (230, 230), (230, 230)]
     assert progress[0][2] == "woocommerce: 100 orders (page 1 of 3)"
+    assert progress[-1][2] == "woocommerce: 230 orders in the bin"
     pages = store.requests_to("GET", r"/wp-json/wc/v3/orders$")
-    assert [r.arg("page") for r in pages] == ["1", "2", "3"]
+    assert [(r.arg("status"), r.arg("page")) for r in pages] == [
+        ("any", "1"),
+        ("any", "2"),
+        ("any", "3"),
+        ("trash", "1"),
+    ]
     first = pages[0]
     assert (first.arg("per_page"), first.arg("orderby"), first.arg("order")) == ("100", "id", "asc")
     assert (first.arg("status"), first.arg("dates_are_gmt")) == ("any", "true")
@@ -78,7 +84,7 @@ def test_a_429_from_the_host_is_waited_out_and_a_503_retried(store: WooCommerceS
     store.faults.next(Fault("rate_limit", retry_after=0.05), Fault("status", status=503))
     records = list(source.pull(datetime.now(UTC) - timedelta(hours=1)))
     assert len(records) == 3
-    assert len(store.requests_to("GET", r"/orders$")) == 3  # 429, 503, then the page
+    assert len(store.requests_to("GET", r"/orders$")) == 4  # 429, 503, the page, then the bin
     assert slept[0] == pytest.approx(0.05)  # the host's Retry-After, honoured before the retry
 
 
@@ -104,7 +110,7 @@ def test_keys_in_the_query_string_for_hosts_that_strip_authorization(
     _orders(store, 1)
     source = make_source(store, slug="woo-qs", query_string_auth=True)
     assert len(list(source.pull(datetime.now(UTC) - timedelta(hours=1)))) == 1
-    (request,) = store.requests_to("GET", r"/orders$")
+    request = store.requests_to("GET", r"/orders$")[0]
     assert request.arg("consumer_key") == store.consumer_key and not request.header("Authorization")
     logged = json.dumps([c.__dict__ for c in calls], default=str)
     assert store.consumer_secret not in logged  # the integration log never keeps the query string
@@ -129,6 +135,20 @@ def test_a_pulled_order_is_keyed_and_parsed_exactly_like_its_webhook(store: WooC
     assert from_pull == from_hook
 
 
+def test_a_paid_order_binned_while_the_hooks_were_down_is_pulled_and_voided(
+    store: WooCommerceSandbox,
+) -> None:
+    kept, binned = _orders(store, 2)
+    store.delete_order(binned, deliver=False)
+    records = list(make_source(store).pull(datetime.now(UTC) - timedelta(hours=1)))
+    assert [(r.payload["id"], r.payload["status"]) for r in records] == [
+        (kept, "processing"),
+        (binned, "trash"),
+    ]
+    (voided,) = make_source(store).parse_event(records[1].event_type, records[1].payload)
+    assert voided.status == "voided"  # type: ignore[union-attr]
+
+
 def test_the_source_asks_the_scheduler_for_completeness_pulls() -> None:
     assert WooCommerceSource.scheduled_pull_minutes == 15
     assert "pull" in WooCommerceSource.capabilities
@@ -136,3 +156,8 @@ def test_the_source_asks_the_scheduler_for_completeness_pulls() -> None:
         "consumer_key",
         "consumer_secret",
     }
+
+
+def test_without_keys_the_connection_test_says_what_to_enter() -> None:
+    check = make_source().test_connection()
+    assert not check.ok and "consumer key and secret" in check.message

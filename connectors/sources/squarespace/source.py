@@ -17,6 +17,7 @@ from connectors.base import (
     ConnectionCheck,
     ConnectorError,
     MalformedPayload,
+    Permanent,
     ProgressCallback,
     PulledRecord,
     SalesSource,
@@ -106,7 +107,11 @@ class SquarespaceSource(SalesSource):
         """The channel's choices for refunds and test orders."""
         allocation = str(self.config.settings.get("refund_allocation") or "amount_only")
         if allocation not in ("amount_only", "proportional"):
-            raise MalformedPayload(f"squarespace: unknown refund_allocation {allocation!r}")
+            # A settings mistake, not a bad event: the event waits (and is retried) until it is fixed.
+            raise Permanent(
+                f"squarespace: the channel's partial refund setting {allocation!r} is not "
+                "amount_only or proportional"
+            )
         return Choices(
             refund_allocation="proportional" if allocation == "proportional" else "amount_only",
             include_test_orders=bool(self.config.settings.get("include_test_orders")),
@@ -279,6 +284,8 @@ class SquarespaceSource(SalesSource):
 
     def test_connection(self) -> ConnectionCheck:
         """Read a day of orders and of transactions: the key must open both APIs."""
+        if not self.config.credentials.get("api_key"):
+            return ConnectionCheck(False, "Enter the site's Commerce API key first.")
         now = datetime.now(UTC)
         window = {"modifiedAfter": v.rfc3339(now - timedelta(days=1)), "modifiedBefore": v.rfc3339(now)}
         try:

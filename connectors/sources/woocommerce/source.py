@@ -317,36 +317,46 @@ class WooCommerceSource(SalesSource):
     # -- pulling -------------------------------------------------------------------------------
 
     def pull(self, since: datetime, progress: ProgressCallback | None = None) -> Iterator[PulledRecord]:
-        """Every order modified since ``since`` (any status), oldest id first, as ``order.updated``
-        records keyed exactly like the webhook for the same revision. ``progress`` is called per
-        page with WooCommerce's ``X-WP-Total``."""
+        """Every order modified since ``since``, oldest id first, as ``order.updated`` records keyed
+        exactly like the webhook for the same revision: first ``status=any`` (which WooCommerce
+        takes as every status but the bin, custom ones included), then the bin, so a paid order
+        binned while the hooks were down still voids its sale. ``progress`` is called per page
+        with WooCommerce's ``X-WP-Total``."""
         if since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
         report = progress or _noop_progress
         params = {
             "modified_after": since.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
             "dates_are_gmt": "true",
-            "status": "any",
             "orderby": "id",
             "order": "asc",
             "per_page": self.page_size,
         }
         done = 0
-        for page in self.api.pages("/orders", params):
-            for raw in page.items:
-                order = v.as_mapping(raw, "order")
-                yield PulledRecord(
-                    dedupe_key=order_revision_key(order), event_type="order.updated", payload=order
-                )
-            done += len(page.items)
-            pages = f" (page {page.number} of {page.total_pages})" if page.total_pages else ""
-            report(done, page.total, f"woocommerce: {done} orders{pages}")
+        totals: dict[str, int] = {}
+        for status in ("any", "trash"):
+            for page in self.api.pages("/orders", {**params, "status": status}):
+                for raw in page.items:
+                    order = v.as_mapping(raw, "order")
+                    yield PulledRecord(
+                        dedupe_key=order_revision_key(order), event_type="order.updated", payload=order
+                    )
+                done += len(page.items)
+                if page.total is not None:
+                    totals[status] = page.total
+                where = " in the bin" if status == "trash" else ""
+                pages = f" (page {page.number} of {page.total_pages}{where})" if page.total_pages else where
+                report(done, sum(totals.values()) if totals else None, f"woocommerce: {done} orders{pages}")
 
     # -- setting up ----------------------------------------------------------------------------
 
     def test_connection(self) -> ConnectionCheck:
         """Read the store's general settings with the keys and compare its currency with the
         channel's."""
+        if not self._can_call():
+            return ConnectionCheck(
+                False, "Enter the store's address and its REST API consumer key and secret first."
+            )
         try:
             settings, _ = self.api.get("/settings/general")
         except AuthExpired as exc:
