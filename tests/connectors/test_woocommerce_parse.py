@@ -252,3 +252,35 @@ def test_unexact_amounts_and_odd_quantities() -> None:
 
     with pytest.raises(MalformedPayload, match="more decimals"):
         make_source().parse_event("order.updated", broken)
+
+
+def test_an_itemised_refund_is_never_older_than_its_summary(store: WooCommerceSandbox) -> None:
+    order = store.create_order(load("order_two_vat_rates_gbp"), deliver=False)
+    store.refund_order(order["id"], load("refund_partial_line_gbp"), deliver=False)
+    current = store.orders[order["id"]]
+    _, summary = make_source().parse_event("order.updated", current)  # no API keys: the summary
+    _, itemised = make_source(store).parse_event("order.updated", current)
+    assert isinstance(summary, Refund) and isinstance(itemised, Refund)
+    assert summary.external_id == itemised.external_id
+    # The upsert keeps the newest version: the itemised one must not look older than the summary.
+    assert itemised.source_updated_at is not None and summary.source_updated_at is not None
+    assert itemised.source_updated_at >= summary.source_updated_at
+
+
+def test_a_returned_gift_card_stays_a_gift_card(store: WooCommerceSandbox) -> None:
+    order = store.create_order(load("order_two_vat_rates_gbp"), deliver=False)
+    sling = next(li for li in order["line_items"] if li["sku"] == "SLING-ANK")
+    refund = load("refund_partial_line_gbp")
+    refund["line_items"][0] |= {"sku": "SLING-ANK", "subtotal": "-27.00", "total": "-27.00", "total_tax": "-1.35",
+                                "taxes": [{"id": 2, "total": "-1.35", "subtotal": "-1.35"}]}  # fmt: skip
+    refund["line_items"][0]["meta_data"][0]["value"] = str(sling["id"])
+    refund |= {
+        "amount": "28.35",
+        "tax_lines": [refund["tax_lines"][0] | {"rate_id": 2, "tax_total": "-1.35", "rate_percent": 5}],
+    }
+    store.refund_order(order["id"], refund, deliver=False)
+    _, back = make_source(store, gift_card_skus="SLING-ANK").parse_event(
+        "order.updated", store.orders[order["id"]]
+    )
+    assert isinstance(back, Refund) and [ln.kind for ln in back.lines] == ["gift_card"]
+    assert (back.total, back.adjustment) == (D("28.35"), D(0))

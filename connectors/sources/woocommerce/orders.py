@@ -28,6 +28,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -75,6 +76,8 @@ class OrderContext:
     exchange_rates: tuple[ExchangeRate, ...] = ()
     store_prices_include_tax: bool = False
     rates: Mapping[str, Rate] = field(default_factory=dict)
+    gift_card_line_ids: frozenset[str] = frozenset()
+    modified_at: datetime | None = None
 
 
 def order_currency(order: Mapping[str, Any]) -> str:
@@ -99,19 +102,25 @@ def exchange_rates(order: Mapping[str, Any], currency: str) -> tuple[ExchangeRat
     return (ExchangeRate(base=base_code, quote=currency, rate=rate),)
 
 
-def order_context(order: Mapping[str, Any]) -> OrderContext:
-    """The refund context of an order."""
+def order_context(order: Mapping[str, Any], rules: SaleRules | None = None) -> OrderContext:
+    """The refund context of an order (``rules`` tell which of its lines are gift cards)."""
     cur = order_currency(order)
+    rules = rules or SaleRules()
+    lines = v.objects(order, "line_items")
     return OrderContext(
         order_id=v.external_id(order.get("id"), "order id"),
         currency=cur,
         number=str(order.get("number") or order.get("id") or ""),
         payment_method=str(order.get("payment_method") or ""),
         payment_method_title=str(order.get("payment_method_title") or ""),
-        line_items={str(li.get("id")): li for li in v.objects(order, "line_items")},
+        line_items={str(li.get("id")): li for li in lines},
         exchange_rates=exchange_rates(order, cur),
         store_prices_include_tax=bool(order.get("prices_include_tax")),
         rates=rates_of(order, cur),
+        gift_card_line_ids=frozenset(str(li.get("id")) for li in lines if _kind(li, rules) == "gift_card"),
+        modified_at=v.parse_gmt(order["date_modified_gmt"], "order date_modified_gmt")
+        if order.get("date_modified_gmt")
+        else None,
     )
 
 

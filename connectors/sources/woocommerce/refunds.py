@@ -13,7 +13,9 @@ convention. Three shapes occur and all are handled the same way:
 Whatever the items do not explain (an amount-only refund, or a total typed by hand that differs
 from the items) is the refund's ``adjustment``, so the refund always adds up to WooCommerce's
 ``amount``. ``restock`` is true when a returned product's order line records a restock
-(``_restock_refunded_items``, which WooCommerce writes when "restock refunded items" is ticked).
+(``_restock_refunded_items``, which WooCommerce writes when "restock refunded items" is ticked; the
+count is per order line and cumulative, so a later refund of a line restocked before reads as
+restocked too). A returned gift card line stays a gift card (the liability is reversed).
 The tender is the order's payment method: ``refunded_payment`` tells whether WooCommerce asked the
 gateway to pay the money back (kept in the metadata); either way the money left the business.
 """
@@ -107,14 +109,16 @@ def _product_line(item: Mapping[str, Any], ctx: OrderContext) -> tuple[LineItem,
         and quantity > 0
         and v.weight(v.meta_value(original, "_restock_refunded_items"), "restocked quantity") > 0
     )
+    original_id = str(v.meta_value(item, "_refunded_item_id") or "")
     line = money_line(
-        line_id=str(v.meta_value(item, "_refunded_item_id") or item.get("id") or ""),
+        line_id=original_id or str(item.get("id") or ""),
         sku=str(item.get("sku") or (original or {}).get("sku") or ""),
         name=_text(item.get("name")) or "Item",
         quantity=quantity if quantity > 0 else Decimal(1),
         gross=gross,
         net=net,
         currency=cur,
+        kind="gift_card" if original_id in ctx.gift_card_line_ids else "product",
     )
     return line, restocked
 
@@ -195,7 +199,9 @@ def parse_refund(refund: Mapping[str, Any], ctx: OrderContext) -> Refund | None:
         restock=restock,
         number=f"{ctx.number}-R{refund_id}",
         exchange_rates=ctx.exchange_rates,
-        source_updated_at=when,
+        # The order's last change, when later: a refund first known only from the order's summary
+        # (no API keys) is then replaced by its itemised version, never taken as stale.
+        source_updated_at=max(when, ctx.modified_at) if ctx.modified_at else when,
         metadata=metadata,
     )
 

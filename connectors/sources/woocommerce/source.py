@@ -286,7 +286,7 @@ class WooCommerceSource(SalesSource):
         return []
 
     def _refunds(self, order: Mapping[str, Any]) -> list[Refund]:
-        ctx = order_context(order)
+        ctx = order_context(order, self.rules)
         if not self._can_call():
             when = order.get("date_modified_gmt") or order.get("date_created_gmt")
             found = [summary_refund(s, ctx, when) for s in v.objects(order, "refunds")]
