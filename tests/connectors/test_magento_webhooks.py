@@ -4,6 +4,7 @@ answer, and reading the webhook's object (again from the API when the channel ca
 from __future__ import annotations
 
 import base64
+import hashlib
 from decimal import Decimal
 
 import pytest
@@ -91,13 +92,23 @@ def test_public_key_may_live_in_the_credentials(keys: dict) -> None:
     source.verify_webhook(webhook_request(body, sign(body, private)))
 
 
-def test_identity_is_the_object_and_its_update_time() -> None:
+def test_identity_is_the_object_its_update_time_and_the_body() -> None:
     source = make_source()
-    envelope = source.identify_webhook(webhook_request(_body(), "x"))
-    assert (envelope.dedupe_key, envelope.event_type) == ("order:101:2026-11-20 15:40:02", "order")
+    body = _body()
+    envelope = source.identify_webhook(webhook_request(body, "x"))
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    assert (envelope.dedupe_key, envelope.event_type) == (f"order:101:2026-11-20 15:40:02:{digest}", "order")
     assert envelope.extra["event_name"] == "sales_order_save_after"
+    assert source.identify_webhook(webhook_request(body, "x")).dedupe_key == envelope.dedupe_key  # a retry
+    # A save whose updated_at Magento has not refreshed yet is still a new delivery.
+    cancelled = load("order_discount_two_rates") | {"status": "canceled", "state": "canceled"}
+    stale = dumps({"eventName": "sales_order_save_after", "data": {"order": cancelled}})
+    other = source.identify_webhook(webhook_request(stale, "x")).dedupe_key
+    assert other.startswith("order:101:2026-11-20 15:40:02:") and other != envelope.dedupe_key
     memo = source.identify_webhook(webhook_request(_body("creditmemo", "creditmemo_partial_line"), "x"))
-    assert (memo.dedupe_key, memo.event_type) == ("creditmemo:21:2026-11-24 11:05:10", "creditmemo")
+    assert (
+        memo.dedupe_key.startswith("creditmemo:21:2026-11-24 11:05:10:") and memo.event_type == "creditmemo"
+    )
     # A hook configured to send the object at the top level, without updated_at: the content is
     # the version, so the same content is the same delivery.
     order = load("order_pending")

@@ -9,10 +9,10 @@ Decisions, and why:
   ``observer.sales_order_creditmemo_save_after``, ``observer.sales_order_invoice_save_after``),
   signed with RSA-SHA256 (``signature.py``); they are answered ``200 {"op": "success"}`` as
   Commerce requires.
-* **Identity**: ``<kind>:<entity_id>:<updated_at>`` for pulled records and webhooks alike (Adobe
-  Commerce has no delivery id), so the same version is one inbox row and every version of an
-  object parses to the same ``(kind, external_id)``: webhook, poll and back-fill make one
-  transaction.
+* **Identity**: ``<kind>:<entity_id>:<updated_at>`` for pulled records; webhooks (Adobe Commerce
+  has no delivery id) add a digest of the body as sent, so a retried delivery is a duplicate and
+  a webhook is never mistaken for an older polled version. Every version of an object parses to
+  the same ``(kind, external_id)``: webhook, poll and back-fill make one transaction.
 * **Workflow**: an order is a sale at the store's sale statuses once fully invoiced, a
   cancelled order a voided sale, anything else nothing yet (``orders.py``; all configurable in
   ``settings.py``).

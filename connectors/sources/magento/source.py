@@ -53,8 +53,8 @@ def _noop_progress(done: int, total: int | None, message: str) -> None:
 
 
 def record_key(kind: str, obj: Mapping[str, Any]) -> str:
-    """The dedupe key of one version of an object: ``<kind>:<entity_id>:<updated_at>``. A webhook
-    and a poll of the same version share it; a later version gets a new one."""
+    """The dedupe key of one version of an object: ``<kind>:<entity_id>:<updated_at>``; every
+    poll of the same version shares it, a later version gets a new one."""
     entity = v.entity_id(obj.get("entity_id"), f"{kind} entity_id")
     stamp = v.text(obj.get("updated_at"))
     if not stamp:  # a configured webhook payload without updated_at: the content is the version
@@ -249,9 +249,12 @@ class MagentoSource(SalesSource):
         verify(request.header(SIGNATURE_HEADER), request.body, self._public_keys())
 
     def identify_webhook(self, request: WebhookRequest) -> WebhookEnvelope:
-        """Adobe Commerce sends no delivery id: the object's id and ``updated_at`` are the
-        identity (a retry of the same save repeats them), so a webhook and a poll of the same
-        version are one inbox row."""
+        """Adobe Commerce sends no delivery id: the identity is the object's id and ``updated_at``
+        plus a digest of the body as sent. A retry of the same save repeats all three, so it is a
+        duplicate; the digest keeps a ``save_after`` webhook whose ``updated_at`` Magento has not
+        yet refreshed from being taken for the version a poll already stored (it is parsed, and
+        the object read again from the API). A webhook and a poll of one version are then two
+        inbox rows but still one transaction: both parse to the same ``(kind, external_id)``."""
         try:
             body = json.loads(request.body, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -263,7 +266,8 @@ class MagentoSource(SalesSource):
             raise MalformedPayload("magento: webhook carries no order, credit memo or invoice")
         kind, obj = found
         extra = {"event_name": v.text(body.get("eventName"))[:200]}
-        return WebhookEnvelope(dedupe_key=record_key(kind, obj), event_type=kind, extra=extra)
+        digest = hashlib.sha256(request.body).hexdigest()[:16]
+        return WebhookEnvelope(dedupe_key=f"{record_key(kind, obj)}:{digest}", event_type=kind, extra=extra)
 
     def acknowledge_webhook(self, created: bool) -> WebhookReply:
         """Commerce counts anything but ``200 {"op": "success"}`` as a failed hook (and aborts the
