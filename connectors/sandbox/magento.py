@@ -120,6 +120,7 @@ def _compare(left: Any, right: str) -> int | None:
 
 
 def _matches(item: Mapping[str, Any], field: str, value: str, condition: str) -> bool:
+    """Whether one stored object passes one ``searchCriteria`` filter (ValueError: unknown type)."""
     stored = item.get(field)
     cmp = _compare(stored, value)
     options = [x.strip() for x in value.split(",")]
@@ -177,6 +178,8 @@ class MagentoSandbox(SandboxServer):
         port: int = 0,
         seed: int = 0,
     ) -> None:
+        """A store holding the given objects; ``admin_users`` maps user names to passwords;
+        ``allow_bearer_integration`` and ``two_factor`` are the store settings of the same name."""
         super().__init__(host=host, port=port, seed=seed)
         self.integration = integration
         self.allow_bearer_integration = allow_bearer_integration
@@ -222,6 +225,8 @@ class MagentoSandbox(SandboxServer):
     # -- authentication ----------------------------------------------------------------------
 
     def _oauth_ok(self, req: Request, header: str) -> bool:
+        """Whether an ``Authorization: OAuth ...`` header is a valid, fresh, unused signature of
+        this request by the store's integration (RFC 5849, HMAC-SHA256)."""
         fields = dict(
             (k.strip(), unquote(v.strip().strip('"')))
             for k, _, v in (part.partition("=") for part in header[len("OAuth ") :].split(","))
@@ -255,6 +260,7 @@ class MagentoSandbox(SandboxServer):
         return True
 
     def _admit(self, req: Request) -> Response | None:
+        """None for an authenticated request, else Magento's 401."""
         header = req.header("Authorization")
         if header.startswith("OAuth ") and self._oauth_ok(req, header):
             return None
@@ -333,6 +339,7 @@ class MagentoSandbox(SandboxServer):
         return {"groups": groups, "sorts": sorts, "page_size": page_size, "current_page": current}
 
     def _search(self, req: Request, collection: str) -> Response:
+        """A ``searchCriteria`` search of a collection (module docstring), Magento's result shape."""
         denied = self._admit(req)
         if denied:
             return denied
@@ -398,6 +405,7 @@ class MagentoSandbox(SandboxServer):
         return self._json(200, body)
 
     def _entity(self, req: Request, collection: str) -> Response:
+        """One object by id, or Magento's 404."""
         denied = self._admit(req)
         if denied:
             return denied

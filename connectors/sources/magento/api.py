@@ -83,6 +83,8 @@ class MagentoAPI:
         requests_per_second: int = REQUESTS_PER_SECOND,
         admin_token_lifetime_minutes: int = ADMIN_TOKEN_LIFETIME_MINUTES,
     ) -> None:
+        """A client for the store at ``base_url`` with the channel's credentials (auth.py says
+        which way they authenticate); ``connection_key`` names the channel's rate limiter."""
         if not base_url:
             raise Permanent("magento: the channel has no store URL")
         self.base_url = base_url.rstrip("/")
@@ -110,6 +112,7 @@ class MagentoAPI:
         return f"{prefix}/V1/{resource.lstrip('/')}"
 
     def _admin_token(self) -> str:
+        """The store's admin token: the shared cached one, else a fresh sign-in."""
         token = AdminTokenCache.get(self._token_key, self.token_lifetime)
         if token:
             return token
@@ -132,6 +135,7 @@ class MagentoAPI:
         return token
 
     def _auth_headers(self, method: str, url: str, params: Mapping[str, Any] | None) -> dict[str, str]:
+        """The ``Authorization`` header of one request in the channel's way (auth.py)."""
         if self.mode == "oauth1":
             c = self.credentials
             keys = IntegrationKeys(
@@ -169,6 +173,7 @@ class MagentoAPI:
 
     @staticmethod
     def _checked(response: requests.Response) -> Any:
+        """The JSON of a successful answer, or the error taxonomy with Magento's message."""
         status = response.status_code
         if status < 300:
             return _json(response)

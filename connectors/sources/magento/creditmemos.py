@@ -66,6 +66,7 @@ def shipping_discount(doc: Mapping[str, Any], rows: list[Mapping[str, Any]], amo
 
 
 def _line(row: Mapping[str, Any], ctx: OrderContext | None, amounts: v.Amounts, inclusive: bool) -> LineItem:
+    """A memo row as a line, with its order row's rates, titles and product type when known."""
     order_item_id = v.text(row.get("order_item_id"))
     order_item = ctx.items.get(order_item_id, {}) if ctx is not None else {}
     percent = v.decimal(order_item.get("tax_percent"), "tax_percent")

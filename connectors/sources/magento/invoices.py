@@ -36,6 +36,7 @@ OPEN, PAID, CANCELED = 1, 2, 3  # Magento\Sales\Model\Order\Invoice::STATE_*
 
 
 def _rows(invoice: Mapping[str, Any], ctx: OrderContext) -> list[Mapping[str, Any]]:
+    """The invoice rows that carry money (those of the order's priced rows, with a quantity)."""
     rows = []
     for row in v.objects(invoice, "items"):
         if v.decimal(row.get("qty"), "invoice item qty") <= 0:

@@ -108,6 +108,7 @@ def priced_order_items(items: list[Mapping[str, Any]]) -> list[Mapping[str, Any]
 
 
 def _tax_line(entry: Mapping[str, Any], amounts: v.Amounts) -> TaxLine:
+    """One applied tax (``code``, ``title``, ``percent``, ``amount``/``base_amount``) as a TaxLine."""
     code = v.text(entry.get("code") or entry.get("tax_code"))
     percent = v.decimal(entry.get("percent", entry.get("tax_percent")), "tax percent")
     return TaxLine(

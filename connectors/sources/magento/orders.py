@@ -201,6 +201,7 @@ def _fee_lines(
 def _item_lines(
     order: Mapping[str, Any], amounts: v.Amounts, settings: StoreSettings, *, less_cancelled: bool
 ) -> list[LineItem]:
+    """The order's priced rows as lines (less their cancelled share when ``less_cancelled``)."""
     ctx = order_context(order, amounts)
     lines = []
     for item in priced_order_items(v.objects(order, "items")):
@@ -231,6 +232,7 @@ def _item_lines(
 def _shipping(
     order: Mapping[str, Any], amounts: v.Amounts, settings: StoreSettings, *, less_cancelled: bool
 ) -> list[ShippingLine]:
+    """The order's shipping with its taxes (less ``shipping_canceled`` when ``less_cancelled``)."""
     ctx = order_context(order, amounts)
     template = ctx.shipping_taxes or (ctx.order_taxes if len(ctx.order_taxes) == 1 else ())
     source: Mapping[str, Any] = order

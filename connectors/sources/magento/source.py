@@ -312,6 +312,8 @@ class MagentoSource(SalesSource):
         return payload, None
 
     def _order_context(self, obj: Mapping[str, Any], order: Mapping[str, Any] | None) -> OrderContext | None:
+        """The order of a memo or invoice: embedded in a pulled record, else read from the API
+        when the channel can call it, else None (the rows then speak for themselves)."""
         order_id = v.entity_id(obj.get("order_id"), "order_id")
         if order is None and self._can_call():
             try:
