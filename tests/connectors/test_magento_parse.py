@@ -220,6 +220,19 @@ def test_gift_card_account_store_credit_and_a_gift_card_sold() -> None:
     assert validate_document(sale) == []
 
 
+def test_credit_memo_gives_back_to_gift_card_and_store_credit_first() -> None:
+    refund = _refund(make_source(), "creditmemo_gift_card_store_credit", "order_gift_card_store_credit")
+    # Necklace 40.00 + VAT 8.00 = 48.00 back: 20.00 to the gift card account, 10.00 store
+    # credit, and the 18.00 left of the memo's grand_total to the card.
+    assert refund.total == D("40.00") + D("8.00") == D("48.00") == expected_total(refund)
+    assert [(t.method, t.amount, t.kind) for t in refund.tenders] == [
+        ("card", D("18.00"), "payment"),
+        ("gift_card", D("20.00"), "gift_card"),
+        ("store_credit", D("10.00"), "payment"),
+    ]
+    assert validate_document(refund) == []
+
+
 def test_prices_including_tax_with_discount_tax_compensation() -> None:
     # Cushion 60.00 incl. VAT (50.00 + 10.00); 10 % off the price incl. tax = 6.00, of which
     # 1.00 is tax Magento gives back as "discount tax compensation": 54.00 paid, VAT 9.00 on
