@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from connectors.base import AuthExpired, Permanent, RateLimited, Retryable
+from connectors.http import CallRecord, get_call_recorder, set_call_recorder
 from connectors.sandbox.base import Fault, Request, Response
 from connectors.sandbox.magento import DEFAULT_INTEGRATION, MagentoSandbox
 from connectors.sources.magento.api import MagentoAPI, NotFound, magento_message
@@ -158,6 +159,22 @@ def test_admin_token_is_shared_renewed_on_401_and_before_its_four_hours(
         assert store.token_requests == 3
         request = store.requests_to("POST", r"/V1/integration/admin/token$")[0]
         assert request.json() == {"username": "api-reader", "password": "sandbox-pass-1"}
+
+
+def test_admin_password_and_token_never_reach_the_integration_log() -> None:
+    calls: list[CallRecord] = []
+    previous = get_call_recorder()
+    set_call_recorder(calls.append)
+    try:
+        with MagentoSandbox(orders=_orders(1)) as store:
+            list(_source(store, ADMIN).pull(SINCE))
+            (token,) = store.admin_tokens
+    finally:
+        set_call_recorder(previous)
+    sign_in = [c for c in calls if c.url.endswith("/integration/admin/token")]
+    assert len(sign_in) == 1 and sign_in[0].response_body == "[redacted]"
+    assert sign_in[0].request_body == {"username": "api-reader", "password": "[redacted]"}
+    assert len(calls) == 3 and token not in repr(calls) and "sandbox-pass-1" not in repr(calls)
 
 
 def test_refused_credentials_say_what_magento_said() -> None:

@@ -120,7 +120,9 @@ class MagentoAPI:
             "username": str(self.credentials.get("admin_username")),
             "password": str(self.credentials.get("admin_password")),
         }
-        response = self.http.request("POST", self.path("integration/admin/token"), json_body=body)
+        response = self.http.request(
+            "POST", self.path("integration/admin/token"), json_body=body, secret_response=True
+        )
         if response.status_code != 200:
             message = magento_message(_safe_json(response))
             raise AuthExpired(
