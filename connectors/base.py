@@ -269,6 +269,13 @@ class SalesSource:
         only the vendor's exact handshake shape and must never store an event."""
         return None
 
+    def acknowledge_webhook(self, created: bool) -> WebhookReply | None:
+        """The answer to a stored delivery when the vendor expects a particular one (Adobe Commerce
+        webhooks want ``200 {"op": "success"}``, anything else counts as a failed hook); ``None``
+        keeps the receiver's usual 202 accepted / 200 duplicate. ``created`` is False for a
+        duplicate. Called only after the inbox row is committed."""
+        return None
+
     def decode_payload(self, body: str, headers: Mapping[str, str]) -> Any:
         """The stored body of an inbox row as data for :meth:`parse_event` (JSON, decimals kept
         exact). Sources whose vendor posts another encoding (form fields) override this; pulled

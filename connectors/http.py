@@ -281,9 +281,12 @@ class VendorHTTP:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str = "",
         raise_for_status: bool = True,
+        secret_response: bool = False,
     ) -> requests.Response:
         """Send one request. Raises RateLimited, Retryable or Uncertain as the module doc says;
-        other 4xx answers are returned for the connector to classify."""
+        other 4xx answers are returned for the connector to classify. ``secret_response`` marks
+        an answer that is itself a credential (Magento's admin token is a bare JSON string, which
+        key-based redaction cannot see): the log keeps ``[redacted]`` instead of it."""
         url = self.url(path)
         is_write = method.upper() not in ("GET", "HEAD", "OPTIONS")
         self.limiter.acquire(self.max_wait)
@@ -323,7 +326,13 @@ class VendorHTTP:
                         duration_ms=int((time.monotonic() - started) * 1000),
                         idempotency_key=idempotency_key,
                         request_body=_body_for_log(json_body if json_body is not None else data),
-                        response_body=_body_for_log(response.content) if response is not None else None,
+                        response_body=(
+                            None
+                            if response is None
+                            else REDACTED
+                            if secret_response
+                            else _body_for_log(response.content)
+                        ),
                         error=error,
                     )
                 )

@@ -2,8 +2,9 @@
 
 Answers: 202 stored (new), 200 duplicate (already stored, no new work), 401 bad or missing
 signature, 400 malformed, 404 unknown channel, 413 body over 1 MiB (refused before it is read),
-415 a content type the platform never sends, 405 not POST. A vendor's handshake (Clover's
-verification code, WooCommerce's ping) is answered by the source's ``handle_handshake`` and kept on
+415 a content type the platform never sends, 405 not POST. A source whose vendor wants a
+particular success answer gives it through ``acknowledge_webhook`` (Adobe Commerce: 200
+``{"op": "success"}``). A vendor's handshake (Clover's verification code, WooCommerce's ping) is answered by the source's ``handle_handshake`` and kept on
 the channel for the admin to see, never stored as an event. The 2xx is sent only after the inbox row is committed. Every refusal is logged on the
 ``integrator.security`` logger; none may become a 500. This is the only CSRF-exempt view: the
 vendor's signature is its authentication.
@@ -100,6 +101,12 @@ def receive_webhook(request: HttpRequest, channel_slug: str) -> JsonResponse:
         # Whatever a connector trips over in a hostile body is the sender's fault: 400, never 500.
         return _refuse(400, f"malformed: {type(exc).__name__}: {str(exc)[:200]}", request, channel_slug)
     result = store_event(channel, envelope, text, hook.headers)
+    ack = source.acknowledge_webhook(result.created)
+    if ack is not None:
+        # The vendor dictates the success answer; the header still tells new from duplicate.
+        response = JsonResponse(dict(ack.body), status=ack.status)
+        response["X-Integrator-Delivery"] = "accepted" if result.created else "duplicate"
+        return response
     return JsonResponse(
         {"status": "accepted" if result.created else "duplicate", "event": str(result.event.pk)},
         status=202 if result.created else 200,
