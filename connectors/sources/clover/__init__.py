@@ -12,7 +12,7 @@ webhook ``merchants: {mId: [{objectId, type,    per ``O:<order>`` (or ``P:<payme
 ts}]}`` with header ``X-Clover-Auth``           payment's order): the order is fetched by REST
                                                 (expanded) and becomes a :class:`Sale` and one
                                                 :class:`Refund` per refund; ``DELETE`` of an order
-                                                (or a 404) is a voided sale
+                                                is a voided sale (a 404: nothing)
 pulled order (90-day windows on modifiedTime)   the same documents as the webhook for that order
 pulled cash event (cash added / removed)        a :class:`CashCount` float change
 ==============================================  ================================================
@@ -253,12 +253,10 @@ class CloverSource(SalesSource):
         try:
             order = self.api.get(f"orders/{quote(order_id, safe='')}", [("expand", ORDER_EXPAND)])
         except CloverNotFound:
-            # Deleted since the notification: a ticket that no longer exists books nothing.
-            return [
-                deleted_order_sale(
-                    order_id, when, merchant_id=self.merchant_id, currency=self.config.currency
-                )
-            ]
+            # Unknown to Clover (deleted since, or an id Clover never had): nothing to book. Only
+            # Clover's own DELETE notification voids a ticket, so a delivery naming a made-up id
+            # cannot create a document.
+            return []
         return documents_from_order(
             _as_dict(order, "order"), merchant_id=self.merchant_id, default_currency=self.config.currency
         )

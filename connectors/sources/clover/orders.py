@@ -308,13 +308,15 @@ def documents_from_order(
         total=total,
         lines=tuple(_line_item(ln) for ln in lines),
         prices_include_tax=bool(order.get("isVat")),
-        number=str(order.get("title") or order_id),
+        # Not the ticket's title: tills restart their ticket numbers, and the journal's reference
+        # is built from the number, so it must be Clover's unique order id.
+        number=order_id,
         tenders=tuple(tenders),
         tips=tips,
         location=merchant_id,
         register=register,
         source_updated_at=updated,
-        metadata={"merchant_id": merchant_id},
+        metadata={"merchant_id": merchant_id, "title": str(order.get("title") or "")},
     )
     docs: list[CanonicalDocument] = [sale]
     by_payment = {_ref_id(p): p for p in payments}
