@@ -201,6 +201,10 @@ def test_pull_follows_the_after_cursor_and_stays_inside_the_bucket(shop, clock):
         "TaxCategory",
     ]
     assert pages[0].arg("timeStamp") == ">,2026-11-26T00:00:00+00:00"
+    page = requests.get(pages[1].header("Host") and f"{shop.url}{pages[1].path}", params={k: v[0] for k, v in pages[1].query.items()},
+                        headers={"Authorization": f"Bearer {shop.access_token}"}, timeout=5)  # fmt: skip
+    fx.schema_validator("page.schema.json").validate(page.json())
+    assert page.headers["X-LS-API-Bucket-Level"].endswith("/4") and page.headers["X-LS-API-Drip-Rate"] == "1"
     assert shop.overflows == 0  # the client waited before the bucket could overflow ...
     assert src.api.bucket.waited > 0  # ... because a bucket of 10 cannot take every call at once
     assert "sales" in progress[0]

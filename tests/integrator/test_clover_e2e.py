@@ -135,6 +135,7 @@ def test_a_day_of_50_tickets_closes_into_one_summary_per_register_equal_to_clove
     assert dict(ours) == z  # to the cent, per register and tender
     assert len(z) >= 5 and z[("DEVNYC0000002", "1100")] > 0
     assert not close_day(channel, DAY)  # closing again finds nothing left
+    assert close_day(channel, DAY + timedelta(days=1)) == []  # a day with no sales: no summary
 
 
 def test_worked_example_books_to_the_cent_and_the_refund_next_day(ledger: Any, live_server: Any) -> None:
