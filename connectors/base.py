@@ -173,7 +173,8 @@ class ConnectionCheck:
 @dataclass(frozen=True)
 class SourceConfig:
     """What a source connector knows of its channel. ``webhook_secrets`` lists the current secret
-    first and, during a rotation window, the previous one(s)."""
+    first and, during a rotation window, the previous one(s). ``save_credentials`` persists rotated
+    OAuth tokens atomically (sources whose vendor rotates refresh tokens, e.g. Lightspeed)."""
 
     channel_slug: str
     currency: str
@@ -182,6 +183,7 @@ class SourceConfig:
     credentials: Mapping[str, Any] = field(default_factory=dict)
     webhook_secrets: tuple[str, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
+    save_credentials: Callable[[Mapping[str, Any]], None] | None = None
 
 
 @dataclass(frozen=True)

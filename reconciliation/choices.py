@@ -39,6 +39,8 @@ class ExceptionKind(models.TextChoices):
     PAYOUT_NOT_DEPOSITED = "payout_not_deposited", "Payout not deposited"
     DEPOSIT_WITHOUT_PAYOUT = "deposit_without_payout", "Deposit without payout"
     INVOICE_UNPAID = "invoice_unpaid", "Invoice unpaid after its due date"
+    CLEARING_UNMATCHED = "clearing_unmatched", "Cash or wallet takings not yet banked"
+    CASH_OVER_SHORT = "cash_over_short", "Cash over/short not yet confirmed by a deposit"
 
 
 class ExceptionStatus(models.TextChoices):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db import transaction
@@ -23,7 +24,21 @@ def source_config(channel: Channel) -> SourceConfig:
         credentials=dict(channel.credentials or {}),
         webhook_secrets=channel.secrets(),
         settings=dict(channel.settings or {}),
+        save_credentials=_save_channel_credentials(channel.pk),
     )
+
+
+def _save_channel_credentials(channel_id: Any) -> Callable[[Mapping[str, Any]], None]:
+    """Persist a source's rotated tokens atomically (a refresh token must never be lost)."""
+
+    def save(credentials: Mapping[str, Any]) -> None:
+        with transaction.atomic():
+            locked = Channel.objects.select_for_update().get(pk=channel_id)
+            locked.credentials = {**dict(locked.credentials or {}), **dict(credentials)}
+            locked.save(update_fields=["credentials", "updated_at"])
+            audit.record("channel.credentials_rotated", obj=locked, actor_label="system")
+
+    return save
 
 
 def source_for(channel: Channel) -> SalesSource:

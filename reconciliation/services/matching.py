@@ -57,6 +57,7 @@ def match_payouts(start: date, end: date, run: ReconciliationRun | None) -> list
         return []
     lines = BankLine.objects.filter(
         match__isnull=True,
+        clearing_match__isnull=True,  # a line that banked cash or wallet takings is no payout
         date__range=(start - 2 * window, end + 2 * window),
         bank_account__connection_id__in={p["channel__ledger_connection_id"] for p in payouts},
         currency__in={p["currency"] for p in payouts},
@@ -139,7 +140,9 @@ def check_payouts(start: date, end: date) -> CheckOutcome:
                 ),
             )
         )
-    deposits = BankLine.objects.filter(match__isnull=True, amount__gt=0, date__range=(start, end)).values(
+    deposits = BankLine.objects.filter(
+        match__isnull=True, clearing_match__isnull=True, amount__gt=0, date__range=(start, end)
+    ).values(
         "pk",
         "date",
         "amount",

@@ -26,8 +26,8 @@ from reconciliation.services.checks import (
     check_ledger_readback,
     check_unposted,
 )
+from reconciliation.services.clearing import reconcile_payouts_and_clearing
 from reconciliation.services.findings import CheckOutcome, apply_findings, serialise_reconciliation
-from reconciliation.services.matching import reconcile_payouts
 
 __all__ = ["STEPS", "create_run", "execute_run", "run_reconciliation", "start_run"]
 
@@ -46,7 +46,8 @@ STEPS: list[tuple[str, Step]] = [
     ("Sales system vs ledger: unposted transactions", _check(check_unposted)),
     ("Sales system vs ledger: totals per channel-day", _check(check_channel_days)),
     ("Ledger read-back (built-in ledger)", _check(check_ledger_readback)),
-    ("Payouts vs bank deposits", reconcile_payouts),
+    # Also pairs cash and mobile-money takings with bank and wallet statement lines (clearing.py).
+    ("Payouts vs bank deposits", reconcile_payouts_and_clearing),
     ("Invoices vs payments", _check(check_invoices)),
 ]
 
