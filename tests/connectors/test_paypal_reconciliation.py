@@ -72,10 +72,15 @@ def test_paypal_fees_and_transfer_match_the_bank_statement(
     assert gross - fees == D("396.99")
     entry = JournalEntry.objects.get(transaction=payout)
     net_debit: dict[str, Decimal] = {}
+    euro_cleared = D(0)
     for ln in entry.lines.select_related("account"):
-        net_debit[ln.account.code] = net_debit.get(ln.account.code, D(0)) + ln.debit - ln.credit
-    # Dr bank the deposit, Dr fees, Cr PayPal clearing the gross it had been debited with.
+        net_debit[ln.account.code] = net_debit.get(ln.account.code, D(0)) + ln.functional_debit - ln.functional_credit
+        if ln.currency == "EUR":
+            euro_cleared += ln.credit - ln.debit
+    # Dr bank the deposit, Dr fees, Cr PayPal clearing the gross it had been debited with (in GBP,
+    # the books' currency); the EUR capture leaves clearing in euros, at the 85.41 it was booked at.
     assert net_debit == {"1000": D("396.99"), "6100": fees, "1100": -gross}
+    assert euro_cleared == D("100.00")
 
     # The lost chargeback is one dispute, booked once: 45.00 to adjustments out of PayPal clearing.
     dispute = Transaction.objects.get(kind="dispute", external_id=fx.LOST_CAPTURE_ID)

@@ -29,7 +29,8 @@ from integrator.services.posting import run_outbox
 from tests.conftest import standard_rules
 from tests.fixtures import lightspeed_r as fx
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The channels sell in US dollars into books kept in pounds: the reference rates convert them.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reference_rates")]
 
 DAY = date(2026, 11, 26)
 ACCOUNTS = {"cash": "1110", "card": "1100", "mpesa": "1120"}

@@ -27,7 +27,8 @@ from integrator.services.pipeline import process_received_events
 from tests.conftest import standard_rules
 from tests.fixtures.squarespace import OLD_SECRET, SECRET, pair
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The channels sell in US dollars into books kept in pounds: the reference rates convert them.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reference_rates")]
 
 D = Decimal
 
