@@ -47,6 +47,7 @@ from integrator.choices import LockPolicy, PostingState, TransactionStatus
 from integrator.failpoints import failpoint
 from integrator.models import JournalEntry, LedgerConnection, Posting, PostingAttempt, Transaction
 from integrator.services import audit
+from reconciliation.services.settling import POSTED, settle_exceptions
 
 __all__ = [
     "backoff_seconds",
@@ -346,6 +347,7 @@ def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult
         Transaction.objects.filter(journal_entries__summary=posting.entry).update(
             status=TransactionStatus.POSTED
         )
+        settle_exceptions(posting.entry, event=POSTED, detail=result.remote_number or result.remote_id)
         audit.record(
             "posting.posted",
             object_type="integrator.Posting",
