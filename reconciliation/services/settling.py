@@ -35,7 +35,7 @@ from reconciliation.models import ReconciliationException
 from reconciliation.services.checks import booked_filter
 from reconciliation.services.findings import serialise_reconciliation
 
-__all__ = ["POSTED", "DAY_CLOSED", "settle_exceptions"]
+__all__ = ["DAY_CLOSED", "POSTED", "settle_exceptions"]
 
 POSTED = "posted"
 DAY_CLOSED = "day_closed"
@@ -97,6 +97,9 @@ def settle_exceptions(entry: JournalEntry, *, event: str, detail: str = "") -> i
     )
     after: dict[str, Any] = {"event": event, "entry": entry.reference, "resolved": resolved, "keys": keys}
     audit.record(
-        "reconciliation_exception.auto_resolved", obj=entry, after=after | {"note": note}, actor_label="system"
+        "reconciliation_exception.auto_resolved",
+        obj=entry,
+        after=after | {"note": note},
+        actor_label="system",
     )
     return resolved
