@@ -38,6 +38,7 @@ from integrator.models import (
 from integrator.models.mapping_changes import ChangeAction, ChangeStatus
 from integrator.services import chart, reposting
 from integrator.services import mapping_changes as svc
+from integrator.widgets import IsoDateInput
 
 __all__ = ["urlpatterns"]
 
@@ -52,7 +53,7 @@ class ChangeForm(forms.Form):
 
     title = forms.CharField(max_length=200)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    effective_from = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    effective_from = forms.DateField(widget=IsoDateInput())
 
 
 class ItemForm(forms.Form):
