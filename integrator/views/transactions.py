@@ -7,13 +7,13 @@ from typing import Any
 from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Case, Count, DecimalField, F, Prefetch, QuerySet, Sum, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
-from integrator.choices import TransactionStatus
+from integrator.choices import EntryKind, TransactionStatus
 from integrator.filters import InboundEventFilterSet, JournalEntryFilterSet, TransactionFilterSet
 from integrator.models import InboundEvent, JournalEntry, JournalLine, Posting, Transaction
 from integrator.services.pipeline import advance_transaction
@@ -25,11 +25,37 @@ __all__ = [
     "JournalEntryListView",
     "TransactionListView",
     "journal_entry_detail",
+    "status_counts",
     "transaction_detail",
     "transaction_retry",
+    "with_amount",
 ]
 
 RETRYABLE = (TransactionStatus.INVALID, TransactionStatus.NEEDS_MAPPING, TransactionStatus.RECEIVED)
+
+
+def status_counts() -> dict[str, int]:
+    """Transactions per status (one grouped query): the one count behind the transactions list's
+    tabs and Today's cards, so "posted" means the same number everywhere."""
+    return dict(Transaction.objects.values_list("status").annotate(n=Count("id")).order_by())
+
+
+def with_amount(entries: QuerySet[JournalEntry]) -> QuerySet[JournalEntry]:
+    """Journal entries annotated with ``amount``, what the entry is worth in words a clerk uses: the
+    transaction's own total for the entry of its current revision (a sale's total, a payout's bank
+    deposit), else (daily summaries, reversals, older revisions) the total of the debits."""
+    return entries.annotate(debits=Sum("lines__debit")).annotate(
+        amount=Case(
+            When(
+                kind=EntryKind.TRANSACTION,
+                transaction__isnull=False,
+                transaction_revision=F("transaction__revision"),
+                then=F("transaction__total"),
+            ),
+            default=F("debits"),
+            output_field=DecimalField(max_digits=18, decimal_places=4),
+        )
+    )
 
 
 class TransactionListView(ObjectListView):
@@ -46,7 +72,7 @@ class TransactionListView(ObjectListView):
 
     def extra_context(self, request: HttpRequest) -> dict[str, Any]:
         """Counts per status for the tabs (one grouped query)."""
-        counts = dict(Transaction.objects.values_list("status").annotate(n=Count("id")).order_by())
+        counts = status_counts()
         tabs = [{"value": "", "label": "All", "count": sum(counts.values())}]
         tabs += [
             {"value": v, "label": label, "count": counts.get(v, 0)} for v, label in TransactionStatus.choices
@@ -58,9 +84,7 @@ class JournalEntryListView(ObjectListView):
     """Our ledger of intent: every journal entry with its debit total and posting state."""
 
     permission_required = "integrator.view_journalentry"
-    queryset = JournalEntry.objects.select_related("channel", "mapping_version", "posting").annotate(
-        amount=Sum("lines__debit")
-    )
+    queryset = with_amount(JournalEntry.objects.select_related("channel", "mapping_version", "posting"))
     filterset_class = JournalEntryFilterSet
     table_class = JournalEntryTable
     template_name = "integrator/journal_list.html"
