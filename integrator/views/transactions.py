@@ -18,6 +18,7 @@ from integrator.filters import InboundEventFilterSet, JournalEntryFilterSet, Tra
 from integrator.models import InboundEvent, JournalEntry, JournalLine, Posting, Transaction
 from integrator.services.pipeline import advance_transaction
 from integrator.tables import InboundEventTable, JournalEntryTable, TransactionTable
+from integrator.views.documents import document_breakdown
 from integrator.views.lists import ObjectListView
 
 __all__ = [
@@ -167,6 +168,7 @@ def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "events": txn.events.order_by("received_at"),
         "entries": entries,
         "lines": txn.lines.all(),
+        "breakdown": document_breakdown(txn),
         "tax_lines": txn.tax_lines.all(),
         "payments": txn.payments.all(),
         "discounts": txn.discounts.all(),
