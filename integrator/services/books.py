@@ -164,17 +164,21 @@ def export_xlsx(connection: LedgerConnection) -> bytes:
     """The trial balance and the general ledger as an XLSX workbook (two sheets)."""
     from openpyxl import Workbook
 
+    from integrator.views.exports import xlsx_row
+
     wb = Workbook()
     tb = wb.active
     tb.title = "Trial balance"
     tb.append(["account", "name", "type", "currency", "debit", "credit", "balance"])
     for r in trial_balance(connection):
-        tb.append([r.code, r.name, r.type, r.currency, r.debit, r.credit, r.balance])
+        tb.append(
+            xlsx_row(tb, [r.code, r.name, r.type, r.currency, r.debit, r.credit, r.balance], r.currency)
+        )
     gl = wb.create_sheet("General ledger")
     gl.append(_GL_HEADER)
     for row in general_ledger(connection):
-        gl.append([row.date, row.number, row.reference, row.account_code, row.description, row.currency,
-                   row.debit, row.credit, row.running_balance])  # fmt: skip
+        gl.append(xlsx_row(gl, [row.date, row.number, row.reference, row.account_code, row.description,
+                                row.currency, row.debit, row.credit, row.running_balance], row.currency))  # fmt: skip
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
