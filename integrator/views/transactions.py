@@ -11,6 +11,7 @@ from django.db.models import Case, Count, DecimalField, F, Prefetch, QuerySet, S
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from integrator.choices import EntryKind, TransactionStatus
@@ -20,6 +21,7 @@ from integrator.services.pipeline import advance_transaction
 from integrator.tables import InboundEventTable, JournalEntryTable, TransactionTable
 from integrator.views.documents import document_breakdown
 from integrator.views.lists import ObjectListView
+from integrator.views.waiting import awaiting_close, close_note, next_close_run
 
 __all__ = [
     "InboxView",
@@ -70,6 +72,19 @@ class TransactionListView(ObjectListView):
     title = "Transactions"
     export_name = "transactions"
     filter_bar = ("q", "channel", "kind", "status", "business_date")
+
+    def get_queryset(self) -> QuerySet[Transaction]:
+        """Every transaction, marked when it waits for its day's daily summary."""
+        return awaiting_close(self.queryset.all())
+
+    def prepare_page(self, request: HttpRequest, rows: list[Any]) -> None:
+        """Say when a daily-summary transaction waiting for its day's close will be posted."""
+        waiting = [row for row in rows if getattr(row, "awaiting_close", False)]
+        if not waiting:
+            return
+        now, next_run = timezone.now(), next_close_run()
+        for row in waiting:
+            row.close_note = close_note(row, now=now, next_run=next_run)
 
     def extra_context(self, request: HttpRequest) -> dict[str, Any]:
         """Counts per status for the tabs (one grouped query)."""
@@ -156,6 +171,14 @@ def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
         )
         .order_by("created_at")
     )
+    waiting_for_close = any(
+        e.kind == EntryKind.TRANSACTION
+        and not e.superseded
+        and not e.summary_id
+        and not hasattr(e, "posting")
+        for e in entries
+        if e.transaction_revision == txn.revision
+    )
     posted = [e for e in entries if hasattr(e, "posting") and e.posting.state == "posted"]
     summary_posted = [e.summary for e in entries if e.summary_id and hasattr(e.summary, "posting")]
     ledger_docs = [e.posting for e in posted] + [s.posting for s in summary_posted if s is not None]
@@ -179,6 +202,9 @@ def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "reposts": reposts,
         "can_retry": txn.status in RETRYABLE and request.user.has_perm("integrator.change_transaction"),
         "can_replay": request.user.has_perm("integrator.change_posting"),
+        "close_note": close_note(txn, now=timezone.now(), next_run=next_close_run())
+        if waiting_for_close
+        else "",
     }
     return render(request, "integrator/transaction_detail.html", context)
 
