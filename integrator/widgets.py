@@ -33,4 +33,5 @@ class IsoDateRangeWidget(DateRangeWidget):
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__(attrs)
-        self.widgets = [IsoDateInput(w.attrs) for w in self.widgets]
+        inputs: list[forms.Widget] = [IsoDateInput(w.attrs) for w in self.widgets]  # type: ignore[has-type]
+        self.widgets = inputs

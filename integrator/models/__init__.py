@@ -9,6 +9,7 @@ from integrator.models.ledger import LedgerAccount, LedgerConnection, Product, T
 from integrator.models.mapping_changes import (
     MappingChangeItem,
     MappingChangeRequest,
+    MappingChangeTarget,
     RepostRequest,
     RepostResult,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "LedgerConnection",
     "MappingChangeItem",
     "MappingChangeRequest",
+    "MappingChangeTarget",
     "MappingRule",
     "MappingSet",
     "MappingVersion",

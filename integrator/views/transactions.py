@@ -21,6 +21,7 @@ from integrator.services.pipeline import advance_transaction
 from integrator.tables import InboundEventTable, JournalEntryTable, TransactionTable
 from integrator.views.documents import document_breakdown
 from integrator.views.lists import ObjectListView
+from integrator.views.mapping_scope import fix_suggestions
 from integrator.views.waiting import awaiting_close, close_note, next_close_run
 
 __all__ = [
@@ -202,6 +203,7 @@ def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "reposts": reposts,
         "can_retry": txn.status in RETRYABLE and request.user.has_perm("integrator.change_transaction"),
         "can_replay": request.user.has_perm("integrator.change_posting"),
+        "fixes": fix_suggestions(txn, request.user) if txn.status == TransactionStatus.NEEDS_MAPPING else [],
         "close_note": close_note(txn, now=timezone.now(), next_run=next_close_run())
         if waiting_for_close
         else "",

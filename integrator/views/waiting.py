@@ -82,4 +82,3 @@ def close_note(txn: Transaction, *, now: datetime, next_run: datetime | None) ->
         f"Its day, {day:%d %b %Y}, is over: it is posted with that day's next daily summary, at the next "
         f"daily close after {_at(max(next_run, now), tz)} ({tz_name})."
     )
-
