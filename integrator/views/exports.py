@@ -21,7 +21,15 @@ from django.utils import timezone
 from integrator import money
 from integrator.tables import Table
 
-__all__ = ["EXPORT_FORMATS", "csv_value", "export_response", "xlsx_money_format", "xlsx_row", "xlsx_value"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "csv_value",
+    "export_response",
+    "export_rows",
+    "xlsx_money_format",
+    "xlsx_row",
+    "xlsx_value",
+]
 
 EXPORT_FORMATS = ("csv", "xlsx")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -116,21 +124,34 @@ def _rows(table: Table) -> Iterator[list[Any]]:
 
 def export_response(table: Table, fmt: str, filename: str) -> HttpResponse | StreamingHttpResponse:
     """The download of ``table`` (already filtered and sorted) as ``fmt`` ('csv' or 'xlsx')."""
+    currency_at = next((i for i, c in enumerate(table.columns) if c.name == "currency"), None)
+    return export_rows(table.export_header(), _rows(table), fmt, filename, currency_at=currency_at)
+
+
+def export_rows(
+    header: list[str],
+    rows: Iterable[list[Any]],
+    fmt: str,
+    filename: str,
+    *,
+    currency_at: int | None = None,
+) -> HttpResponse | StreamingHttpResponse:
+    """The download of ``rows`` under ``header`` as ``fmt`` ('csv' or 'xlsx'): list screens and
+    reports share it. ``currency_at`` is the column holding each row's currency (amounts are
+    formatted with its minor units in XLSX)."""
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     name = f"{filename}-{stamp}.{fmt}"
     if fmt == "csv":
         response: HttpResponse | StreamingHttpResponse = StreamingHttpResponse(
-            _csv_lines(table.export_header(), _rows(table)), content_type="text/csv; charset=utf-8"
+            _csv_lines(header, rows), content_type="text/csv; charset=utf-8"
         )
     elif fmt == "xlsx":
         from openpyxl import Workbook
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet(title=filename[:31])
-        header = table.export_header()
         sheet.append(header)
-        currency_at = next((i for i, c in enumerate(table.columns) if c.name == "currency"), None)
-        for row in _rows(table):
+        for row in rows:
             sheet.append(xlsx_row(sheet, row, str(row[currency_at] or "") if currency_at is not None else ""))
         buffer = io.BytesIO()
         book.save(buffer)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,7 +19,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -106,9 +107,11 @@ class FixForm(forms.Form):
 def draft_from_held(request: HttpRequest) -> HttpResponse | HttpResponseBase:
     """A new change for the rule a held transaction misses, prefilled; POST drafts it and opens
     it with the rule filled in, ready for the account."""
-    txn = get_object_or_404(
-        Transaction.objects.select_related("channel__ledger_connection"), pk=request.GET.get("transaction")
-    )
+    try:
+        txn_id = uuid.UUID(request.GET.get("transaction", ""))
+    except ValueError as exc:
+        raise Http404("No such transaction.") from exc
+    txn = get_object_or_404(Transaction.objects.select_related("channel__ledger_connection"), pk=txn_id)
     kind, match_field = request.GET.get("kind", ""), request.GET.get("match_field", "default")
     match_value = request.GET.get("match_value", "")
     wanted = next(
