@@ -14,7 +14,6 @@ from reconciliation.models import BankAccount
 __all__ = ["BankAccountForm", "ConfirmImportForm", "ResolveForm", "StartRunForm", "StatementUploadForm"]
 
 
-
 class StartRunForm(forms.Form):
     """A day, or a period from start to end."""
 

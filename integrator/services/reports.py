@@ -324,7 +324,7 @@ def balance_sheet(
         equity.lines.append(
             ReportLine(
                 "",
-                f"Retained earnings (before {period.start:%d %b %Y})",
+                "Retained earnings of earlier periods",
                 "earnings",
                 all_time_now - result_now,
                 all_time_before - result_before,

@@ -121,7 +121,7 @@ def test_the_balance_sheet_balances_with_the_earnings(books: LedgerConnection) -
     assert _lines(bs.liabilities) == {"2100": (D("58.00"), D("24.00"))}
     assert _lines(bs.equity) == {
         "3000": (D("1000.00"), D("1000.00")),
-        "Retained earnings (before 01 Nov 2026)": (D("120.00"), D("0.00")),
+        "Retained earnings of earlier periods": (D("120.00"), D("0.00")),
         "Earnings of the period": (D("165.44"), D("120.00")),
     }
     assert (bs.assets.current, bs.assets.previous) == (D("1343.44"), D("1144.00"))

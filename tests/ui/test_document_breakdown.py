@@ -58,7 +58,9 @@ def test_a_sale_with_shipping_and_a_discount_adds_up(channel: Any, post_event: A
     assert sum((r.amount for r in breakdown.summary if r.counted), Decimal(0)) == Decimal("114.00")
 
 
-def test_tax_included_in_prices_is_shown_but_not_added_again(channel: Any, post_event: Any, users: Any) -> None:
+def test_tax_included_in_prices_is_shown_but_not_added_again(
+    channel: Any, post_event: Any, users: Any
+) -> None:
     # Tax-inclusive: 60.00 for a kente strip includes VAT 10.00; shipping 6.00 includes VAT 1.00.
     lines = [{"sku": "KENTE-6", "name": "Kente strip", "category": "textiles", "quantity": 1,
               "unit_price": "60.00", "taxes": [VAT | {"amount": "10.00"}]}]  # fmt: skip
