@@ -42,6 +42,7 @@ from integrator.models import (
     TaxCode,
     Transaction,
 )
+from integrator.widgets import IsoDateRangeWidget
 
 __all__ = [
     "AuditEventFilterSet",
@@ -119,7 +120,7 @@ def _date_range(field_name: str, label: str) -> filters.DateFromToRangeFilter:
     return filters.DateFromToRangeFilter(
         field_name=field_name,
         label=label,
-        widget=filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+        widget=IsoDateRangeWidget(),
     )
 
 
@@ -312,7 +313,7 @@ class AuditEventFilterSet(BaseFilterSet):
     occurred_at = filters.DateFromToRangeFilter(
         field_name="occurred_at__date",
         label="Day",
-        widget=filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+        widget=IsoDateRangeWidget(),
     )
 
     class Meta:
@@ -331,7 +332,7 @@ class InboundEventFilterSet(BaseFilterSet):
     received_at = filters.DateFromToRangeFilter(
         field_name="received_at__date",
         label="Received",
-        widget=filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+        widget=IsoDateRangeWidget(),
     )
 
     class Meta:

@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from integrator import money
+
 __all__ = [
     "AccountTable",
     "Column",
@@ -38,6 +40,17 @@ def attr(path: str) -> Callable[[Any], Any]:
             if callable(obj) and not isinstance(obj, Model):
                 obj = obj()
         return obj
+
+    return get
+
+
+def _money(field: str) -> Callable[[Any], Any]:
+    """An amount quantised to the row's currency (aggregates come back from SQLite as floats
+    turned Decimal, e.g. 139.440000000000)."""
+
+    def get(obj: Any) -> Any:
+        value = getattr(obj, field)
+        return None if value is None else money.quantize(value, obj.currency)
 
     return get
 
@@ -148,7 +161,7 @@ class JournalEntryTable(Table):
         Column("reference", "Reference", attr("reference"), ("reference",)),
         Column("kind", "Kind", attr("kind"), ("kind",)),
         Column("channel", "Channel", attr("channel.name"), ("channel__name",)),
-        Column("amount", "Amount", attr("amount"), ("amount",), numeric=True),
+        Column("amount", "Amount", _money("amount"), ("amount",), numeric=True),
         Column("currency", "Currency", attr("currency"), ("currency",)),
         Column("mapping", "Mapping", lambda e: f"v{e.mapping_version.number}" if e.mapping_version else ""),
         Column("posting", "Posting", lambda e: getattr(getattr(e, "posting", None), "state", "")),

@@ -191,7 +191,10 @@ class BankStatementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
                     actor=request.user,
                 )
         except StatementRejected as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            return Response(
+                {"detail": str(exc), "errors": [e.as_dict() for e in exc.errors]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         return Response(_result_body(result, preview=data["preview"]), status=code)
 

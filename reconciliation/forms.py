@@ -7,20 +7,19 @@ from typing import Any
 from django import forms
 
 from integrator.models import LedgerAccount, LedgerConnection
+from integrator.widgets import IsoDateInput
 from reconciliation.choices import StatementFormat
 from reconciliation.models import BankAccount
 
 __all__ = ["BankAccountForm", "ConfirmImportForm", "ResolveForm", "StartRunForm", "StatementUploadForm"]
 
-_DATE = forms.DateInput(attrs={"type": "date"})
-
 
 class StartRunForm(forms.Form):
     """A day, or a period from start to end."""
 
-    day = forms.DateField(required=False, widget=_DATE)
-    start = forms.DateField(required=False, widget=_DATE)
-    end = forms.DateField(required=False, widget=_DATE)
+    day = forms.DateField(required=False, widget=IsoDateInput())
+    start = forms.DateField(required=False, widget=IsoDateInput())
+    end = forms.DateField(required=False, widget=IsoDateInput())
 
     def clean(self) -> dict[str, Any]:
         """A day, or both ends of a period in order."""

@@ -164,9 +164,14 @@ def exception_resolve(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 def _statement_page(
-    request: HttpRequest, upload: StatementUploadForm, account_form: BankAccountForm
+    request: HttpRequest,
+    upload: StatementUploadForm,
+    account_form: BankAccountForm,
+    row_errors: list[Any] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
-    """The statements page with its upload and bank-account forms (possibly showing errors)."""
+    """The statements page with its upload and bank-account forms (possibly showing errors, and
+    the row errors of a refused file)."""
     statements = BankStatement.objects.defer("content").select_related("bank_account", "imported_by")
     return render(
         request,
@@ -178,7 +183,9 @@ def _statement_page(
             "accounts": BankAccount.objects.select_related("ledger_account", "connection"),
             "can_import": request.user.has_perm("reconciliation.add_bankstatement"),
             "can_add_account": request.user.has_perm("reconciliation.add_bankaccount"),
+            "row_errors": row_errors or [],
         },
+        status=status,
     )
 
 
@@ -209,7 +216,7 @@ def statement_list(request: HttpRequest) -> HttpResponse:
             result = import_statement(account, content, filename=upload.name, fmt=fmt, actor=request.user)
     except StatementRejected as exc:
         form.add_error("file", str(exc))
-        return _statement_page(request, form, BankAccountForm())
+        return _statement_page(request, form, BankAccountForm(), row_errors=exc.errors, status=400)
     if not preview:
         return _after_import(request, result)
     confirm = ConfirmImportForm(
@@ -268,7 +275,10 @@ def statement_confirm(request: HttpRequest) -> HttpResponse:
             actor=request.user,
         )
     except StatementRejected as exc:
-        messages.error(request, str(exc))
+        rows = "; ".join(f"row {e.row}: {e.message}" for e in exc.errors[:5])
+        messages.error(
+            request, str(exc) + (f" ({rows}{' ...' if len(exc.errors) > 5 else ''})" if rows else "")
+        )
         return redirect("reconciliation:statements")
     return _after_import(request, result)
 

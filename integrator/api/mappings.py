@@ -25,6 +25,7 @@ from integrator.models import (
     LedgerAccount,
     MappingChangeItem,
     MappingChangeRequest,
+    MappingChangeTarget,
     MappingRule,
     MappingSet,
     MappingVersion,
@@ -141,10 +142,29 @@ class MappingChangeItemSerializer(serializers.ModelSerializer):
         validators: list[Any] = []  # uniqueness is the service's business (it upserts by rule)
 
 
+class MappingChangeTargetSerializer(serializers.ModelSerializer):
+    """Another channel a change covers: its mapping set, its diff, and the version it got."""
+
+    channel_slug = serializers.CharField(source="mapping_set.channel.slug", read_only=True)
+    version_number = serializers.IntegerField(source="version.number", read_only=True, default=None)
+
+    class Meta:
+        model = MappingChangeTarget
+        fields = ["mapping_set", "channel_slug", "diff", "version", "version_number", "repost"]
+        read_only_fields = fields
+
+
 class MappingChangeRequestSerializer(serializers.ModelSerializer):
-    """A change request with its items, the frozen diff and the open changes it conflicts with."""
+    """A change request with its items, the frozen diff and the open changes it conflicts with.
+
+    ``also_mapping_sets`` (write) lists other mapping sets of the same ledger the change covers
+    too; ``targets`` (read) shows them with their own diffs and, once approved, their versions."""
 
     author = serializers.CharField(source="author.username", read_only=True)
+    also_mapping_sets = serializers.PrimaryKeyRelatedField(
+        queryset=MappingSet.objects.select_related("channel"), many=True, required=False, write_only=True
+    )
+    targets = MappingChangeTargetSerializer(many=True, read_only=True)
     reviewer = serializers.CharField(source="reviewer.username", read_only=True, default=None)
     version_number = serializers.IntegerField(source="version.number", read_only=True, default=None)
     items = MappingChangeItemSerializer(many=True, required=False)
@@ -171,6 +191,8 @@ class MappingChangeRequestSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "items",
+            "also_mapping_sets",
+            "targets",
             "conflicts",
         ]
         read_only_fields = [
@@ -326,7 +348,7 @@ class MappingChangeRequestViewSet(viewsets.ModelViewSet):
 
     queryset = MappingChangeRequest.objects.select_related(
         "author", "reviewer", "version", "mapping_set"
-    ).prefetch_related("items")
+    ).prefetch_related("items", "targets__mapping_set__channel", "targets__version")
     serializer_class = MappingChangeRequestSerializer
     filterset_fields = ["mapping_set", "status", "author"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -367,6 +389,7 @@ class MappingChangeRequestViewSet(viewsets.ModelViewSet):
                     title=data["title"],
                     reason=data.get("reason", ""),
                     effective_from=data.get("effective_from"),
+                    also=list(data.get("also_mapping_sets", [])),
                 )
                 self._items(change, data.get("items", []))
             return Response(self.get_serializer(change).data, status=status.HTTP_201_CREATED)
@@ -390,6 +413,8 @@ class MappingChangeRequestViewSet(viewsets.ModelViewSet):
                     reason=data.get("reason"),
                     effective_from=data.get("effective_from"),
                 )
+                if "also_mapping_sets" in data:
+                    svc.set_targets(updated, mapping_sets=list(data["also_mapping_sets"]), actor=request.user)
                 self._items(updated, data.get("items", []))
             return Response(self.get_serializer(MappingChangeRequest.objects.get(pk=change.pk)).data)
 

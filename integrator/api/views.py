@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, viewsets
@@ -40,6 +41,7 @@ from integrator.models import (
     Transaction,
 )
 from integrator.services import books
+from integrator.services import reports as statements
 from integrator.services.pipeline import advance_transaction
 from integrator.services.posting import move_held_posting, replay_posting
 
@@ -256,6 +258,14 @@ class AuditEventViewSet(_ReadOnly):
 _CONNECTION = OpenApiParameter(
     "connection", OpenApiTypes.UUID, required=True, description="Ledger connection id."
 )
+_PERIOD = [
+    OpenApiParameter("start", OpenApiTypes.DATE, description="First day (the current month by default)."),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day; the comparison is the period before."),
+]
+_STATEMENT = (
+    "One statement per currency: period, compared period, sections (lines per account with current, "
+    "previous and change as exact strings, and a total), bottom-line totals; balance sheets add `balances`."
+)
 
 
 class ReportViewSet(CoreViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -267,6 +277,8 @@ class ReportViewSet(CoreViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
     action_permissions = {
         "trial_balance": "integrator.view_ledgerconnection",
         "general_ledger": "integrator.view_ledgerconnection",
+        "profit_and_loss": "integrator.view_ledgerconnection",
+        "balance_sheet": "integrator.view_ledgerconnection",
         "list": "integrator.view_ledgerconnection",
     }
 
@@ -304,6 +316,8 @@ class ReportViewSet(CoreViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
             "trial_balance": request.build_absolute_uri("trial-balance/") + "?connection=<id>&as_of=YYYY-MM-DD",
             "general_ledger": request.build_absolute_uri("general-ledger/")
             + "?connection=<id>&account=<code>&start=YYYY-MM-DD&end=YYYY-MM-DD",
+            "profit_and_loss": request.build_absolute_uri("profit-and-loss/") + "?connection=<id>&start=YYYY-MM-DD&end=YYYY-MM-DD",
+            "balance_sheet": request.build_absolute_uri("balance-sheet/") + "?connection=<id>&start=YYYY-MM-DD&end=YYYY-MM-DD",
         })  # fmt: skip
 
     @extend_schema(
@@ -340,3 +354,39 @@ class ReportViewSet(CoreViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         page = self.paginate_queryset(rows)
         data = s.GeneralLedgerRowSerializer(page if page is not None else rows, many=True).data
         return self.get_paginated_response(data) if page is not None else Response(data)
+
+    def _period(self, request: Request) -> statements.Period:
+        """The period asked for (the current month when no date is given)."""
+        from rest_framework.exceptions import ValidationError
+
+        start, end = self._date(request, "start"), self._date(request, "end")
+        if start is None and end is None:
+            return statements.month_of(timezone.localdate())
+        if start is None or end is None:
+            raise ValidationError({"start" if start is None else "end": ["Give both ends of the period."]})
+        try:
+            return statements.Period(start, end)
+        except ValueError as exc:
+            raise ValidationError({"end": [str(exc)]}) from exc
+
+    @extend_schema(
+        parameters=[_CONNECTION, *_PERIOD],
+        responses={200: OpenApiResponse(description=_STATEMENT), 400: ErrorBodySerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["get"], url_path="profit-and-loss")
+    def profit_and_loss(self, request: Request) -> Response:
+        """Revenue and expenses per account for the period and the previous one, one statement per
+        currency, with the net profit (not paged)."""
+        result = statements.profit_and_loss(self._connection(request), self._period(request))
+        return Response([statements.as_json(st) for st in result])
+
+    @extend_schema(
+        parameters=[_CONNECTION, *_PERIOD],
+        responses={200: OpenApiResponse(description=_STATEMENT), 400: ErrorBodySerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["get"], url_path="balance-sheet")
+    def balance_sheet(self, request: Request) -> Response:
+        """Assets, liabilities and equity (earnings included) at the end of the period and of the
+        previous one, in the functional currency, with ``balances`` (not paged)."""
+        result = statements.balance_sheet(self._connection(request), self._period(request))
+        return Response([statements.as_json(st) for st in result])

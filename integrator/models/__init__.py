@@ -9,6 +9,7 @@ from integrator.models.ledger import LedgerAccount, LedgerConnection, LedgerRef,
 from integrator.models.mapping_changes import (
     MappingChangeItem,
     MappingChangeRequest,
+    MappingChangeTarget,
     RepostRequest,
     RepostResult,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "LedgerRef",
     "MappingChangeItem",
     "MappingChangeRequest",
+    "MappingChangeTarget",
     "MappingRule",
     "MappingSet",
     "MappingVersion",

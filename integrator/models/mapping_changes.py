@@ -22,6 +22,7 @@ __all__ = [
     "ChangeStatus",
     "MappingChangeItem",
     "MappingChangeRequest",
+    "MappingChangeTarget",
     "RepostOutcome",
     "RepostRequest",
     "RepostResult",
@@ -88,6 +89,48 @@ class MappingChangeRequest(models.Model):
     def is_open(self) -> bool:
         """Draft or submitted: not decided yet."""
         return self.status in (ChangeStatus.DRAFT, ChangeStatus.SUBMITTED)
+
+
+class MappingChangeTarget(models.Model):
+    """Another mapping set a change applies to as well: the same SKU or account mapped for several
+    channels of the same ledger in one change, one approval.
+
+    The change's own ``mapping_set`` stays its primary set; each target has its own ``diff``
+    (frozen at submission against that set's active version), and the approval creates one new
+    ``version`` per target (and a ``repost`` where a past date requires one). Items are applied as
+    "add or change" to a target (a rule one channel lacks is added there), removals as removals.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    change = models.ForeignKey(MappingChangeRequest, on_delete=models.CASCADE, related_name="targets")
+    mapping_set = models.ForeignKey(
+        "integrator.MappingSet", on_delete=models.CASCADE, related_name="shared_change_targets"
+    )
+    base_version = models.ForeignKey(
+        "integrator.MappingVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    version = models.ForeignKey(
+        "integrator.MappingVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="shared_change_targets",
+        help_text="The version the approval created for this mapping set.",
+    )
+    repost = models.ForeignKey(
+        "integrator.RepostRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    diff = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["change", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["change", "mapping_set"], name="uniq_change_target_set")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change_id} also on {self.mapping_set_id}"
 
 
 class MappingChangeItem(models.Model):

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 
 from integrator.security.scopes import WRITE_SCOPES
 from integrator.security.tokens import MAX_LIFETIME
+from integrator.widgets import IsoDateInput
 
 __all__ = ["AuditFilterForm", "CodeForm", "TokenForm"]
 
@@ -49,8 +50,8 @@ class AuditFilterForm(forms.Form):
     object_id = forms.CharField(required=False)
     actor = forms.CharField(required=False, help_text="Username, 'system' or worker name")
     request_id = forms.CharField(required=False)
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(required=False, widget=IsoDateInput())
+    date_to = forms.DateField(required=False, widget=IsoDateInput())
 
     def active_filters(self) -> dict[str, Any]:
         """The filters actually set (for the export's own audit row and links)."""

@@ -214,6 +214,8 @@ def export_xlsx(connection: LedgerConnection) -> bytes:
     """The trial balance and the general ledger as an XLSX workbook (two sheets)."""
     from openpyxl import Workbook
 
+    from integrator.views.exports import xlsx_row
+
     wb = Workbook()
     tb = wb.active
     tb.title = "Trial balance"
@@ -232,14 +234,19 @@ def export_xlsx(connection: LedgerConnection) -> bytes:
         ]
     )
     for r in rows:
-        tb.append([r.code, r.name, r.type, r.currency, r.debit, r.credit, r.balance,
-                   *(r.foreign_balances.get(c) for c in foreign)])  # fmt: skip
+        cells = xlsx_row(tb, [r.code, r.name, r.type, r.currency, r.debit, r.credit, r.balance], r.currency)
+        for cur in foreign:
+            value = r.foreign_balances.get(cur)
+            cells.extend(xlsx_row(tb, [value], cur) if value is not None else [None])
+        tb.append(cells)
     gl = wb.create_sheet("General ledger")
     gl.append(_GL_HEADER)
     for row in general_ledger(connection):
-        gl.append([row.date, row.number, row.reference, row.account_code, row.description, row.currency,
-                   row.debit, row.credit, row.functional_currency, row.functional_debit, row.functional_credit,
-                   row.running_balance])  # fmt: skip
+        native = xlsx_row(gl, [row.date, row.number, row.reference, row.account_code, row.description,
+                               row.currency, row.debit, row.credit], row.currency)  # fmt: skip
+        functional = xlsx_row(gl, [row.functional_currency, row.functional_debit, row.functional_credit,
+                                   row.running_balance], row.functional_currency)  # fmt: skip
+        gl.append([*native, *functional])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -21,6 +21,7 @@ from integrator.models import Channel, JournalEntry, JournalLine
 from integrator.services import audit
 from integrator.services.journal import create_entry
 from integrator.services.posting import create_posting
+from reconciliation.services.settling import DAY_CLOSED, settle_exceptions
 
 __all__ = ["close_day", "close_past_days"]
 
@@ -116,6 +117,7 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
                 rate_date=summary_rate[3],
             )
             JournalEntry.objects.filter(pk__in=entry_ids).update(summary=summary)
+            settle_exceptions(summary, event=DAY_CLOSED)
             if specs:
                 create_posting(summary)
             audit.record(

@@ -50,6 +50,7 @@ from integrator.failpoints import failpoint
 from integrator.models import JournalEntry, LedgerConnection, Posting, PostingAttempt, Transaction
 from integrator.services import audit
 from integrator.services.ledger_refs import DbRefStore
+from reconciliation.services.settling import POSTED, settle_exceptions
 
 __all__ = [
     "backoff_seconds",
@@ -447,6 +448,7 @@ def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult
         Posting.objects.filter(
             connection_id=posting.connection_id, state=PostingState.PENDING, error_class="Deferred"
         ).update(next_attempt_at=now)
+        settle_exceptions(posting.entry, event=POSTED, detail=result.remote_number or result.remote_id)
         if "read_back" in ledger_target_class(posting.connection.platform).capabilities:
             from integrator.tasks import enqueue
 

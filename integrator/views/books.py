@@ -1,4 +1,5 @@
-"""Reports of the built-in ledger: trial balance and general ledger, with downloads."""
+"""Reports of the built-in ledger: trial balance, general ledger, profit and loss and balance sheet
+(each beside the previous period), with downloads."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 
 from integrator.models import LedgerAccount, LedgerConnection
 from integrator.services import books
+from integrator.services import reports as statements
+from integrator.views.exports import EXPORT_FORMATS, export_rows
+from integrator.widgets import IsoDateInput
 
-__all__ = ["books_export", "general_ledger", "reports", "trial_balance"]
+__all__ = ["balance_sheet", "books_export", "general_ledger", "profit_and_loss", "reports", "trial_balance"]
 
 
 def _date_param(request: HttpRequest, name: str) -> date | None:
@@ -92,3 +98,79 @@ def books_export(request: HttpRequest, pk: str, fmt: str) -> HttpResponse:
         return HttpResponse("unknown format", status=404)
     response["Content-Disposition"] = f'attachment; filename="ledger-{connection.pk}.{fmt}"'
     return response
+
+
+class PeriodForm(forms.Form):
+    """The period of a statement (the comparison is the period of the same length before it)."""
+
+    start = forms.DateField(widget=IsoDateInput(), label="From")
+    end = forms.DateField(widget=IsoDateInput(), label="To")
+
+    def clean(self) -> dict[str, Any]:
+        """The period must not end before it starts."""
+        data = super().clean() or {}
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise forms.ValidationError("The period ends before it starts.")
+        return data
+
+
+def _quick_periods(today: date) -> list[tuple[str, statements.Period]]:
+    """The periods a finance user asks for most, as links."""
+    this_month = statements.month_of(today)
+    quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    quarter = statements.Period(
+        quarter_start, statements.month_of(date(today.year, quarter_start.month + 2, 1)).end
+    )
+    return [
+        ("This month", this_month),
+        ("Last month", this_month.previous()),
+        ("This quarter", quarter),
+        ("This year", statements.Period(date(today.year, 1, 1), date(today.year, 12, 31))),
+    ]
+
+
+def _statement(request: HttpRequest, pk: str, kind: str) -> HttpResponse | StreamingHttpResponse:
+    connection = get_object_or_404(LedgerConnection, pk=pk)
+    today = timezone.localdate()
+    default = statements.month_of(today)
+    form = PeriodForm(request.GET if request.GET.get("start") or request.GET.get("end") else None,
+                      initial={"start": default.start, "end": default.end})  # fmt: skip
+    period = default
+    if form.is_bound and form.is_valid():
+        period = statements.Period(form.cleaned_data["start"], form.cleaned_data["end"])
+    build = statements.profit_and_loss if kind == "profit-and-loss" else statements.balance_sheet
+    result = build(connection, period)
+    fmt = request.GET.get("export", "")
+    if fmt in EXPORT_FORMATS:
+        header, rows = statements.statement_rows(result)
+        return export_rows(header, rows, fmt, f"{kind}-{period.start}-{period.end}", currency_at=0)
+    return render(
+        request,
+        "integrator/statement.html",
+        {
+            "connection": connection,
+            "kind": kind,
+            "title": "Profit and loss" if kind == "profit-and-loss" else "Balance sheet",
+            "statements": result,
+            "period": period,
+            "compared": period.previous(),
+            "form": form,
+            "quick": _quick_periods(today),
+            "query": f"start={period.start.isoformat()}&end={period.end.isoformat()}",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@permission_required("integrator.view_ledgerconnection", raise_exception=True)
+def profit_and_loss(request: HttpRequest, pk: str) -> HttpResponse | StreamingHttpResponse:
+    """Revenue less expenses of a period beside the previous period (``?export=csv|xlsx``)."""
+    return _statement(request, pk, "profit-and-loss")
+
+
+@login_required
+@permission_required("integrator.view_ledgerconnection", raise_exception=True)
+def balance_sheet(request: HttpRequest, pk: str) -> HttpResponse | StreamingHttpResponse:
+    """Assets, liabilities and equity at the end of a period and of the previous one."""
+    return _statement(request, pk, "balance-sheet")

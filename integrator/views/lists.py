@@ -47,6 +47,10 @@ class ObjectListView(LoginRequiredMixin, PermissionRequiredMixin, View):
         """Anything else the template needs (counts for tabs, choices ...)."""
         return {}
 
+    def prepare_page(self, request: HttpRequest, rows: list[Any]) -> None:
+        """Add what the rows of the shown page need beyond their query (a constant number of
+        queries, never one per row)."""
+
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse | StreamingHttpResponse:
         """Filter, sort, then either export everything or render one page."""
         filterset = self.filterset_class(request.GET, queryset=self.get_queryset(), request=request)
@@ -57,6 +61,8 @@ class ObjectListView(LoginRequiredMixin, PermissionRequiredMixin, View):
             return export_response(table, fmt, self.export_name)
         per_page = _per_page(request.GET.get("per_page"), self.per_page)
         page = Paginator(table.queryset, per_page).get_page(request.GET.get("page"))
+        page.object_list = list(page.object_list)
+        self.prepare_page(request, page.object_list)
         active_filters = [
             name for name in self.filter_bar if any(v for v in request.GET.getlist(name) if v)
         ] + [name for name in request.GET if name.endswith(("_after", "_before")) and request.GET[name]]

@@ -38,6 +38,8 @@ from integrator.models import (
 from integrator.models.mapping_changes import ChangeAction, ChangeStatus
 from integrator.services import chart, reposting
 from integrator.services import mapping_changes as svc
+from integrator.views import mapping_scope
+from integrator.widgets import IsoDateInput
 
 __all__ = ["urlpatterns"]
 
@@ -52,7 +54,7 @@ class ChangeForm(forms.Form):
 
     title = forms.CharField(max_length=200)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    effective_from = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    effective_from = forms.DateField(widget=IsoDateInput())
 
 
 class ItemForm(forms.Form):
@@ -286,6 +288,20 @@ def _change_context(request: HttpRequest, change: MappingChangeRequest, **extra:
         "rules": _rules(svc.current_version(mapping_set), q),
         "q": q,
         "repost": RepostRequest.objects.filter(change=change).first(),
+        "target_rows": [
+            {
+                "target": t,
+                "diff": svc.change_diff(change, svc.rules_of(t.mapping_set), upsert=True)
+                if change.status == ChangeStatus.DRAFT
+                else t.diff,
+            }
+            for t in change.targets.select_related("mapping_set__channel", "version", "repost").order_by(
+                "mapping_set__channel__name"
+            )
+        ],
+        "other_sets": mapping_scope.other_sets(mapping_set)
+        if is_author and change.status == ChangeStatus.DRAFT
+        else [],
         **extra,
     }
 
@@ -496,6 +512,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     waiting = (
         MappingChangeRequest.objects.filter(status=ChangeStatus.SUBMITTED)
         .select_related("author", "mapping_set__channel", "mapping_set__connection")
+        .prefetch_related("targets__mapping_set__channel")
         .order_by("submitted_at")
     )
     can_approve = request.user.has_perm(svc.APPROVE_PERMISSION)
@@ -637,6 +654,7 @@ urlpatterns = [
     path("", mapping_index, name="mappings"),
     path("sets/new/", mapping_set_create, name="mappings-set-new"),
     path("held/", held_transactions, name="mappings-held"),
+    path("fix/", mapping_scope.draft_from_held, name="mappings-fix"),
     path("approvals/", approval_queue, name="mappings-approvals"),
     path("sets/<uuid:pk>/", mapping_set_detail, name="mappings-set"),
     path("sets/<uuid:pk>/history/", version_history, name="mappings-history"),
@@ -649,6 +667,7 @@ urlpatterns = [
     path("changes/<uuid:pk>/items/<uuid:item_id>/delete/", item_delete, name="mappings-item-delete"),
     path("changes/<uuid:pk>/impact/", change_impact, name="mappings-change-impact"),
     path("changes/<uuid:pk>/import/", change_import, name="mappings-change-import"),
+    path("changes/<uuid:pk>/channels/", mapping_scope.change_channels, name="mappings-change-channels"),
     path("changes/<uuid:pk>/<str:verb>/", change_decide, name="mappings-change-decide"),
     path("chart/<uuid:pk>/", chart_detail, name="mappings-chart"),
     path("chart/<uuid:pk>/refresh/", chart_refresh, name="mappings-chart-refresh"),

@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,6 +19,7 @@ from integrator.filters import (
     parse_amount_query,
 )
 from integrator.models import JournalEntry, Posting, Transaction
+from integrator.views.transactions import with_amount
 
 __all__ = ["search"]
 
@@ -41,7 +41,7 @@ def search(request: HttpRequest) -> HttpResponse:
         if user.has_perm("integrator.view_journalentry"):
             entries = JournalEntryFilterSet(
                 params,
-                queryset=JournalEntry.objects.select_related("channel").annotate(amount=Sum("lines__debit")),
+                queryset=with_amount(JournalEntry.objects.select_related("channel")),
             ).qs
             groups.append({"key": "journal", "label": "Journal entries", "rows": list(entries.order_by("-date")[:LIMIT]),
                            "all_url": reverse("journal") + "?" + urlencode(params)})  # fmt: skip

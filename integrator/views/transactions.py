@@ -7,29 +7,59 @@ from typing import Any
 from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Case, Count, DecimalField, F, Prefetch, QuerySet, Sum, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from integrator.choices import TransactionStatus
+from integrator.choices import EntryKind, TransactionStatus
 from integrator.filters import InboundEventFilterSet, JournalEntryFilterSet, TransactionFilterSet
 from integrator.models import InboundEvent, JournalEntry, JournalLine, Posting, Transaction
 from integrator.services.pipeline import advance_transaction
 from integrator.tables import InboundEventTable, JournalEntryTable, TransactionTable
+from integrator.views.documents import document_breakdown
 from integrator.views.lists import ObjectListView
+from integrator.views.mapping_scope import fix_suggestions
+from integrator.views.waiting import awaiting_close, close_note, next_close_run
 
 __all__ = [
     "InboxView",
     "JournalEntryListView",
     "TransactionListView",
     "journal_entry_detail",
+    "status_counts",
     "transaction_detail",
     "transaction_retry",
+    "with_amount",
 ]
 
 RETRYABLE = (TransactionStatus.INVALID, TransactionStatus.NEEDS_MAPPING, TransactionStatus.RECEIVED)
+
+
+def status_counts() -> dict[str, int]:
+    """Transactions per status (one grouped query): the one count behind the transactions list's
+    tabs and Today's cards, so "posted" means the same number everywhere."""
+    return dict(Transaction.objects.values_list("status").annotate(n=Count("id")).order_by())
+
+
+def with_amount(entries: QuerySet[JournalEntry]) -> QuerySet[JournalEntry]:
+    """Journal entries annotated with ``amount``, what the entry is worth in words a clerk uses: the
+    transaction's own total for the entry of its current revision (a sale's total, a payout's bank
+    deposit), else (daily summaries, reversals, older revisions) the total of the debits."""
+    return entries.annotate(debits=Sum("lines__debit")).annotate(
+        amount=Case(
+            When(
+                kind=EntryKind.TRANSACTION,
+                transaction__isnull=False,
+                transaction_revision=F("transaction__revision"),
+                then=F("transaction__total"),
+            ),
+            default=F("debits"),
+            output_field=DecimalField(max_digits=18, decimal_places=4),
+        )
+    )
 
 
 class TransactionListView(ObjectListView):
@@ -44,9 +74,22 @@ class TransactionListView(ObjectListView):
     export_name = "transactions"
     filter_bar = ("q", "channel", "kind", "status", "business_date")
 
+    def get_queryset(self) -> QuerySet[Transaction]:
+        """Every transaction, marked when it waits for its day's daily summary."""
+        return awaiting_close(self.queryset.all())
+
+    def prepare_page(self, request: HttpRequest, rows: list[Any]) -> None:
+        """Say when a daily-summary transaction waiting for its day's close will be posted."""
+        waiting = [row for row in rows if getattr(row, "awaiting_close", False)]
+        if not waiting:
+            return
+        now, next_run = timezone.now(), next_close_run()
+        for row in waiting:
+            row.close_note = close_note(row, now=now, next_run=next_run)
+
     def extra_context(self, request: HttpRequest) -> dict[str, Any]:
         """Counts per status for the tabs (one grouped query)."""
-        counts = dict(Transaction.objects.values_list("status").annotate(n=Count("id")).order_by())
+        counts = status_counts()
         tabs = [{"value": "", "label": "All", "count": sum(counts.values())}]
         tabs += [
             {"value": v, "label": label, "count": counts.get(v, 0)} for v, label in TransactionStatus.choices
@@ -58,9 +101,7 @@ class JournalEntryListView(ObjectListView):
     """Our ledger of intent: every journal entry with its debit total and posting state."""
 
     permission_required = "integrator.view_journalentry"
-    queryset = JournalEntry.objects.select_related("channel", "mapping_version", "posting").annotate(
-        amount=Sum("lines__debit")
-    )
+    queryset = with_amount(JournalEntry.objects.select_related("channel", "mapping_version", "posting"))
     filterset_class = JournalEntryFilterSet
     table_class = JournalEntryTable
     template_name = "integrator/journal_list.html"
@@ -131,6 +172,14 @@ def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
         )
         .order_by("created_at")
     )
+    waiting_for_close = any(
+        e.kind == EntryKind.TRANSACTION
+        and not e.superseded
+        and not e.summary_id
+        and not hasattr(e, "posting")
+        for e in entries
+        if e.transaction_revision == txn.revision
+    )
     posted = [e for e in entries if hasattr(e, "posting") and e.posting.state == "posted"]
     summary_posted = [e.summary for e in entries if e.summary_id and hasattr(e.summary, "posting")]
     ledger_docs = [e.posting for e in posted] + [s.posting for s in summary_posted if s is not None]
@@ -143,6 +192,7 @@ def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "events": txn.events.order_by("received_at"),
         "entries": entries,
         "lines": txn.lines.all(),
+        "breakdown": document_breakdown(txn),
         "tax_lines": txn.tax_lines.all(),
         "payments": txn.payments.all(),
         "discounts": txn.discounts.all(),
@@ -153,6 +203,10 @@ def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "reposts": reposts,
         "can_retry": txn.status in RETRYABLE and request.user.has_perm("integrator.change_transaction"),
         "can_replay": request.user.has_perm("integrator.change_posting"),
+        "fixes": fix_suggestions(txn, request.user) if txn.status == TransactionStatus.NEEDS_MAPPING else [],
+        "close_note": close_note(txn, now=timezone.now(), next_run=next_close_run())
+        if waiting_for_close
+        else "",
     }
     return render(request, "integrator/transaction_detail.html", context)
 

@@ -12,7 +12,12 @@ __all__ = ["ParsedLine", "ParsedStatement", "RowError", "StatementRejected", "pa
 
 
 class StatementRejected(ValueError):
-    """The file as a whole cannot be imported (not the format it claims, wrong account, ...)."""
+    """The file as a whole cannot be imported (not the format it claims, wrong account, no readable
+    line ...); ``errors`` holds the row errors when they are the reason."""
+
+    def __init__(self, message: str, errors: list[RowError] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[RowError] = list(errors or [])
 
 
 @dataclass(frozen=True)

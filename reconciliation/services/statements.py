@@ -170,6 +170,30 @@ def _classify(account: BankAccount, result: ImportResult) -> dict[str, ParsedLin
     return {h: ln for h, ln in hashed.items() if h not in known}
 
 
+def _refuse_unreadable(result: ImportResult) -> None:
+    """A statement with no line read is refused with its row errors, never stored as an empty
+    statement of "period None - None": nothing would be imported, and the clerk must fix the file."""
+    if result.parsed.lines and (result.new_lines or result.duplicate_lines):
+        return
+    failed = [e for e in result.errors if not e.skipped]
+    if failed:
+        raise StatementRejected(
+            f"no line of the file could be read ({len(failed)} row error{'s' if len(failed) != 1 else ''}): "
+            "nothing was imported. Fix the rows below, or check the account's column layout, and "
+            "upload it again",
+            errors=result.errors,
+        )
+    start, end = result.parsed.covered_period()
+    if start is None or end is None:
+        skipped = len(result.errors)
+        raise StatementRejected(
+            "the file holds no statement lines"
+            + (f" ({skipped} row(s) skipped, e.g. pending)" if skipped else "")
+            + " and states no period: nothing was imported",
+            errors=result.errors,
+        )
+
+
 def preview_statement(
     account: BankAccount, content: bytes, *, filename: str = "", fmt: str | None = None
 ) -> ImportResult:
@@ -177,6 +201,7 @@ def preview_statement(
     result = _read(account, content, filename, fmt)
     result.duplicate_of = BankStatement.objects.filter(bank_account=account, checksum=result.checksum).first()
     _classify(account, result)
+    _refuse_unreadable(result)
     return result
 
 
@@ -194,6 +219,7 @@ def import_statement(
             result.duplicate_lines = list(result.parsed.lines)
             return result
         new = _classify(account, result)
+        _refuse_unreadable(result)
         start, end = result.parsed.covered_period()
         statement = BankStatement.objects.create(
             bank_account=account,

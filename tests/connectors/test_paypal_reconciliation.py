@@ -74,7 +74,9 @@ def test_paypal_fees_and_transfer_match_the_bank_statement(
     net_debit: dict[str, Decimal] = {}
     euro_cleared = D(0)
     for ln in entry.lines.select_related("account"):
-        net_debit[ln.account.code] = net_debit.get(ln.account.code, D(0)) + ln.functional_debit - ln.functional_credit
+        net_debit[ln.account.code] = (
+            net_debit.get(ln.account.code, D(0)) + ln.functional_debit - ln.functional_credit
+        )
         if ln.currency == "EUR":
             euro_cleared += ln.credit - ln.debit
     # Dr bank the deposit, Dr fees, Cr PayPal clearing the gross it had been debited with (in GBP,

@@ -53,7 +53,7 @@ def test_a_clerk_cannot_approve_on_screen_and_a_manager_can(mset: MappingSet, us
     assert clerk2.post(f"/mappings/changes/{change.pk}/approve/").status_code == 403
     manager = as_user(users["finance_manager"])
     page = manager.get(f"/mappings/changes/{change.pk}/").content.decode()
-    assert "Approve</button>" in page and "Reject</button>" in page
+    assert "Approve</button>" in page and "Reject this change</button>" in page
     response = manager.post(f"/mappings/changes/{change.pk}/approve/", {"comment": "agreed"})
     assert response.status_code == 302
     change.refresh_from_db()

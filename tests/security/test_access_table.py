@@ -60,6 +60,8 @@ TABLE: dict[str, tuple[str, str | dict[str, str]]] = {
     "reports": (STAFF, ""),
     "trial-balance": (STAFF, ""),
     "general-ledger": (STAFF, ""),
+    "profit-and-loss": (STAFF, ""),
+    "balance-sheet": (STAFF, ""),
     "books-export": (STAFF, ""),
     "connections": (STAFF, ""),
     "connection-detail": (STAFF, ""),
@@ -103,6 +105,8 @@ TABLE: dict[str, tuple[str, str | dict[str, str]]] = {
     "api:report-list": (READERS, ""),
     "api:report-general-ledger": (READERS, ""),
     "api:report-trial-balance": (READERS, ""),
+    "api:report-profit-and-loss": (READERS, ""),
+    "api:report-balance-sheet": (READERS, ""),
     "api:auditevent-list": (READERS, ""),
     "api:auditevent-detail": (READERS, ""),
     "api:mappingset-list": (READERS, ""),
@@ -158,6 +162,10 @@ TABLE: dict[str, tuple[str, str | dict[str, str]]] = {
     "mappings-version-export": (STAFF, ""),
     "mappings-change": (STAFF, ""),
     "mappings-change-edit": ("", "C"),
+    # Only the author of a draft chooses the channels it covers.
+    "mappings-change-channels": ("", "C"),
+    # Drafting a change from a held transaction: whoever drafts changes.
+    "mappings-fix": ("CM", "CM"),
     "mappings-item-save": ("", "C"),
     "mappings-item-validate": ("", "C"),
     "mappings-item-delete": ("", "C"),

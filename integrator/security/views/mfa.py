@@ -19,6 +19,17 @@ from integrator.security.roles import requires_mfa
 __all__ = ["mfa_backup_codes", "mfa_enrol", "mfa_status", "mfa_verify"]
 
 
+_NO_MATCH = "That code did not match. Check the time on your phone and enter the code it shows now."
+
+
+def _wait_message(seconds: int) -> str:
+    """What to say while the device waits out a run of wrong codes (the code was not checked)."""
+    return (
+        f"Too many wrong codes in a row: wait {seconds} second{'s' if seconds != 1 else ''}, then enter "
+        "the code your app shows at that moment. This code was not checked."
+    )
+
+
 def _is_verified(request: HttpRequest) -> bool:
     return bool(getattr(request.user, "is_verified", lambda: False)())
 
@@ -62,12 +73,13 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
     device = mfa.pending_totp_device(request.user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        codes = mfa.confirm_totp_device(request, device, form.cleaned_data["code"])
+        wait = mfa.device_wait_seconds(device)
+        codes = None if wait else mfa.confirm_totp_device(request, device, form.cleaned_data["code"])
         if codes is not None:
             return render(
                 request, "security/backup_codes.html", {"codes": codes, "next": _safe_next(request)}
             )
-        form.add_error("code", "That code did not match. Check the time on your phone and try again.")
+        form.add_error("code", _wait_message(wait) if wait else _NO_MATCH)
     return render(
         request,
         "security/mfa_enrol.html",
@@ -89,10 +101,12 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
         return redirect("security:mfa-enrol")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if mfa.verify_session(request, form.cleaned_data["code"]):
+        code = form.cleaned_data["code"]
+        wait = mfa.wait_seconds(request.user, code)
+        if not wait and mfa.verify_session(request, code):
             messages.success(request, "Two-factor verification done for this session.")
             return redirect(_safe_next(request))
-        form.add_error("code", "That code did not match (after several wrong codes, wait a little).")
+        form.add_error("code", _wait_message(wait) if wait else _NO_MATCH)
     return render(
         request,
         "security/mfa_verify.html",

@@ -3,9 +3,11 @@
 :mod:`.workflow` holds the writes (draft, edit, submit, approve, reject, withdraw), each atomic,
 permission-checked and audited; :mod:`.rules` what a rule is and how an item is validated and
 compared with the active version; :mod:`.review` the read-only views a reviewer needs (conflicts,
-impact preview, held transactions grouped by what is missing).
+impact preview, held transactions grouped by what is missing); :mod:`.fixes` which rule would
+release a held transaction and which other channels wait for the same rule.
 """
 
+from integrator.services.mapping_changes.fixes import HeldByRule, SuggestedRule, suggested_rules, waiting_for
 from integrator.services.mapping_changes.review import (
     HeldGroup,
     ImpactPreview,
@@ -24,11 +26,13 @@ from integrator.services.mapping_changes.rules import (
     active_rules,
     business_today,
     change_diff,
+    change_sets,
     check_item,
     current_version,
     proposed_rules,
     rule_key,
     rule_view,
+    rules_of,
 )
 from integrator.services.mapping_changes.workflow import (
     APPROVE_PERMISSION,
@@ -38,6 +42,7 @@ from integrator.services.mapping_changes.workflow import (
     reject_change,
     remove_item,
     set_item,
+    set_targets,
     submit_change,
     update_change,
     withdraw_change,
@@ -46,6 +51,7 @@ from integrator.services.mapping_changes.workflow import (
 __all__ = [
     "ALLOWED_MATCH_FIELDS",
     "APPROVE_PERMISSION",
+    "HeldByRule",
     "HeldGroup",
     "ImpactPreview",
     "ItemCheck",
@@ -53,10 +59,12 @@ __all__ = [
     "JournalChange",
     "MappingChangeError",
     "RuleKey",
+    "SuggestedRule",
     "active_rules",
     "approve_change",
     "business_today",
     "change_diff",
+    "change_sets",
     "check_item",
     "conflicting_changes",
     "current_version",
@@ -70,8 +78,12 @@ __all__ = [
     "remove_item",
     "rule_key",
     "rule_view",
+    "rules_of",
     "set_item",
+    "set_targets",
     "submit_change",
+    "suggested_rules",
     "update_change",
+    "waiting_for",
     "withdraw_change",
 ]

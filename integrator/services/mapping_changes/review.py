@@ -20,6 +20,7 @@ from integrator.models import (
     JournalEntry,
     MappingChangeRequest,
     MappingRule,
+    MappingSet,
     MappingVersion,
     Transaction,
 )
@@ -27,11 +28,12 @@ from integrator.models.mapping_changes import ChangeStatus
 from integrator.services.journal import NeedsMapping, Unbalanced
 from integrator.services.mapping_changes.rules import (
     RuleKey,
-    active_rules,
     business_today,
+    change_sets,
     current_version,
     proposed_rules,
     rule_key,
+    rules_of,
 )
 from integrator.services.reposting import draft_under, entry_net, lines_net, lines_view, net_delta
 
@@ -57,11 +59,14 @@ def conflicting_changes(change: MappingChangeRequest) -> list[dict[str, Any]]:
     mine = {rule_key(i.kind, i.match_field, i.match_value) for i in change.items.all()}
     if not mine:
         return []
+    my_sets = [ms.pk for ms in change_sets(change)]
     others = (
         MappingChangeRequest.objects.filter(
-            mapping_set_id=change.mapping_set_id, status__in=[ChangeStatus.DRAFT, ChangeStatus.SUBMITTED]
+            Q(mapping_set_id__in=my_sets) | Q(targets__mapping_set_id__in=my_sets),
+            status__in=[ChangeStatus.DRAFT, ChangeStatus.SUBMITTED],
         )
         .exclude(pk=change.pk)
+        .distinct()
         .select_related("author")
         .prefetch_related("items")
     )
@@ -78,9 +83,12 @@ def conflicting_changes(change: MappingChangeRequest) -> list[dict[str, Any]]:
     return found
 
 
-def proposed_book_rules(change: MappingChangeRequest) -> tuple[MappingVersion, dict[RuleKey, MappingRule]]:
-    """An unsaved version and its rules as the change would make them, indexed like RuleBook."""
-    mapping_set = change.mapping_set
+def proposed_book_rules(
+    change: MappingChangeRequest, mapping_set: MappingSet | None = None
+) -> tuple[MappingVersion, dict[RuleKey, MappingRule]]:
+    """An unsaved version and its rules as the change would make them for ``mapping_set`` (its own
+    set unless told), indexed like RuleBook."""
+    mapping_set = mapping_set or change.mapping_set
     current = current_version(mapping_set)
     version = MappingVersion(
         mapping_set=mapping_set,
@@ -88,7 +96,7 @@ def proposed_book_rules(change: MappingChangeRequest) -> tuple[MappingVersion, d
         effective_from=change.effective_from,
     )
     rules = {}
-    for spec in proposed_rules(change, active_rules(change)):
+    for spec in proposed_rules(change, rules_of(mapping_set)):
         rule = MappingRule(version=version, **spec)
         rules[(rule.kind, rule.match_field, rule.match_value.lower())] = rule
     return version, rules
@@ -126,24 +134,40 @@ class ImpactPreview:
 def impact_preview(
     change: MappingChangeRequest, *, recent_days: int = 30, limit: int = 200, samples: int = 20
 ) -> ImpactPreview:
-    """Held and recent transactions under the proposed rules (nothing is saved).
+    """Held and recent transactions under the proposed rules (nothing is saved), over every channel
+    the change covers.
 
     * Held (``needs_mapping``) transactions dated from the effective date: how many the change
       would release, and what would still be missing.
     * Recent journaled transactions (the last ``recent_days`` days, or from a past effective date):
       how many journals would differ, with examples of before and after per account.
     """
-    mapping_set = change.mapping_set
-    version, rules = proposed_book_rules(change)
-    today = business_today(mapping_set)
+    today = min(business_today(ms) for ms in change_sets(change))
     preview = ImpactPreview(
         effective_from=change.effective_from, needs_reposting=change.effective_from < today
     )
+    preview.recent_since = min(change.effective_from, today - timedelta(days=recent_days))
+    missing: dict[str, int] = defaultdict(int)
+    for mapping_set in change_sets(change):
+        _held_impact(change, mapping_set, preview, missing, limit)
+        _recent_impact(mapping_set, change, preview, limit, samples)
+    preview.held_still_missing = dict(sorted(missing.items(), key=lambda kv: -kv[1]))
+    return preview
+
+
+def _held_impact(
+    change: MappingChangeRequest,
+    mapping_set: MappingSet,
+    preview: ImpactPreview,
+    missing: dict[str, int],
+    limit: int,
+) -> None:
+    """Count the set's held transactions the change would release, and what would still miss."""
+    version, rules = proposed_book_rules(change, mapping_set)
     held = Transaction.objects.filter(
         channel_id=mapping_set.channel_id, status=TransactionStatus.NEEDS_MAPPING
     )
-    preview.held_total = held.count()
-    missing: dict[str, int] = defaultdict(int)
+    preview.held_total += held.count()
     for txn in held.order_by("-business_date")[:limit]:
         if preview.held_earliest is None or txn.business_date < preview.held_earliest:
             preview.held_earliest = txn.business_date
@@ -158,9 +182,13 @@ def impact_preview(
                 missing[reason] += 1
         except Unbalanced as exc:
             missing[str(exc)] += 1
-    preview.held_still_missing = dict(sorted(missing.items(), key=lambda kv: -kv[1]))
-    since = min(change.effective_from, today - timedelta(days=recent_days))
-    preview.recent_since = since
+
+
+def _recent_impact(
+    mapping_set: MappingSet, change: MappingChangeRequest, preview: ImpactPreview, limit: int, samples: int
+) -> None:
+    """Compare the set's recent journals with what the proposed rules would make."""
+    version, rules = proposed_book_rules(change, mapping_set)
     entries = (
         JournalEntry.objects.filter(
             channel_id=mapping_set.channel_id,
@@ -168,7 +196,7 @@ def impact_preview(
             kind=EntryKind.TRANSACTION,
             superseded=False,
             transaction__isnull=False,
-            date__gte=since,
+            date__gte=preview.recent_since,
         )
         .filter(
             Q(
@@ -204,7 +232,6 @@ def impact_preview(
             if len(preview.samples) < samples:
                 before, after = lines_view(old, entry.currency), lines_view(new, entry.currency)
                 preview.samples.append(JournalChange(txn, before, after, delta))
-    return preview
 
 
 @dataclass

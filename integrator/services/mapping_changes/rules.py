@@ -33,11 +33,13 @@ __all__ = [
     "active_rules",
     "business_today",
     "change_diff",
+    "change_sets",
     "check_item",
     "current_version",
     "proposed_rules",
     "rule_key",
     "rule_view",
+    "rules_of",
 ]
 
 RuleKey = tuple[str, str, str]
@@ -139,15 +141,29 @@ class ItemCheck:
         return not self.errors
 
 
-def active_rules(change: MappingChangeRequest) -> dict[RuleKey, MappingRule]:
-    """The rules of the set's current version, by rule key (what a change is compared with)."""
-    version = current_version(change.mapping_set)
+def rules_of(mapping_set: MappingSet) -> dict[RuleKey, MappingRule]:
+    """The rules of a set's current version, by rule key."""
+    version = current_version(mapping_set)
     if version is None:
         return {}
     return {
         rule_key(r.kind, r.match_field, r.match_value): r
         for r in version.rules.select_related("account", "tax_code")
     }
+
+
+def active_rules(change: MappingChangeRequest) -> dict[RuleKey, MappingRule]:
+    """The rules of the change's own set's current version (what a change is compared with)."""
+    return rules_of(change.mapping_set)
+
+
+def change_sets(change: MappingChangeRequest) -> list[MappingSet]:
+    """Every mapping set a change applies to: its own first, then the other channels it covers."""
+    others = [
+        t.mapping_set
+        for t in change.targets.select_related("mapping_set__channel").order_by("mapping_set__channel__name")
+    ]
+    return [change.mapping_set, *others]
 
 
 def check_item(
@@ -228,12 +244,14 @@ def check_item(
 
 
 def change_diff(
-    change: MappingChangeRequest, base: dict[RuleKey, MappingRule] | None = None
+    change: MappingChangeRequest, base: dict[RuleKey, MappingRule] | None = None, *, upsert: bool = False
 ) -> list[dict[str, Any]]:
     """Rule by rule: what the active version has (before) and what the change proposes (after).
 
     A row's ``problem`` is set when the item no longer fits the active version (the rule was added
-    or removed by another change meanwhile).
+    or removed by another change meanwhile). With ``upsert`` (the other channels a change covers)
+    an item adds the rule where a channel lacks it and changes it where it has it; only removing a
+    rule the channel does not have is a problem.
     """
     base = active_rules(change) if base is None else base
     rows = []
@@ -241,13 +259,20 @@ def change_diff(
         key = rule_key(item.kind, item.match_field, item.match_value)
         old = base.get(key)
         problem = ""
-        if item.action == ChangeAction.ADD and old is not None:
+        action = item.action
+        if upsert and action != ChangeAction.REMOVE:
+            action = ChangeAction.ADD if old is None else ChangeAction.EDIT
+        elif action == ChangeAction.ADD and old is not None:
             problem = "this rule exists now: another change added it"
-        elif item.action != ChangeAction.ADD and old is None:
-            problem = "this rule no longer exists in the active version"
+        elif action != ChangeAction.ADD and old is None:
+            problem = (
+                "this channel has no such rule to remove"
+                if upsert
+                else "this rule no longer exists in the active version"
+            )
         rows.append(
             {
-                "action": item.action,
+                "action": action,
                 "kind": item.kind,
                 "match_field": item.match_field,
                 "match_value": item.match_value,

@@ -12,6 +12,8 @@ so the screens and the API cannot get round them:
 * approval creates a new mapping version (``create_version`` + ``activate_version``) effective
   from the change's date: today or later, or a past date only with an explicit re-posting
   (:mod:`integrator.services.reposting`);
+* a change may cover several channels of the same ledger (:func:`set_targets`): one request, one
+  approval, one new version per mapping set, each checked for staleness on its own;
 * every step writes the audit trail with before and after.
 
 Rule identity, validation and diffs live in :mod:`.rules`; read-only helpers for the screens and
@@ -33,6 +35,7 @@ from integrator.models import (
     LedgerConnection,
     MappingChangeItem,
     MappingChangeRequest,
+    MappingChangeTarget,
     MappingSet,
     MappingVersion,
     TaxCode,
@@ -50,6 +53,7 @@ from integrator.services.mapping_changes.rules import (
     proposed_rules,
     rule_key,
     rule_view,
+    rules_of,
 )
 from integrator.services.mappings import activate_version, create_version
 
@@ -61,6 +65,7 @@ __all__ = [
     "reject_change",
     "remove_item",
     "set_item",
+    "set_targets",
     "submit_change",
     "update_change",
     "withdraw_change",
@@ -107,6 +112,11 @@ def _change_snapshot(change: MappingChangeRequest) -> dict[str, Any]:
     return audit.snapshot(change, ["title", "reason", "status", "effective_from", "review_comment"])
 
 
+def _channels(targets: Any) -> list[str]:
+    """The channel slugs of a change's other mapping sets, for the audit trail."""
+    return sorted(t.mapping_set.channel.slug for t in targets)
+
+
 # -- drafting -------------------------------------------------------------------------------------
 
 
@@ -128,8 +138,10 @@ def draft_change(
     title: str,
     reason: str = "",
     effective_from: date | None = None,
+    also: list[MappingSet] | None = None,
 ) -> MappingChangeRequest:
-    """Start a draft change against the set's active version (effective today unless told)."""
+    """Start a draft change against the set's active version (effective today unless told);
+    ``also`` lists other mapping sets of the same ledger the change covers too."""
     user = _require(actor, ADD_PERMISSION, "You may not draft mapping changes.")
     if not title.strip():
         raise ItemInvalid({"title": ["Give the change a short title."]})
@@ -143,7 +155,44 @@ def draft_change(
             author=user,
         )
         audit.record("mapping_change.drafted", obj=change, after=_change_snapshot(change), actor=user)
+        if also:
+            set_targets(change, mapping_sets=also, actor=user)
     return change
+
+
+def set_targets(
+    change: MappingChangeRequest, *, mapping_sets: list[MappingSet], actor: Any
+) -> list[MappingChangeTarget]:
+    """Choose the other channels a draft covers: mapping sets of the same ledger, whose rules the
+    same items add, change or remove. Replaces the previous choice (author only, draft only)."""
+    with transaction.atomic():
+        locked = _editable(change, actor)
+        connection_id = locked.mapping_set.connection_id
+        wanted = {ms.pk: ms for ms in mapping_sets if ms.pk != locked.mapping_set_id}
+        wrong = sorted(ms.channel.name for ms in wanted.values() if ms.connection_id != connection_id)
+        if wrong:
+            raise ItemInvalid(
+                {"mapping_sets": [f"{', '.join(wrong)} post(s) to another ledger: its accounts differ."]}
+            )
+        current = list(locked.targets.select_related("mapping_set__channel"))
+        before = _channels(current)
+        locked.targets.exclude(mapping_set_id__in=list(wanted)).delete()
+        have = {t.mapping_set_id for t in current}
+        for pk, ms in wanted.items():
+            if pk not in have:
+                MappingChangeTarget.objects.create(change=locked, mapping_set=ms)
+        targets = list(locked.targets.select_related("mapping_set__channel"))
+        after = _channels(targets)
+        if before != after:
+            MappingChangeRequest.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
+            audit.record(
+                "mapping_change.channels_set",
+                obj=locked,
+                before={"also": before},
+                after={"also": after},
+                actor=actor,
+            )
+    return targets
 
 
 def update_change(
@@ -254,6 +303,17 @@ def submit_change(change: MappingChangeRequest, *, actor: Any) -> MappingChangeR
         problems = [r["problem"] for r in diff if r["problem"]]
         if problems:
             raise MappingChangeError("the change no longer fits the active version: " + "; ".join(problems))
+        targets = list(locked.targets.select_related("mapping_set__channel"))
+        for target in targets:
+            target.diff = change_diff(locked, rules_of(target.mapping_set), upsert=True)
+            target.base_version = current_version(target.mapping_set)
+            problems += [
+                f"{target.mapping_set.channel.name}: {r['problem']}" for r in target.diff if r["problem"]
+            ]
+        if problems:
+            raise MappingChangeError("the change does not fit every channel: " + "; ".join(problems))
+        for target in targets:
+            target.save(update_fields=["diff", "base_version"])
         before = _change_snapshot(locked)
         locked.status = ChangeStatus.SUBMITTED
         locked.submitted_at = timezone.now()
@@ -264,7 +324,8 @@ def submit_change(change: MappingChangeRequest, *, actor: Any) -> MappingChangeR
             "mapping_change.submitted",
             obj=locked,
             before=before,
-            after=_change_snapshot(locked) | {"diff": diff},
+            after=_change_snapshot(locked)
+            | {"diff": diff, "also": {t.mapping_set.channel.slug: t.diff for t in targets}},
             actor=actor,
         )
     return locked
@@ -283,6 +344,35 @@ def _decider(change: MappingChangeRequest, actor: Any, verb: str) -> Any:
     return user
 
 
+def _stale_problems(
+    change: MappingChangeRequest, mapping_set: MappingSet, submitted: list[dict[str, Any]], *, upsert: bool
+) -> tuple[dict[Any, Any], list[dict[str, Any]], list[str]]:
+    """The set's active rules, the diff now, and why the change no longer fits the set: a rule it
+    touches was changed by another approval since submission, or a later version overrides it."""
+    latest = current_version(mapping_set)
+    problems = []
+    if latest is not None and latest.effective_from > change.effective_from:
+        problems.append(
+            f"version {latest.number} of {mapping_set.channel.name} takes effect on {latest.effective_from}, "
+            f"after this change's date {change.effective_from}: the change would be overridden from then on"
+        )
+    base = rules_of(mapping_set)
+    diff = change_diff(change, base, upsert=upsert)
+    problems += [r["problem"] for r in diff if r["problem"]]
+    frozen = {
+        (r["kind"], r["match_field"], r["match_value"].lower()): _target(r["before"]) for r in submitted
+    }
+    for row in diff:
+        if frozen.get((row["kind"], row["match_field"], row["match_value"].lower())) != _target(
+            row["before"]
+        ):
+            problems.append(
+                f"{row['kind']} {row['match_field']}={row['match_value'] or '*'} changed since submission"
+                + (f" ({mapping_set.channel.name})" if upsert else "")
+            )
+    return base, diff, problems
+
+
 def approve_change(
     change: MappingChangeRequest,
     *,
@@ -290,10 +380,11 @@ def approve_change(
     comment: str = "",
     confirm_reposting: bool = False,
 ) -> MappingChangeRequest:
-    """Approve a submitted change: a new active version effective from the change's date.
+    """Approve a submitted change: a new active version effective from the change's date, for its
+    own mapping set and for every other channel it covers (all or none).
 
     A past date needs ``confirm_reposting`` when documents already journaled from that date would
-    change: they are then listed in a pending :class:`~integrator.models.RepostRequest` for
+    change: they are then listed in a pending :class:`~integrator.models.RepostRequest` per set for
     explicit execution (nothing is posted by the approval itself).
     Held transactions are retried once the approval commits.
     """
@@ -301,73 +392,92 @@ def approve_change(
 
     user = _decider(change, actor, "approve")
     with transaction.atomic():
-        MappingSet.objects.select_for_update().get(pk=change.mapping_set_id)  # one approval per set at a time
         locked = _lock(change)
+        targets = list(locked.targets.select_related("mapping_set__channel"))
+        # One approval per set at a time; sets are locked in one order so two approvals never wait
+        # for each other.
+        set_ids = sorted({str(locked.mapping_set_id), *(str(t.mapping_set_id) for t in targets)})
+        list(MappingSet.objects.select_for_update().filter(pk__in=set_ids).order_by("pk").values_list("pk"))
         _decider(locked, user, "approve")
         if locked.status != ChangeStatus.SUBMITTED:
             raise MappingChangeError(f"only a submitted change can be approved; this one is {locked.status}")
-        mapping_set = locked.mapping_set
-        past = locked.effective_from < business_today(mapping_set)
-        latest = current_version(mapping_set)
-        if latest is not None and latest.effective_from > locked.effective_from:
-            raise MappingChangeError(
-                f"version {latest.number} takes effect on {latest.effective_from}, after this change's "
-                f"date {locked.effective_from}: the change would be overridden from then on"
-            )
-        base = active_rules(locked)
-        diff = change_diff(locked, base)
-        problems = [r["problem"] for r in diff if r["problem"]]
-        submitted = {
-            (r["kind"], r["match_field"], r["match_value"].lower()): _target(r["before"]) for r in locked.diff
-        }
-        for row in diff:
-            if submitted.get((row["kind"], row["match_field"], row["match_value"].lower())) != _target(
-                row["before"]
-            ):
-                problems.append(
-                    f"{row['kind']} {row['match_field']}={row['match_value'] or '*'} changed since submission"
-                )
+        sets: list[tuple[MappingSet, MappingChangeTarget | None, list[dict[str, Any]], bool]] = [
+            (locked.mapping_set, None, locked.diff, False),
+            *[(t.mapping_set, t, t.diff, True) for t in targets],
+        ]
+        checked = []
+        problems: list[str] = []
+        for mapping_set, target, submitted, upsert in sets:
+            base, diff, found = _stale_problems(locked, mapping_set, submitted, upsert=upsert)
+            checked.append((mapping_set, target, base, diff))
+            problems += found
         if problems:
+            if any(p.startswith("version ") for p in problems) and len(sets) == 1:
+                raise MappingChangeError(problems[0])
             raise MappingChangeError("stale change, ask the author to draft it again: " + "; ".join(problems))
-        before = _change_snapshot(locked) | {"rules": [r["before"] for r in diff]}
-        version = create_version(
-            mapping_set,
-            effective_from=locked.effective_from,
-            rules=proposed_rules(locked, base),
-            actor=user,
-            note=f"{locked.title}. {locked.reason}".strip(),
-        )
-        # The version was drafted by the change's author; the approver is recorded on activation.
-        MappingVersion.objects.filter(pk=version.pk).update(created_by=locked.author)
-        plans = []
-        if past:
-            # Documents already booked from the past date whose journal would change need the
-            # re-posting flow; if none would change, the past date alters nothing that was posted.
-            plans = [p for p in preview_repost(mapping_set, version) if p.outcome not in _UNAFFECTED]
-            if plans and not confirm_reposting:
-                raise MappingChangeError(
-                    f"the change takes effect on {locked.effective_from}, in the past, and {len(plans)} "
-                    "document(s) booked since then would be journaled differently: approve it with "
-                    "re-posting (a reversal and a new entry for each), or reject it"
-                )
-        version = activate_version(version, actor=user)
+        before = _change_snapshot(locked) | {"rules": [r["before"] for r in checked[0][3]]}
+        made: list[
+            tuple[MappingSet, MappingChangeTarget | None, MappingVersion, list[Any], list[dict[str, Any]]]
+        ] = []
+        for mapping_set, target, base, diff in checked:
+            version = create_version(
+                mapping_set,
+                effective_from=locked.effective_from,
+                rules=proposed_rules(locked, base),
+                actor=user,
+                note=f"{locked.title}. {locked.reason}".strip(),
+            )
+            # The version was drafted by the change's author; the approver is recorded on activation.
+            MappingVersion.objects.filter(pk=version.pk).update(created_by=locked.author)
+            plans: list[Any] = []
+            if locked.effective_from < business_today(mapping_set):
+                # Documents already booked from the past date whose journal would change need the
+                # re-posting flow; if none would change, the past date alters nothing that was posted.
+                plans = [p for p in preview_repost(mapping_set, version) if p.outcome not in _UNAFFECTED]
+            made.append((mapping_set, target, version, plans, diff))
+        to_repost = sum(len(plans) for *_, plans, _ in made)
+        if to_repost and not confirm_reposting:
+            raise MappingChangeError(
+                f"the change takes effect on {locked.effective_from}, in the past, and {to_repost} "
+                "document(s) booked since then would be journaled differently: approve it with "
+                "re-posting (a reversal and a new entry for each), or reject it"
+            )
+        versions = {}
+        active = []
+        for mapping_set, target, version, plans, diff in made:
+            version = activate_version(version, actor=user)
+            active.append(version)
+            versions[mapping_set.channel.slug] = version.number
+            if target is not None:
+                target.version = version
+                target.diff = diff
+                if plans:
+                    target.repost = request_repost(mapping_set, version, actor=user, plans=plans)
+                target.save(update_fields=["version", "diff", "repost"])
+        own_set, _, _, own_plans, own_diff = made[0]
+        own_version = active[0]
         locked.status = ChangeStatus.APPROVED
         locked.reviewer = user
         locked.review_comment = comment.strip()
         locked.decided_at = timezone.now()
-        locked.version = version
-        locked.diff = diff
+        locked.version = own_version
+        locked.diff = own_diff
         locked.save()
         audit.record(
             "mapping_change.approved",
             obj=locked,
             before=before,
             after=_change_snapshot(locked)
-            | {"version": version.number, "rules": [r["after"] for r in diff], "reposting": len(plans)},
+            | {
+                "version": own_version.number,
+                "rules": [r["after"] for r in own_diff],
+                "reposting": to_repost,
+                "versions": versions,
+            },
             actor=user,
         )
-        if plans:
-            request_repost(mapping_set, version, actor=user, change=locked, plans=plans)
+        if own_plans:
+            request_repost(own_set, own_version, actor=user, change=locked, plans=own_plans)
     return locked
 
 
