@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
@@ -84,6 +84,9 @@ class LightspeedXSandbox(SandboxServer):
         self._spent = 0
         self._spent_lock = threading.Lock()
         self.webhooks: dict[str, dict[str, Any]] = {}
+        #: The store's clock for actions taken over the API (closing a register): tests set it to
+        #: the business day they act out.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- limits ------------------------------------------------------------------------------
 
@@ -227,7 +230,7 @@ class LightspeedXSandbox(SandboxServer):
             self._find(self.store.registers, register_id, "register")
             body = loads(req.body or b"{}")
             when = body.get("register_open_time") if isinstance(body, dict) else None
-            moment = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else datetime.now(UTC)
+            moment = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else self.clock()
             self.store.open_register(register_id, at=moment)
             return self._ok({"data": self._find(self.store.registers, register_id, "register")})
 
@@ -245,7 +248,7 @@ class LightspeedXSandbox(SandboxServer):
             if not isinstance(payments, list):
                 raise XSeriesError(422, "Unprocessable Entity", "payments must be a list")
             counted = {str(p.get("payment_type_id")): Decimal(str(p.get("total"))) for p in payments}
-            closure = self.store.close_register(register_id, counted, at=datetime.now(UTC))
+            closure = self.store.close_register(register_id, counted, at=self.clock())
             self.notify("register_closure.create", closure)
             return self._ok({"data": self._find(self.store.registers, register_id, "register")})
 

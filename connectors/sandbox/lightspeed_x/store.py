@@ -121,7 +121,8 @@ class XSeriesStore:
         with self.lock:
             self.registers[register_id] = {
                 "id": register_id, "name": name, "outlet_id": outlet_id, "is_open": False,
-                "register_open_time": None, "register_close_time": None, "invoice_prefix": name[:2].upper(),
+                "register_open_time": None, "register_close_time": None,
+                "invoice_prefix": f"{name[:1].upper()}{len(self.registers) + 1}-",
                 "invoice_suffix": "", "invoice_sequence": 0, "deleted_at": None, "version": self.next_version(),
                 "_sequence": 0, "_float": "0",
             }  # fmt: skip
