@@ -95,7 +95,12 @@ def test_cash_count_event() -> None:
     assert isinstance(count, CashCount)
     # 500 short; 10,000 taken from the drawer to the safe; the shop named by the channel.
     assert (count.over_short, count.float_change, count.method) == (D(-500), D(-10000), "cash")
-    assert (count.location, count.register, count.number) == ("Dakar Plateau", "Caisse 1", "Z20261120")
+    # Tills number per till: the document is filed under its till.
+    assert (count.location, count.register, count.number) == (
+        "Dakar Plateau",
+        "Caisse 1",
+        "Caisse 1/Z20261120",
+    )
 
 
 @pytest.mark.parametrize(

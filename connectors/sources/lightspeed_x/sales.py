@@ -427,11 +427,13 @@ def _common(sale: Mapping[str, Any], ctx: SaleContext) -> dict[str, Any]:
         for k in ("status", "invoice_number", "register_id", "outlet_id", "version", "return_for", "source")
         if sale.get(k) not in (None, "")
     }
+    invoice = text(sale.get("invoice_number") or sale.get("receipt_number"))
     return {
         "occurred_at": parse_time(sale.get("sale_date") or sale.get("created_at"), "sale_date"),
         "currency": ctx.currency,
         "prices_include_tax": ctx.prices_include_tax,
-        "number": text(sale.get("invoice_number") or sale.get("receipt_number")),
+        # Receipt numbers run per register: filed under the register so two registers' "1" differ.
+        "number": f"{ctx.register}/{invoice}" if ctx.register and invoice else invoice,
         "location": ctx.location,
         "register": ctx.register,
         "source_updated_at": parse_time(sale["updated_at"], "updated_at") if sale.get("updated_at") else None,

@@ -59,7 +59,7 @@ class PrysmSource(GenericSource):
                 raise MalformedPayload(f"prysm: the stored Z report cannot be read: {exc}") from exc
         else:
             docs = super().parse_event(event_type, payload)
-        return [self._with_till(doc) for doc in docs]
+        return [self._numbered_by_till(self._with_till(doc)) for doc in docs]
 
     def _with_till(self, doc: CanonicalDocument) -> CanonicalDocument:
         location = str(self.config.settings.get("location") or "")
@@ -72,6 +72,17 @@ class PrysmSource(GenericSource):
         if not getattr(doc, "register", "") and register:
             changes["register"] = register
         return cast(CanonicalDocument, dataclasses.replace(doc, **changes)) if changes else doc
+
+    @staticmethod
+    def _numbered_by_till(doc: CanonicalDocument) -> CanonicalDocument:
+        """Prysm numbers tickets per till (T0001 on every till): the number a document is filed
+        under is qualified with its till, so two tills' T0001 stay two documents."""
+        register = str(getattr(doc, "register", "") or "")
+        number = str(getattr(doc, "number", "") or "")
+        if not register or not number or number.startswith(f"{register}/"):
+            return doc
+        changes: dict[str, Any] = {"number": f"{register}/{number}"}
+        return cast(CanonicalDocument, dataclasses.replace(doc, **changes))
 
     def test_connection(self) -> ConnectionCheck:
         """Prysm has no API to call: say what to set up instead, and whether it can work."""
