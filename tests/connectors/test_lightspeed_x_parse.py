@@ -323,3 +323,23 @@ def test_names_from_settings_spare_the_api(kes: LightspeedXSandbox, calls: list[
     [parsed] = source.parse_event("sale.update", without)
     assert (parsed.location, parsed.register) == ("Nairobi CBD", "Till 1")
     assert calls == []  # nothing was asked of the API
+
+
+def test_a_card_surcharge_is_a_fee_line_and_part_of_the_total(usd: LightspeedXSandbox) -> None:
+    sale = load("sale_shipping_tip_usd.json")
+    rate_ids = [c["rate_id"] for c in sale["line_items"][0]["tax_components"]]
+    # A 2.00 card surcharge (ex tax) taxed 6 % + 2 % = 0.12 + 0.04: the customer paid 2.16 more.
+    sale["adjustments"].append({"name": "Card surcharge", "type": "SURCHARGE", "value": D("2.00"),
+                                "tax_components": [{"rate_id": rate_ids[0], "total_tax": D("0.12")},
+                                                   {"rate_id": rate_ids[1], "total_tax": D("0.04")}]})  # fmt: skip
+    sale["payments"][0]["amount"] = D("105.56")
+    [parsed] = source_for(usd, "usd").parse_event("sale.update", sale)
+    fee = parsed.lines[-1]
+    assert (fee.kind, fee.category, fee.name, fee.unit_price) == (
+        "fee",
+        "surcharges",
+        "Card surcharge",
+        D("2.00"),
+    )
+    assert [t.amount for t in fee.tax_lines] == [D("0.12"), D("0.04")]
+    assert parsed.total == D("105.56") == expected_total(parsed)

@@ -258,3 +258,26 @@ def test_webhook_then_back_fill_of_the_worked_example_with_shipping_and_a_partia
     assert sum((ln.debit for ln in refund_lines.filter(role="tax")), D(0)) == D("3.20")
     assert BookEntry.objects.count() == 2
     assert InboundEvent.objects.filter(source="pull").count() == 0  # both pulled records were duplicates
+
+
+def test_the_scheduled_completeness_pull_books_what_no_webhook_brought(ledger: Any) -> None:
+    """X-Series says to poll: the scheduler pulls a channel every 15 minutes from its last pull."""
+    from django.utils import timezone
+
+    from connectors.sandbox.lightspeed_x import stamp
+    from connectors.sources.lightspeed_x import LightspeedXSource
+    from integrator.services.sync import sync_due_channels
+
+    assert LightspeedXSource.scheduled_pull_minutes == 15
+    _Catalogue.clear()
+    with LightspeedXSandbox(store=store("xof"), client_secret=CLIENT_SECRET) as sandbox:
+        sandbox.store.sales.clear()
+        channel = _channel(ledger, sandbox, "dakar-poll", "XOF", "Africa/Dakar", PostingMode.PER_TRANSACTION)
+        sale = load("sale_xof.json")
+        now = timezone.now()
+        sale.update(sale_date=stamp(now), created_at=stamp(now), updated_at=stamp(now))
+        sandbox.store.add_sale(sale)  # rung up, but its webhook never came
+        assert sync_due_channels(now=now + timedelta(minutes=1)) == 1
+        assert sync_due_channels(now=now + timedelta(minutes=2)) == 0  # not due again for 15 minutes
+    txn = Transaction.objects.get(channel=channel)
+    assert (txn.kind, txn.total, txn.events.get().source) == ("sale", D(21500), "pull")
