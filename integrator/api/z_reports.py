@@ -42,6 +42,8 @@ class ZReportSerializer(serializers.ModelSerializer):
     channel: serializers.SlugRelatedField[Channel] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True
     )
+    # Plain text: the event statuses already have their enum in the schema (see InboundEvent).
+    status = serializers.CharField(read_only=True)
     report = serializers.SerializerMethodField()
     transactions = serializers.SerializerMethodField()
 
