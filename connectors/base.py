@@ -610,8 +610,9 @@ LEDGER_PLATFORMS: dict[str, str] = {
     "odoo": "Odoo",
 }
 
-# Platforms served by another platform's module (Prysm uses the generic signed JSON source).
-_MODULE_ALIASES = {"prysm": "generic"}
+# Platforms served by another platform's module (none at present: Prysm has its own module, which
+# builds on the generic signed JSON source).
+_MODULE_ALIASES: dict[str, str] = {}
 
 
 def _load(package: str, platform: str, base: type) -> type:

@@ -62,4 +62,5 @@ urlpatterns = [
     path("mappings/", include("integrator.views.mappings")),
     path("reconciliation/", include("reconciliation.urls")),
     path("connections/oauth/", include("integrator.views.oauth")),
+    path("connections/tills/", include("integrator.views.z_reports")),
 ]

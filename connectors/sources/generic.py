@@ -10,6 +10,12 @@ The timestamp must be within 300 seconds of our clock (either way), which bounds
 event ``id`` is the dedupe key, so a replay inside the window is a harmless duplicate. Several
 ``v1=`` values may be sent (comma-separated) and any configured secret may match, so secrets can be
 rotated without downtime.
+
+Tills name their ``location`` and ``register`` on sales, refunds and cash counts (daily summaries
+are made per location, register and currency), put cash handed back on a tender's ``change``, send
+``sale.voided`` for a voided ticket (it books nothing and undoes what an earlier revision booked)
+and ``cash_count.completed`` for a drawer count. These fields and events were added to version 1 of
+the schema without changing anything an older sender writes.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from connectors.base import MalformedPayload, SalesSource, SignatureInvalid, Web
 from integrator import money
 from integrator.canonical import (
     CanonicalDocument,
+    CashCount,
     Discount,
     ExchangeRate,
     Invoice,
@@ -56,7 +63,9 @@ SCHEMA_PATH = Path(__file__).with_name("generic_schema.json")
 _DATA_SCHEMA = {
     "sale.completed": "sale",
     "sale.updated": "sale",
+    "sale.voided": "sale",
     "invoice.issued": "sale",
+    "cash_count.completed": "cash_count",
     "refund.completed": "refund",
     "payment.completed": "payment",
     "payout.paid": "payout",
@@ -218,6 +227,7 @@ class GenericSource(SalesSource):
                 reference=t.get("reference", ""),
                 fee=self._amt(t.get("fee", 0), cur, signed=True),  # a refunded fee is negative
                 kind=t.get("kind", "payment"),
+                change=self._amt(t.get("change", 0), cur),
             )
             for t in data.get("tenders", [])
         )
@@ -243,9 +253,24 @@ class GenericSource(SalesSource):
         updated = _dt(data["updated_at"]) if data.get("updated_at") else None
         common = {"external_id": data["id"], "occurred_at": _dt(data["occurred_at"]), "currency": cur,
                   "exchange_rates": self._rates(data)}  # fmt: skip
-        if event_type in ("sale.completed", "sale.updated"):
+        till = {"location": data.get("location", ""), "register": data.get("register", "")}
+        if event_type == "cash_count.completed":
+            return CashCount(
+                **common,
+                **till,
+                number=data.get("number", ""),
+                expected=self._amt(data["expected"], cur),
+                counted=self._amt(data["counted"], cur),
+                float_change=self._amt(data.get("float_change", 0), cur, signed=True),
+                method=data.get("method") or "cash",
+                source_updated_at=updated,
+            )
+        if event_type in ("sale.completed", "sale.updated", "sale.voided"):
+            voided = event_type == "sale.voided" or str(data.get("status", "")).lower() in ("voided", "void")
             return Sale(
                 **common,
+                **till,
+                status="voided" if voided else "completed",
                 number=data.get("number", ""),
                 total=self._amt(data["total"], cur),
                 prices_include_tax=data.get("prices_include_tax", False),
@@ -280,6 +305,7 @@ class GenericSource(SalesSource):
         if event_type == "refund.completed":
             return Refund(
                 **common,
+                **till,
                 sale_external_id=data["sale_id"],
                 number=data.get("number", ""),
                 total=self._amt(data["total"], cur),

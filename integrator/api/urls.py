@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from integrator.api import views
 from integrator.api.mappings import register as register_mapping_routes
+from integrator.api.z_reports import register as register_z_report_routes
 from reconciliation.api import register as register_reconciliation_routes
 
 router = DefaultRouter()
@@ -24,6 +25,7 @@ router.register("jobs", views.JobViewSet)
 router.register("audit-events", views.AuditEventViewSet)
 router.register("reports", views.ReportViewSet, basename="report")
 register_mapping_routes(router)
+register_z_report_routes(router)
 register_reconciliation_routes(router)
 
 urlpatterns = router.urls

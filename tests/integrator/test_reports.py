@@ -68,8 +68,12 @@ def books(ledger: LedgerConnection, channel: Any, post_event: Any) -> LedgerConn
     capital = BookEntry.objects.create(connection=ledger, number=900, reference="opening/capital",
                                        idempotency_key="opening-capital", kind="manual", date=date(2026, 10, 1),
                                        currency="GBP", memo="Owner's capital paid in")  # fmt: skip
-    BookLine.objects.create(entry=capital, account_code="1000", debit=D("1000.00"), functional_debit=D("1000.00"))
-    BookLine.objects.create(entry=capital, account_code="3000", credit=D("1000.00"), functional_credit=D("1000.00"))
+    BookLine.objects.create(
+        entry=capital, account_code="1000", debit=D("1000.00"), functional_debit=D("1000.00")
+    )
+    BookLine.objects.create(
+        entry=capital, account_code="3000", credit=D("1000.00"), functional_credit=D("1000.00")
+    )
     post_event("till", sale_event("O-1", occurred_at="2026-10-20T10:00:00+00:00"))
     post_event("till", sale_event("S-1", occurred_at="2026-11-20T10:00:00+00:00"))
     basket = [{"sku": "BASKET-1", "name": "Basket", "category": "homeware", "quantity": 1, "unit_price": "50.00",

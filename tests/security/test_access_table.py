@@ -141,6 +141,11 @@ TABLE: dict[str, tuple[str, str | dict[str, str]]] = {
     "api:bankstatement-list": (READERS, {"POST": "CM", "PATCH": "", "DELETE": ""}),
     "api:bankstatement-detail": (READERS, ""),
     "api:bankstatement-lines": (READERS, ""),
+    # Z report files of Prysm tills: importing creates transactions (change_transaction); the
+    # column mapping is till configuration (change_transaction or change_channel).
+    "api:zreport-list": (READERS, {"POST": "CM", "PATCH": "", "DELETE": ""}),
+    "api:zreport-detail": (READERS, ""),
+    "api:zreport-columns": (READERS, {"POST": "CMI", "PATCH": "", "DELETE": ""}),
     # -- security: everyone manages their own second factor; tokens are for integration admins --
     "security:mfa": (STAFF, ""),
     "security:mfa-enrol": (STAFF, STAFF),
@@ -187,6 +192,10 @@ TABLE: dict[str, tuple[str, str | dict[str, str]]] = {
     "reconciliation:statement-confirm": ("", "CM"),
     "reconciliation:sample-csv": (STAFF, ""),
     "reconciliation:statement-detail": (STAFF, ""),
+    # -- Z report screens (Prysm tills) --
+    "z-reports": (STAFF, ""),
+    "z-report-import": (STAFF, "CM"),
+    "z-report-columns": (STAFF, "CMI"),
 }
 # The Django admin: nobody here is staff, so only its login page opens (and its logout page, which
 # only redirects to the admin's front door).

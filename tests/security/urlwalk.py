@@ -49,6 +49,7 @@ OBJECT_FOR = [
     (r"^reconciliation:run", "reconciliation.ReconciliationRun"),
     (r"^reconciliation:exception", "reconciliation.ReconciliationException"),
     (r"^reconciliation:statement", "reconciliation.BankStatement"),
+    (r"^z-report-", "integrator.Channel"),
 ]  # fmt: skip
 
 
