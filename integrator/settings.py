@@ -261,8 +261,8 @@ POSTING_BACKOFF_BASE_SECONDS = float(os.environ.get("POSTING_BACKOFF_BASE_SECOND
 POSTING_BACKOFF_CAP_SECONDS = float(os.environ.get("POSTING_BACKOFF_CAP_SECONDS", "900"))
 POSTING_LEASE_SECONDS = int(os.environ.get("POSTING_LEASE_SECONDS", "120"))
 # A document waiting for another to reach the ledger first (a payment for its invoice) is tried
-# again after this long (sooner: the invoice's posting wakes it).
-POSTING_DEFER_SECONDS = float(os.environ.get("POSTING_DEFER_SECONDS", "15"))
+# again after this long; the invoice's posting wakes it at once.
+POSTING_DEFER_SECONDS = float(os.environ.get("POSTING_DEFER_SECONDS", "300"))
 # Circuit breaker per ledger connection: after this many consecutive transient failures the
 # connection waits CIRCUIT_OPEN_SECONDS between single probes instead of hammering a vendor that is down.
 CIRCUIT_FAILURE_THRESHOLD = int(os.environ.get("CIRCUIT_FAILURE_THRESHOLD", "5"))

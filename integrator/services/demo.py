@@ -128,14 +128,16 @@ def _rules(connection: LedgerConnection, channel: Channel) -> list[dict[str, Any
         {"kind": RuleKind.REVENUE, "match_field": "category", "match_value": cat, "account": acct[code]}
         for cat, code in CATEGORY_ACCOUNT.items()
     ]
-    # A SKU-specific rule beats its category: kente cloth has its own item reference in the books.
+    # A SKU-specific rule beats its category: kente cloth has its own item reference in the
+    # built-in books (an external ledger's items are its own: there the connector finds or makes
+    # the item of each income account).
     rules.append(
         {
             "kind": RuleKind.REVENUE,
             "match_field": "sku",
             "match_value": "KENTE-12",
             "account": acct["4000"],
-            "item_ref": "KENTE-12",
+            "item_ref": "KENTE-12" if connection.platform == "builtin" else "",
         }
     )
     if channel.currency == "XOF":
@@ -204,26 +206,37 @@ def _rules(connection: LedgerConnection, channel: Channel) -> list[dict[str, Any
     return rules
 
 
-def setup_store() -> DemoStore:
-    """Create (or find) users, the built-in ledger, its chart, channels and approved mappings."""
+TAX_CODES = [
+    ("UK-VAT20", "UK VAT standard 20%", "0.20"),
+    ("UK-ZERO", "UK VAT zero-rated", "0"),
+    ("SN-TVA18", "Senegal TVA 18%", "0.18"),
+]
+
+
+def setup_store(connection: LedgerConnection | None = None) -> DemoStore:
+    """Create (or find) users, the ledger and its chart, channels and approved mappings.
+
+    Without ``connection`` the demo keeps its books in the built-in ledger. With one (a QuickBooks
+    or Xero company holding the demo's chart, :data:`ACCOUNTS` and :data:`TAX_CODES`, whose chart
+    was read into the connection), the same store posts there instead."""
     _users()
     manager = get_user_model().objects.get(username="manager")
     clerk = get_user_model().objects.get(username="clerk")
     with transaction.atomic():
-        connection, _ = LedgerConnection.objects.get_or_create(
-            platform="builtin",
-            name="Kente & Clay books (built-in ledger)",
-            defaults={"functional_currency": "GBP"},
-        )
-        for code, name, kind in ACCOUNTS:
-            LedgerAccount.objects.get_or_create(
-                connection=connection, code=code, defaults={"name": name, "type": kind}
+        if connection is None:
+            connection, _ = LedgerConnection.objects.get_or_create(
+                platform="builtin",
+                name="Kente & Clay books (built-in ledger)",
+                defaults={"functional_currency": "GBP"},
             )
-        for code, name, rate in (("UK-VAT20", "UK VAT standard 20%", "0.20"), ("UK-ZERO", "UK VAT zero-rated", "0"),
-                                 ("SN-TVA18", "Senegal TVA 18%", "0.18")):  # fmt: skip
-            TaxCode.objects.get_or_create(
-                connection=connection, code=code, defaults={"name": name, "rate": Decimal(rate)}
-            )
+            for code, name, kind in ACCOUNTS:
+                LedgerAccount.objects.get_or_create(
+                    connection=connection, code=code, defaults={"name": name, "type": kind}
+                )
+            for code, name, rate in TAX_CODES:
+                TaxCode.objects.get_or_create(
+                    connection=connection, code=code, defaults={"name": name, "rate": Decimal(rate)}
+                )
         for sku, name, category, *_ in CATALOGUE:
             Product.objects.get_or_create(sku=sku, defaults={"name": name, "category": category})
     specs = [

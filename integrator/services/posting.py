@@ -214,6 +214,13 @@ def _related(entry: JournalEntry, source: dict[str, Any]) -> dict[str, Any]:
         if invoice is None:
             return related
         invoice_entry = _current_entry(invoice)
+        if invoice_entry is None and invoice.status != TransactionStatus.POSTED:
+            # The invoice is not booked yet (held for a mapping or a rate): its payment waits.
+            raise Deferred(
+                f"waiting for invoice {invoice.number or invoice.external_id} "
+                f"({invoice.get_status_display().lower()}) to reach the ledger",
+                vendor_code="waiting_for_invoice",
+            )
         if invoice_entry is not None and invoice_entry.summary_id is None:
             posting = _posted(invoice_entry)
             if posting is None:

@@ -293,10 +293,21 @@ class QuickBooksTarget(LedgerTarget):
 
     # -- customers and items -------------------------------------------------------------------
 
-    def _customer_ref(self, identity: CustomerIdentity) -> str:
-        """The company's customer for a source customer: found by name or created, once."""
-        if identity.walk_in and self.settings.default_customer_ref:
+    def _customer_ref(self, identity: CustomerIdentity, currency: str = "") -> str:
+        """The company's customer for a source customer: found by name or created, once.
+
+        QuickBooks keeps one currency per customer, so a customer billed in another currency than
+        the company's is a customer of its own, named with the currency."""
+        home = self.company().home_currency
+        foreign = bool(currency) and currency.upper() != home.upper()
+        if identity.walk_in and self.settings.default_customer_ref and not foreign:
             return self.settings.default_customer_ref
+        if foreign:
+            identity = CustomerIdentity(
+                key=f"{identity.key}@{currency.upper()}", name=f"{identity.name} ({currency.upper()})"[:100],
+                email=identity.email, company=identity.company, tax_number=identity.tax_number,
+                source_id=identity.source_id,
+            )  # fmt: skip
         stored = self.config.refs.get("customer", identity.key)
         if stored:
             return stored
@@ -311,6 +322,8 @@ class QuickBooksTarget(LedgerTarget):
                 body["PrimaryEmailAddr"] = {"Address": identity.email[:100]}
             if identity.source_id:
                 body["Notes"] = f"Source customer id {identity.source_id}"
+            if foreign:
+                body["CurrencyRef"] = {"value": currency.upper()}
             key = request_id(f"customer:{self.realm_id}:{identity.key}", prefix="c")
             answer = self._request("POST", "customer", body=body, request_key=key)
             remote = str((answer.get("Customer") or {}).get("Id") or "")
@@ -352,11 +365,10 @@ class QuickBooksTarget(LedgerTarget):
         facts = self.company()
         customer = ""
         if isinstance(planned, SalesDocument | CustomerPayment):
-            customer = self._customer_ref(planned.customer)
+            customer = self._customer_ref(planned.customer, planned.currency)
         elif isinstance(planned, JournalPlan) and any(ln.role == "receivable" for ln in planned.lines):
-            customer = self._customer_ref(
-                planned.customer or customer_identity(None, walk_in_name=self.settings.walk_in_name)
-            )
+            who = planned.customer or customer_identity(None, walk_in_name=self.settings.walk_in_name)
+            customer = self._customer_ref(who, planned.currency)
         items: dict[str, str] = {}
         if isinstance(planned, SalesDocument):
             mapped = [ln.item_ref for ln in planned.lines if ln.item_ref]

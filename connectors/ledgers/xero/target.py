@@ -181,11 +181,15 @@ class XeroTarget(LedgerTarget):
         super().__init__(config)
         self.tenant_id = str(config.credentials.get("tenant_id") or "")
         self.settings = XeroSettings.from_mapping(config.settings)
+        limit = API_LIMIT
+        if config.settings.get("calls_per_minute"):
+            # Xero's limit is 60 a minute per organisation; a sandbox or a test may allow more.
+            limit = RateLimit(per_minute=int(config.settings["calls_per_minute"]), per_day=5000, concurrent=5)
         self.http = VendorHTTP(
             vendor="xero",
             base_url=config.base_url or API_URL,
             connection_key=self.tenant_id or config.connection_id,
-            rate_limit=API_LIMIT,
+            rate_limit=limit,
             max_wait=float(config.settings.get("max_wait_seconds", 30)),
         )
         self.oauth = oauth or OAuth2Client.from_config(

@@ -154,6 +154,28 @@ QUERY = re.compile(
 CONDITION = re.compile(r"(\w+)\s*=\s*'((?:[^'\\]|\\.)*)'", re.IGNORECASE)
 
 
+def _conditions(where: str) -> list[str]:
+    """The ``and``-joined conditions of a where clause, never split inside a quoted value."""
+    parts, current, quoted, i = [], [], False, 0
+    while i < len(where):
+        ch = where[i]
+        if ch == "\\" and quoted and i + 1 < len(where):
+            current.append(where[i : i + 2])
+            i += 2
+            continue
+        if ch == "'":
+            quoted = not quoted
+        if not quoted and re.match(r"\s+and\s+", where[i:], flags=re.IGNORECASE):
+            parts.append("".join(current))
+            current = []
+            i += len(re.match(r"\s+and\s+", where[i:], flags=re.IGNORECASE)[0])  # type: ignore[index]
+            continue
+        current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return [p for p in parts if p.strip()]
+
+
 def _dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
@@ -202,7 +224,7 @@ class QboCompany:
             raise QboFault("4000", "Error parsing query", f"QueryParserError: {statement}")
         entity = names[match["entity"].lower()]
         rows = list(self.entities[entity].values())
-        for condition in re.split(r"\s+and\s+", match["where"] or "", flags=re.IGNORECASE):
+        for condition in _conditions(match["where"] or ""):
             if not condition:
                 continue
             cond = CONDITION.fullmatch(condition.strip())
@@ -267,11 +289,29 @@ class QboCompany:
         if entity == "Item":
             self.need("Account", obj.get("IncomeAccountRef"))
             obj.setdefault("Type", "Service")
+        if entity == "Customer":
+            currency = (obj.get("CurrencyRef") or {}).get("value") or self.home_currency
+            if currency != self.home_currency and currency not in self._currencies():
+                raise _business(f"The currency {currency} is not enabled in this company.")
+            obj["CurrencyRef"] = {"value": currency}
         now = now_text()
         obj.update({"Id": str(next(self._ids)), "SyncToken": "0", "Active": True,
                     "MetaData": {"CreateTime": now, "LastUpdatedTime": now}})  # fmt: skip
         self.entities[entity][obj["Id"]] = obj
         return obj
+
+    def _currencies(self) -> set[str]:
+        return {
+            str(r.get("Code")) for r in self.entities["CompanyCurrency"].values() if r.get("Active", True)
+        }
+
+    def _same_currency(self, customer: dict[str, Any], currency: str) -> None:
+        """QuickBooks keeps one currency per customer: a transaction must be in it."""
+        theirs = (customer.get("CurrencyRef") or {}).get("value") or self.home_currency
+        if theirs != currency:
+            raise _business(
+                f"The currency of the transaction ({currency}) must match the customer's currency ({theirs})."
+            )
 
     def need(self, entity: str, ref: Any) -> dict[str, Any]:
         """The referenced object, or fault 610 as QuickBooks answers for a dangling reference."""
@@ -416,8 +456,10 @@ class QboCompany:
             total = gross_total if inclusive else sum(amounts, Decimal(0)) + tax
         if total < 0:
             raise _business("The transaction total cannot be negative.")
+        if currency != self.home_currency and currency not in self._currencies():
+            raise _business(f"The currency {currency} is not enabled in this company.")
         if obj.get("CustomerRef"):
-            self.need("Customer", obj["CustomerRef"])
+            self._same_currency(self.need("Customer", obj["CustomerRef"]), currency)
         elif entity in ("Invoice", "CreditMemo"):
             raise _missing("CustomerRef")
         if entity == "RefundReceipt" and not obj.get("DepositToAccountRef"):
@@ -491,6 +533,7 @@ class QboCompany:
     def _payment(self, entity: str, obj: dict[str, Any], currency: str) -> None:
         """Apply a customer payment to the invoices it links (the invoice's own customer only)."""
         customer = self.need("Customer", obj.get("CustomerRef"))
+        self._same_currency(customer, currency)
         if obj.get("TotalAmt") is None:
             raise _missing("TotalAmt")
         if obj.get("DepositToAccountRef"):

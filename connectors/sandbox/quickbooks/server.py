@@ -33,6 +33,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -152,6 +153,40 @@ class QuickBooksSandbox(SandboxServer):
         """Stored documents of an entity (``SalesReceipt`` ...), oldest first."""
         with self.lock:
             return [dict(row) for row in self.company.entities[entity].values()]
+
+    def seed_chart(self, accounts: list[tuple[str, str, str]], tax_codes: list[tuple[str, str, str]]) -> None:
+        """Replace the company's chart with ours: accounts (code, name, type: asset, liability,
+        equity, revenue, expense) and tax codes (code, name, rate as a fraction); one tax rate per
+        code. Receivable, bank and clearing accounts get QuickBooks' account types from their names."""
+        rows: list[dict[str, Any]] = []
+        for n, (code, name, kind) in enumerate(accounts, start=1):
+            lowered = name.lower()
+            account_type = {
+                "asset": "Accounts Receivable" if "receivable" in lowered
+                else "Bank" if any(w in lowered for w in ("bank", "clearing", "cash", "money")) else "Other Current Asset",
+                "liability": "Other Current Liability",
+                "equity": "Equity",
+                "revenue": "Income",
+                "expense": "Expense",
+            }[kind]  # fmt: skip
+            classification = {"revenue": "Revenue"}.get(kind, kind.capitalize())
+            rows.append({"Id": str(n), "AcctNum": code, "Name": name, "FullyQualifiedName": name,
+                         "Classification": classification, "AccountType": account_type, "Active": True})  # fmt: skip
+        with self.lock:
+            entities = self.company.entities
+            entities["Account"] = {str(row["Id"]): row for row in rows}
+            entities["Item"] = {}
+            entities["TaxRate"] = {}
+            entities["TaxCode"] = {}
+            for n, (code, name, rate) in enumerate(tax_codes, start=1):
+                entities["TaxRate"][f"r{n}"] = {
+                    "Id": f"r{n}",
+                    "Name": name,
+                    "RateValue": Decimal(rate) * 100,
+                    "Active": True,
+                }
+                entities["TaxCode"][f"t{n}"] = {"Id": f"t{n}", "Name": code, "Description": name, "Active": True, "Taxable": True,
+                                                "SalesTaxRateList": {"TaxRateDetail": [{"TaxRateRef": {"value": f"r{n}"}}]}}  # fmt: skip
 
     def forget_request_ids(self) -> None:
         """Forget every stored ``requestid`` answer (as if the retention window had passed)."""

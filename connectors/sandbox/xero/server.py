@@ -24,6 +24,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -149,6 +150,44 @@ class XeroSandbox(SandboxServer):
         with self.lock:
             self.organisation.period_lock_date = period
             self.organisation.end_of_year_lock_date = end_of_year
+
+    def seed_chart(self, accounts: list[tuple[str, str, str]], tax_codes: list[tuple[str, str, str]]) -> None:
+        """Replace the organisation's chart with ours: accounts (code, name, type: asset, liability,
+        equity, revenue, expense) and tax rates (code as TaxType, name, rate as a fraction). Bank,
+        clearing, cash and mobile-money accounts are BANK accounts (so transfers and payments can use
+        them); a receivable account is the DEBTORS system account."""
+        rows = []
+        for code, name, kind in accounts:
+            lowered = name.lower()
+            system = ""
+            if kind == "asset" and "receivable" in lowered:
+                type_, class_, system = "CURRENT", "ASSET", "DEBTORS"
+            elif kind == "asset" and any(w in lowered for w in ("bank", "clearing", "cash", "money")):
+                type_, class_ = "BANK", "ASSET"
+            else:
+                type_, class_ = {"asset": ("CURRENT", "ASSET"), "liability": ("CURRLIAB", "LIABILITY"),
+                                 "equity": ("EQUITY", "EQUITY"), "revenue": ("REVENUE", "REVENUE"),
+                                 "expense": ("EXPENSE", "EXPENSE")}[kind]  # fmt: skip
+            rows.append({"AccountID": str(uuid.uuid4()), "Code": code, "Name": name, "Type": type_, "Class": class_,
+                         "Status": "ACTIVE", "EnablePaymentsToAccount": False, **({"SystemAccount": system} if system else {}),
+                         **({"BankAccountType": "BANK"} if type_ == "BANK" else {})})  # fmt: skip
+        rates = [
+            {
+                "TaxType": code,
+                "Name": name,
+                "EffectiveRate": Decimal(rate) * 100,
+                "DisplayTaxRate": Decimal(rate) * 100,
+                "Status": "ACTIVE",
+                "CanApplyToRevenue": True,
+                "TaxComponents": [{"Name": name, "Rate": Decimal(rate) * 100, "IsCompound": False}],
+            }
+            for code, name, rate in tax_codes
+        ]
+        rates.append({"TaxType": "NONE", "Name": "No Tax", "EffectiveRate": Decimal(0), "DisplayTaxRate": Decimal(0),
+                      "Status": "ACTIVE", "CanApplyToRevenue": True, "TaxComponents": []})  # fmt: skip
+        with self.lock:
+            self.organisation.accounts = rows
+            self.organisation.tax_rates = rates
 
     def forget_idempotency_keys(self) -> None:
         """Forget every stored Idempotency-Key answer."""

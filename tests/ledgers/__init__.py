@@ -1,0 +1,1 @@
+"""Ledger targets end to end: the demo week posted to each vendor's sandbox and read back."""
