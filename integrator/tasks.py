@@ -22,6 +22,7 @@ __all__ = [
     "process_inbound_event",
     "pull_due_channels",
     "retry_failed_events",
+    "revalue_month_end",
     "send_posting",
     "sweep_outbox",
     "verify_posting",
@@ -79,6 +80,15 @@ def fetch_reference_rates() -> object:
     return run()
 
 
+def revalue_month_end() -> int:
+    """Month-end revaluation of foreign balances (idempotent; runs daily, acts once a month)."""
+    from datetime import date
+
+    from integrator.services.revaluation import revalue_past_month_ends
+
+    return revalue_past_month_ends(date.today())
+
+
 def sweep_outbox() -> int:
     """Recover postings whose worker died and send every due posting."""
     from integrator.services.posting import run_outbox
@@ -117,6 +127,7 @@ def ensure_schedules() -> None:
         ("integrator.tasks.close_past_days", 10),
         ("integrator.tasks.pull_due_channels", 1),
         ("integrator.tasks.fetch_reference_rates", 24 * 60),
+        ("integrator.tasks.revalue_month_end", 24 * 60),
         ("reconciliation.tasks.reconcile_yesterday", 60),
     ):
         Schedule.objects.update_or_create(

@@ -113,6 +113,9 @@ def standard_rules(conn: LedgerConnection, *, with_default_revenue: bool = True)
         {"kind": RuleKind.ADJUSTMENT, "match_field": "default", "match_value": "", "account": a["6200"]},
         {"kind": RuleKind.ROUNDING, "match_field": "default", "match_value": "", "account": a["6900"]},
     ]
+    for kind, code in ((RuleKind.FX_REALISED, "7100"), (RuleKind.FX_UNREALISED, "7110")):
+        if code in a:  # charts that book exchange differences (see add_fx_accounts)
+            rules.append({"kind": kind, "match_field": "default", "match_value": "", "account": a[code]})
     if with_default_revenue:
         rules.append(
             {"kind": RuleKind.REVENUE, "match_field": "default", "match_value": "", "account": a["4010"]}
@@ -182,6 +185,17 @@ def reference_rates(db: Any) -> dict[str, str]:
 
     import_reference_rates(reference_rates_xml(date(2023, 1, 1), 4 * 366), provider="ECB (test)")
     return REFERENCE_RATES
+
+
+def add_fx_accounts(conn: LedgerConnection) -> None:
+    """Give a chart the realised and unrealised exchange-difference accounts (7100, 7110), which
+    :func:`standard_rules` then maps."""
+    LedgerAccount.objects.get_or_create(
+        connection=conn, code="7100", defaults={"name": "Realised FX", "type": AccountType.EXPENSE}
+    )
+    LedgerAccount.objects.get_or_create(
+        connection=conn, code="7110", defaults={"name": "Unrealised FX", "type": AccountType.EXPENSE}
+    )
 
 
 @pytest.fixture

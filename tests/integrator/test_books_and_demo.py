@@ -57,7 +57,10 @@ def test_demo_books_a_week_of_sales_into_balanced_books(demo_books: LedgerConnec
     held = Transaction.objects.filter(status=TransactionStatus.NEEDS_MAPPING)
     assert held.exists() and all("ADINKRA-STAMPS" in " ".join(t.status_reasons) for t in held)
     assert not Transaction.objects.filter(status=TransactionStatus.INVALID).exists()
-    assert set(Posting.objects.values_list("state", flat=True)) == {PostingState.POSTED}
+    # Everything posted but the payment of an invoice held for the unmapped product, which waits for it.
+    waiting = Posting.objects.exclude(state=PostingState.POSTED)
+    assert all(p.state == PostingState.PENDING and "waiting for invoice" in p.last_error for p in waiting)
+    assert Posting.objects.filter(state=PostingState.POSTED).count() > 40
     # One functional-currency column (GBP) that sums to zero; XOF in its own column, balanced too.
     totals = _balanced_per_currency(demo_books)
     assert set(totals) == {"GBP"}

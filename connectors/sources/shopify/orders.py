@@ -25,6 +25,7 @@ from integrator import money
 from integrator.canonical import (
     CanonicalDocument,
     Discount,
+    ExchangeRate,
     LineItem,
     Party,
     Refund,
@@ -210,6 +211,17 @@ def _tenders(
     return tuple(_tender(tx, part) for tx, part in zip(paid, parts, strict=True))
 
 
+def _presentment_rate(
+    presentment: str, presentment_total: Decimal | None, shop: str, shop_total: Decimal
+) -> tuple[ExchangeRate, ...]:
+    """Shopify's own conversion of an order paid in another currency (shop money over presentment
+    money), stated so the books record the rate the shop applied."""
+    if not presentment or presentment == shop or not presentment_total:
+        return ()
+    rate = (shop_total / presentment_total).quantize(Decimal("0.000000000001"))
+    return (ExchangeRate(base=presentment, quote=shop, rate=rate),)
+
+
 def parse_order(
     order: Mapping[str, Any], fetch_transactions: TransactionFetcher | None = None
 ) -> list[CanonicalDocument]:
@@ -264,6 +276,7 @@ def parse_order(
         customer=_customer(order),
         presentment_currency=presentment_currency if presentment_currency else "",
         presentment_total=pres[1] if pres else None,
+        exchange_rates=_presentment_rate(presentment_currency, pres[1] if pres else None, cur, total),
         source_updated_at=updated_at,
         metadata=metadata,
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 from connectors.base import MalformedPayload
 from integrator import money
-from integrator.canonical import Dispute, Party, Payment, Payout, PayoutItem, Refund, Tender
+from integrator.canonical import Dispute, ExchangeRate, Party, Payment, Payout, PayoutItem, Refund, Tender
 
 from .amounts import stripe_amount, stripe_currency
 from .api import StripeAPI
@@ -151,6 +151,15 @@ def _fee_from(bt: Mapping[str, Any] | None, currency: str, metadata: dict[str, s
     return money.zero(currency)
 
 
+def _stated_rate(currency: str, metadata: Mapping[str, str]) -> tuple[ExchangeRate, ...]:
+    """Stripe's own conversion of a charge into the account's settlement currency (the balance
+    transaction's ``exchange_rate``): the rate the books use first."""
+    settlement, rate = metadata.get("settlement_currency", ""), metadata.get("exchange_rate", "")
+    if not settlement or not rate:
+        return ()
+    return (ExchangeRate(base=currency, quote=settlement, rate=Decimal(rate)),)
+
+
 def _customer(charge: Mapping[str, Any]) -> Party | None:
     billing = _mapping(charge.get("billing_details"))
     party = Party(
@@ -227,6 +236,7 @@ def payment_from_charge(
         method=method,
         gateway=GATEWAY,
         fee=fee,
+        exchange_rates=_stated_rate(currency, metadata),
         sale_external_id=_sale_reference(charge, ctx, intent),
         invoice_external_id=id_of(charge.get("invoice")),
         customer=_customer(charge),
