@@ -33,10 +33,25 @@ def worker_name() -> str:
 
 
 def enqueue(func: str, *args: Any) -> None:
-    """Queue a task (runs inline when the cluster is in sync mode, as in tests)."""
+    """Queue a task (runs inline when the cluster is in sync mode, as in tests).
+
+    django-q2's ORM broker calls ``close_old_connections()`` before enqueueing whenever it is not
+    inside a transaction, and with ``CONN_MAX_AGE=0`` (the default) that closes the caller's
+    database connection. Enqueueing happens in ``on_commit`` callbacks, often while the caller still
+    walks a cursor (``retry_held_transactions`` after a mapping approval): the next fetch then
+    failed with "Cannot operate on a closed database" (issue 13). Enqueueing inside an atomic block
+    keeps the caller's connection open; the queue row still commits at once. In sync mode the task
+    runs inline and must not run inside a transaction (it calls vendors), so it is left as it was.
+    """
+    from django.db import transaction
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
-    async_task(func, *args)
+    if Conf.SYNC or not Conf.ORM:  # inline, or the Redis broker (which never touches our database)
+        async_task(func, *args)
+        return
+    with transaction.atomic(using=Conf.ORM):
+        async_task(func, *args)
 
 
 def process_inbound_event(event_id: str) -> None:
