@@ -14,11 +14,15 @@ import socket
 from typing import Any
 
 __all__ = [
+    "backfill_channel",
+    "check_alerts",
     "close_past_days",
     "enqueue",
     "ensure_schedules",
+    "expire_webhook_secrets",
     "process_inbound_event",
     "pull_due_channels",
+    "reprocess_events",
     "retry_failed_events",
     "send_posting",
     "sweep_outbox",
@@ -105,9 +109,41 @@ def ensure_schedules() -> None:
         ("integrator.tasks.retry_failed_events", 5),
         ("integrator.tasks.close_past_days", 10),
         ("integrator.tasks.pull_due_channels", 1),
+        ("integrator.tasks.check_alerts", 2),
+        ("integrator.tasks.expire_webhook_secrets", 60),
         ("reconciliation.tasks.reconcile_yesterday", 60),
     ):
         Schedule.objects.update_or_create(
             func=func,
             defaults={"schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
         )
+
+
+def backfill_channel(job_id: str, channel_id: str, since: str) -> None:
+    """A back-fill a person started from a screen or the API (progress on its Job)."""
+    from datetime import datetime
+
+    from integrator.services.sync import run_backfill_job
+
+    run_backfill_job(job_id, channel_id, datetime.fromisoformat(since))
+
+
+def reprocess_events(job_id: str, ids: list[str], user_id: Any = None) -> None:
+    """A bulk re-process of inbox events a person started (progress on its Job)."""
+    from integrator.services.recovery import run_reprocess_job
+
+    run_reprocess_job(job_id, ids, user_id)
+
+
+def check_alerts() -> int:
+    """Raise alerts for new causes (dead letters, re-authorisation, budgets, reconciliation)."""
+    from integrator.services.alerts import check_alerts as run
+
+    return run()
+
+
+def expire_webhook_secrets() -> int:
+    """Remove previous webhook secrets whose grace period has ended."""
+    from integrator.services.channel_setup import expire_webhook_secrets as run
+
+    return run()
