@@ -199,7 +199,7 @@ def set_alert_preferences(
                                                      defaults={"email": email, "dashboard": dashboard})  # fmt: skip
         changed_email = email_address is not None and email_address != user.email
         if changed_email:
-            type(user).objects.filter(pk=user.pk).update(email=email_address)
+            get_user_model().objects.filter(pk=user.pk).update(email=email_address)
             user.email = email_address
         after = {c.kind: [c.email, c.dashboard] for c in alert_choices(user)}
         audit.record("alert.preferences_changed", object_type="auth.User", object_id=str(user.pk), before=before,
@@ -271,7 +271,7 @@ def _reauthorisation() -> int:
             AlertKind.NEEDS_REAUTH, cause, f"{conn.name} needs re-authorisation",
             f"{conn.name} ({conn.platform}) refused our credentials and the refresh failed: nothing is posted "
             "to it until someone connects it again (Setup > the connection > Connect).",
-            url=f"/setup/ledgers/{conn.pk}/", severity=AlertSeverity.CRITICAL,
+            url=f"/connections/ledgers/{conn.pk}/", severity=AlertSeverity.CRITICAL,
         ))  # fmt: skip
     resolve_alerts(AlertKind.NEEDS_REAUTH, causes)
     return raised
