@@ -116,6 +116,17 @@ class QuickBooksTarget(LedgerTarget):
                    help="Leave empty for Intuit's own; only a self-hosted test server needs it."),
         SetupField("token_url", "Token address", kind="url",
                    help="Leave empty for Intuit's own; only a self-hosted test server needs it."),
+        SetupField("default_customer_ref", "Customer for sales without one",
+                   help="The QuickBooks id of the customer (e.g. 'Online sales') that receipts are made out to."),
+        SetupField("default_item_ref", "Default product/service",
+                   help="The QuickBooks id of the item used when a mapping names none."),
+        SetupField("rounding_item_ref", "Rounding item", help="The QuickBooks id of the item rounding lines use."),
+        SetupField("tax_rounding", "Tax rounding", kind="choice", default="document",
+                   choices=(("document", "Per document (QuickBooks' default)"), ("line", "Per line"))),
+        SetupField("tax_mode", "Sales tax", kind="choice", default="codes",
+                   choices=(("codes", "Tax codes on each line"), ("none", "No sales tax in this company"))),
+        SetupField("payout_document", "Payouts become", kind="choice", default="deposit",
+                   choices=(("deposit", "A bank deposit"), ("journal", "A journal entry"))),
     )  # fmt: skip
 
     def __init__(

@@ -148,6 +148,17 @@ class XeroTarget(LedgerTarget):
                    help="Leave empty for Xero's own; only a self-hosted test server needs it."),
         SetupField("token_url", "Token address", kind="url",
                    help="Leave empty for Xero's own; only a self-hosted test server needs it."),
+        SetupField("default_contact_name", "Contact for sales without one", default="Sales",
+                   help="Invoices for sales without a known customer are made out to this contact."),
+        SetupField("rounding_account_code", "Rounding account", help="The account code rounding lines go to."),
+        SetupField("tax_rounding", "Tax rounding", kind="choice", default="line",
+                   choices=(("line", "Per line (Xero's default)"), ("document", "Per document"))),
+        SetupField("tax_mode", "Tax", kind="choice", default="codes",
+                   choices=(("codes", "Tax types on each line"), ("none", "No tax in this organisation"))),
+        SetupField("payout_document", "Payouts become", kind="choice", default="auto",
+                   choices=(("auto", "A transfer, or a journal when fees need one"), ("transfer", "A bank transfer"),
+                            ("journal", "A manual journal"))),
+        SetupField("due_days", "Invoice due in (days)", kind="int", default=0),
     )  # fmt: skip
 
     def __init__(
