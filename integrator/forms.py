@@ -93,6 +93,8 @@ def setup_form_class(
     for spec in platform.fields:
         field = _field(spec, editing, stored)
         field.show_required = field.required  # type: ignore[attr-defined]
+        if field.required:
+            field.widget.attrs["aria-required"] = "true"
         field.required = False
         fields[spec.name] = field
     return type(f"{platform.slug.title()}SetupForm", (forms.Form,), fields)

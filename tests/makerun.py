@@ -86,6 +86,7 @@ class MakeRunApp:
                          "PYTHONUNBUFFERED": "1", **(extra_env or {})})  # fmt: skip
         self.log_path = var_dir / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
 
     @property
     def database(self) -> Path:
@@ -105,10 +106,10 @@ class MakeRunApp:
         self.manage("migrate", "--noinput", "-v0")
         if self.demo:
             self.manage("demo")
-        log = self.log_path.open("wb")
+        self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--addr", f"127.0.0.1:{self.port}"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
         def up() -> bool:
@@ -133,6 +134,7 @@ class MakeRunApp:
     def stop(self) -> None:
         """Ctrl-C, as a person stops ``make run``."""
         if self.process is None or self.process.poll() is not None:
+            self._close_log()
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGINT)
@@ -141,6 +143,12 @@ class MakeRunApp:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query on the app's database file."""
