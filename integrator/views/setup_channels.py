@@ -4,7 +4,7 @@ progress bar), editing, disabling, archiving, deleting what has no history.
 
 Views are thin: every change goes through :mod:`integrator.services.channel_setup` (atomic,
 audited). A signing secret we generate is shown once: it travels from the POST that made it to
-the page that shows it in the session, and is removed from there as it is shown.
+the page that shows it in the session (encrypted), and is removed from there as it is shown.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from connectors.base import UnknownPlatform
+from integrator import crypto
 from integrator.forms import (
     BackfillForm,
     ChannelDetailsForm,
@@ -56,7 +57,8 @@ def webhook_url(request: HttpRequest, channel: Channel) -> str:
 
 
 def _show_secret_once(request: HttpRequest, channel: Channel, secret: str) -> None:
-    request.session[_SECRET_KEY] = {"channel": str(channel.pk), "secret": secret}
+    # Encrypted like every stored secret: the session table must never hold one in plaintext.
+    request.session[_SECRET_KEY] = {"channel": str(channel.pk), "secret": crypto.encrypt(secret)}
 
 
 def _take_secret(request: HttpRequest, channel: Channel) -> str:
@@ -64,7 +66,7 @@ def _take_secret(request: HttpRequest, channel: Channel) -> str:
     if held.get("channel") != str(channel.pk):
         return ""
     del request.session[_SECRET_KEY]
-    return str(held.get("secret", ""))
+    return crypto.decrypt(str(held.get("secret", "")))
 
 
 def _apply_errors(errors: dict[str, str], *forms_: forms.Form) -> None:
