@@ -152,6 +152,9 @@ class ChannelWriteSerializer(serializers.Serializer):
     ledger_connection = serializers.PrimaryKeyRelatedField(
         queryset=LedgerConnection.objects.all(), allow_null=True
     )
+    active = serializers.BooleanField(
+        required=False, help_text="false disables (webhooks refused); true enables."
+    )
     setup = serializers.DictField(required=False, write_only=True, default=dict,
                                   help_text="The platform's setup fields; credentials are write-only.")  # fmt: skip
 
@@ -238,8 +241,14 @@ class ChannelSetupViewSet(
         if d.pop("platform", channel.platform) != channel.platform:
             raise ValidationError({"platform": ["A channel's platform cannot change: set up a new channel."]})
         setup = d.pop("setup", None)
+        active = d.pop("active", None)
         try:
-            channel = channel_setup.update_channel(channel, details=d, raw_setup=setup, actor=request.user)
+            if d or setup:
+                channel = channel_setup.update_channel(
+                    channel, details=d, raw_setup=setup, actor=request.user
+                )
+            if active is not None and active != channel.active:
+                channel = channel_setup.set_channel_active(channel, active, actor=request.user)
         except SetupInvalid as exc:
             raise _invalid(exc) from exc
         return _with_secret(self, channel, "")
@@ -296,8 +305,7 @@ class ChannelSetupViewSet(
     @extend_schema(request=None, responses={200: ChannelOutSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def archive(self, request: Request, pk: str | None = None) -> Response:
-        """Disable and archive (history kept); PATCH ``{"active": true}`` is not needed to restore:
-        use PATCH on ``active`` through the screens, or archive again is harmless."""
+        """Disable and archive (history kept); PATCH ``{"active": true}`` restores it."""
         channel = channel_setup.archive_channel(self.get_object(), actor=request.user)
         return _with_secret(self, channel, "")
 
@@ -338,6 +346,9 @@ class LedgerWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     functional_currency = serializers.CharField(max_length=3, min_length=3)
     lock_policy = serializers.ChoiceField(choices=LockPolicy.choices, default=LockPolicy.HOLD)
+    active = serializers.BooleanField(
+        required=False, help_text="false disables (postings wait); true enables."
+    )
     setup = serializers.DictField(required=False, write_only=True, default=dict)
 
 
@@ -449,8 +460,14 @@ class LedgerSetupViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, mixin
         if d.pop("platform", conn.platform) != conn.platform:
             raise ValidationError({"platform": ["A connection's platform cannot change."]})
         setup = d.pop("setup", None)
+        active = d.pop("active", None)
         try:
-            conn = ledger_setup.update_ledger_connection(conn, details=d, raw_setup=setup, actor=request.user)
+            if d or setup:
+                conn = ledger_setup.update_ledger_connection(
+                    conn, details=d, raw_setup=setup, actor=request.user
+                )
+            if active is not None and active != conn.active:
+                conn = ledger_setup.set_ledger_connection_active(conn, active, actor=request.user)
         except SetupInvalid as exc:
             raise _invalid(exc) from exc
         return Response(LedgerOutSerializer(conn).data)

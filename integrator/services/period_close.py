@@ -126,7 +126,8 @@ def _in_range(field_name: str, start: date | None, end: date) -> Q:
     return query
 
 
-def _link(base: str, conn: LedgerConnection, start: date | None, end: date, name: str) -> str:
+def _link(base: str, start: date | None, end: date, name: str) -> str:
+    """A list screen filtered to the checked days (``?..._after=&..._before=``)."""
     after = f"&{name}_after={start.isoformat()}" if start else ""
     return f"{base}{after}&{name}_before={end.isoformat()}"
 
@@ -192,15 +193,14 @@ def close_checks(conn: LedgerConnection, start: date | None, end: date) -> list[
     return [
         CloseCheck("dead_letters", "No dead letters", dead == 0, dead,
                    f"{_plural(dead, 'posting')} dead-lettered" if dead else "No posting failed for good.",
-                   _link(f"/postings/{pid}&state=dead", conn, start, end, "posting_date")),
+                   _link(f"/postings/{pid}&state=dead", start, end, "posting_date")),
         CloseCheck("held", "Nothing held", held_txns + held_postings == 0, held_txns + held_postings,
                    held_detail or "No transaction or posting is held.",
-                   _link(f"/transactions/?status=needs_mapping&status=invalid&status=received"
-                         f"&channel_id={'&channel_id='.join(str(c.pk) for c in channels) or conn.pk}",
-                         conn, start, end, "business_date")),
+                   _link("/transactions/?status=needs_mapping&status=invalid&status=received"
+                         + "".join(f"&channel_id={c.pk}" for c in channels), start, end, "business_date")),
         CloseCheck("in_ledger", "Everything in the ledger", waiting_postings + waiting_summary == 0,
                    waiting_postings + waiting_summary, waiting_detail or "Every document reached the ledger.",
-                   _link(f"/postings/{pid}&state=pending&state=uncertain", conn, start, end, "posting_date")),
+                   _link(f"/postings/{pid}&state=pending&state=uncertain", start, end, "posting_date")),
         CloseCheck("payouts_matched", "Payouts matched to the bank", unmatched == 0, unmatched,
                    f"{_plural(unmatched, 'payout')} not matched to a bank deposit" if unmatched
                    else ("Every payout is matched." if payouts.exists() else "No payouts in the period."),

@@ -96,6 +96,15 @@ def test_channels_with_history_are_archived_not_deleted(
     )
     archived = post(client, f"/api/v1/channels/{channel.pk}/archive/").json()
     assert archived["archived_at"] and archived["active"] is False
+    restored = client.patch(
+        f"/api/v1/channels/{channel.pk}/", {"active": True}, content_type="application/json"
+    )
+    assert restored.json()["active"] is True and restored.json()["archived_at"] is None
+    disabled = client.patch(
+        f"/api/v1/channels/{channel.pk}/", {"active": False}, content_type="application/json"
+    )
+    assert disabled.json()["active"] is False
+    assert AuditEvent.objects.filter(action="channel.disabled", object_id=str(channel.pk)).exists()
 
 
 def test_rights_and_tokens(client: Client, ledger: Any, users: Any) -> None:
