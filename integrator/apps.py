@@ -1,6 +1,20 @@
 """App configuration of the core domain."""
 
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_schedules(sender: Any, **kwargs: Any) -> None:
+    """After ``migrate`` the periodic sweeps exist, with or without the demo (tests make their own)."""
+    from django.conf import settings
+
+    if settings.TESTING:
+        return
+    from integrator.tasks import ensure_schedules
+
+    ensure_schedules()
 
 
 class IntegratorConfig(AppConfig):
@@ -19,3 +33,4 @@ class IntegratorConfig(AppConfig):
 
         http.set_call_recorder(record_call)
         auth.configure(lock_factory=connection_lock, credentials_loader=load_connection_credentials)
+        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="integrator-schedules")

@@ -4,12 +4,15 @@ from django.db import models
 
 __all__ = [
     "AccountType",
+    "AlertKind",
+    "AlertSeverity",
     "ChangeAction",
     "ChangeStatus",
     "EntryKind",
     "EventStatus",
     "LockPolicy",
     "MappingVersionStatus",
+    "PeriodCloseStatus",
     "PostingMode",
     "PostingState",
     "RateSource",
@@ -182,3 +185,27 @@ class RateSource(models.TextChoices):
     REFERENCE = "reference", "Reference table (ECB, fixed pegs)"
     MANUAL = "manual", "Entered by a person"
     IDENTITY = "identity", "Same currency"
+
+
+class PeriodCloseStatus(models.TextChoices):
+    """A month of a ledger connection: closed (locked), or reopened by a finance manager."""
+
+    CLOSED = "closed", "Closed"
+    REOPENED = "reopened", "Reopened"
+
+
+class AlertKind(models.TextChoices):
+    """What an alert is about. Each fires once per cause (one dead letter, one day of budget)."""
+
+    DEAD_LETTER = "dead_letter", "A posting was dead-lettered"
+    NEEDS_REAUTH = "needs_reauth", "A connection needs re-authorisation"
+    DAILY_BUDGET = "daily_budget", "A ledger's daily call budget is nearly spent"
+    RECONCILIATION = "reconciliation", "Reconciliation failing two days running"
+    INVENTORY = "inventory", "Stock below its reorder point"
+
+
+class AlertSeverity(models.TextChoices):
+    """How urgent an alert is (the colour on the dashboard, the subject of the e-mail)."""
+
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Needs action"

@@ -14,13 +14,17 @@ import socket
 from typing import Any
 
 __all__ = [
+    "backfill_channel",
+    "check_alerts",
     "close_past_days",
     "enqueue",
     "ensure_schedules",
+    "expire_webhook_secrets",
     "fetch_ledger_rate",
     "fetch_reference_rates",
     "process_inbound_event",
     "pull_due_channels",
+    "reprocess_events",
     "retry_failed_events",
     "revalue_month_end",
     "send_posting",
@@ -37,10 +41,25 @@ def worker_name() -> str:
 
 
 def enqueue(func: str, *args: Any) -> None:
-    """Queue a task (runs inline when the cluster is in sync mode, as in tests)."""
+    """Queue a task (runs inline when the cluster is in sync mode, as in tests).
+
+    django-q2's ORM broker calls ``close_old_connections()`` before enqueueing whenever it is not
+    inside a transaction, and with ``CONN_MAX_AGE=0`` (the default) that closes the caller's
+    database connection. Enqueueing happens in ``on_commit`` callbacks, often while the caller still
+    walks a cursor (``retry_held_transactions`` after a mapping approval): the next fetch then
+    failed with "Cannot operate on a closed database" (issue 13). Enqueueing inside an atomic block
+    keeps the caller's connection open; the queue row still commits at once. In sync mode the task
+    runs inline and must not run inside a transaction (it calls vendors), so it is left as it was.
+    """
+    from django.db import transaction
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
-    async_task(func, *args)
+    if Conf.SYNC or not Conf.ORM:  # inline, or the Redis broker (which never touches our database)
+        async_task(func, *args)
+        return
+    with transaction.atomic(using=Conf.ORM):
+        async_task(func, *args)
 
 
 def process_inbound_event(event_id: str) -> None:
@@ -128,9 +147,41 @@ def ensure_schedules() -> None:
         ("integrator.tasks.pull_due_channels", 1),
         ("integrator.tasks.fetch_reference_rates", 24 * 60),
         ("integrator.tasks.revalue_month_end", 24 * 60),
+        ("integrator.tasks.check_alerts", 2),
+        ("integrator.tasks.expire_webhook_secrets", 60),
         ("reconciliation.tasks.reconcile_yesterday", 60),
     ):
         Schedule.objects.update_or_create(
             func=func,
             defaults={"schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
         )
+
+
+def backfill_channel(job_id: str, channel_id: str, since: str) -> None:
+    """A back-fill a person started from a screen or the API (progress on its Job)."""
+    from datetime import datetime
+
+    from integrator.services.sync import run_backfill_job
+
+    run_backfill_job(job_id, channel_id, datetime.fromisoformat(since))
+
+
+def reprocess_events(job_id: str, ids: list[str], user_id: Any = None) -> None:
+    """A bulk re-process of inbox events a person started (progress on its Job)."""
+    from integrator.services.recovery import run_reprocess_job
+
+    run_reprocess_job(job_id, ids, user_id)
+
+
+def check_alerts() -> int:
+    """Raise alerts for new causes (dead letters, re-authorisation, budgets, reconciliation)."""
+    from integrator.services.alerts import check_alerts as run
+
+    return run()
+
+
+def expire_webhook_secrets() -> int:
+    """Remove previous webhook secrets whose grace period has ended."""
+    from integrator.services.channel_setup import expire_webhook_secrets as run
+
+    return run()

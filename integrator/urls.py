@@ -9,13 +9,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from integrator.views import (
+    alerts,
     books,
     connections,
     dashboard,
     jobs,
     postings,
+    recovery,
     search,
     sections,
+    setup,
     transactions,
     webhooks,
 )
@@ -23,7 +26,8 @@ from integrator.views import (
 urlpatterns = [
     # Core screens
     path("", dashboard.dashboard, name="dashboard"),
-    path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
+    path("login/", setup.LoginOrWelcomeView.as_view(), name="login"),
+    path("welcome/", setup.welcome, name="welcome"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("search/", search.search, name="search"),
     path("transactions/", transactions.TransactionListView.as_view(), name="transactions"),
@@ -32,6 +36,8 @@ urlpatterns = [
     path("journal/", transactions.JournalEntryListView.as_view(), name="journal"),
     path("journal/<uuid:pk>/", transactions.journal_entry_detail, name="journal-detail"),
     path("inbox/", transactions.InboxView.as_view(), name="inbox"),
+    path("inbox/reprocess/", recovery.inbox_reprocess, name="inbox-reprocess"),
+    path("inbox/<uuid:pk>/reprocess/", recovery.inbox_reprocess_one, name="inbox-reprocess-one"),
     path("postings/", postings.PostingListView.as_view(), name="postings"),
     path("postings/<uuid:pk>/", postings.posting_detail, name="posting-detail"),
     path("postings/<uuid:pk>/replay/", postings.posting_replay, name="posting-replay"),
@@ -49,6 +55,8 @@ urlpatterns = [
     path("jobs/<uuid:pk>/", jobs.job_detail, name="job-detail"),
     path("jobs/<uuid:pk>/progress/", jobs.job_progress, name="job-progress"),
     path("sections/<slug:slug>/", sections.section, name="section"),
+    path("alerts/", alerts.alert_list, name="alerts"),
+    path("settings/alerts/", alerts.alert_settings, name="alert-settings"),
     # Webhooks: the only CSRF-exempt views (the vendor's signature is their authentication)
     path("hooks/<slug:channel_slug>/", webhooks.receive_webhook, name="webhook"),
     # REST API
@@ -63,4 +71,6 @@ urlpatterns = [
     path("reconciliation/", include("reconciliation.urls")),
     path("connections/oauth/", include("integrator.views.oauth")),
     path("connections/tills/", include("integrator.views.z_reports")),
+    path("setup/", include("integrator.views.setup")),
+    path("close/", include("integrator.views.period_close")),
 ]

@@ -15,6 +15,7 @@ from django.db.models import Max
 
 from connectors.base import (
     ClosedPeriod,
+    ConnectionCheck,
     LedgerTarget,
     Permanent,
     PostingDocument,
@@ -34,6 +35,24 @@ class BuiltinLedger(LedgerTarget):
     display_name = "Built-in ledger"
     capabilities = frozenset({"post", "lookup", "accounts", "tax_codes", "reports"})
     max_batch = 500
+    #: Nothing to enter: the books live in the integrator's own database.
+    setup_fields = ()
+
+    def test_connection(self) -> ConnectionCheck:
+        """No vendor to call: say what the books hold (accounts, tax codes, lock date)."""
+        accounts, tax_codes = self.fetch_accounts(), self.fetch_tax_codes()
+        lock = self.fetch_lock_date()
+        closed = f"; books closed to {lock:%d %b %Y}" if lock else ""
+        message = (
+            f"The built-in ledger is ready: {len(accounts)} accounts, {len(tax_codes)} tax codes{closed}."
+        )
+        if not accounts:
+            message = (
+                "The built-in ledger has no accounts yet: import a chart of accounts (Mappings > Chart)."
+            )
+        return ConnectionCheck(
+            bool(accounts), message, {"accounts": len(accounts), "tax_codes": len(tax_codes)}
+        )
 
     def _result(self, entry: object) -> PostResult:
         return PostResult(remote_id=str(entry.pk), remote_number=f"BK-{entry.number:06d}")  # type: ignore[attr-defined]

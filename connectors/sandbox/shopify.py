@@ -121,6 +121,13 @@ class ShopifySandbox(SandboxServer):
         self.leak_per_second = leak_per_second
         self.shop_domain = shop_domain
         self.api_version = api_version
+        #: ``GET shop.json``: the shop's own record (the fields the connection test reads).
+        self.shop: Item = {
+            "id": 54_010_000_001, "name": "Sankofa Imports", "myshopify_domain": shop_domain,
+            "domain": shop_domain, "currency": "GBP", "iana_timezone": "Europe/London",
+            "country_code": "GB", "plan_name": "basic", "taxes_included": True,
+            "enabled_presentment_currencies": ["GBP"], "created_at": "2024-01-02T09:00:00+00:00",
+        }  # fmt: skip
         self.orders: dict[int, Item] = {}
         self.payouts: dict[int, Item] = {}
         self.balance_transactions: dict[int, Item] = {}
@@ -269,6 +276,11 @@ class ShopifySandbox(SandboxServer):
         return urlencode({"limit": limit, "page_info": token})
 
     # -- routes ------------------------------------------------------------------------------
+
+    @route("GET", "/admin/api/{version}/shop.json")
+    def shop_record(self, req: Request) -> Response:
+        """``GET shop.json``: the shop's name, domain, currency and time zone."""
+        return self._admit(req) or self._ok({"shop": dict(self.shop)})
 
     @route("GET", "/admin/api/{version}/orders.json")
     def list_orders(self, req: Request) -> Response:

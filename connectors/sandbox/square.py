@@ -117,6 +117,13 @@ class SquareSandbox(SandboxServer):
     ) -> None:
         super().__init__(host=host, port=port, seed=seed)
         self.access_token = access_token
+        #: The seller's locations (``GET /v2/locations``); tests add or replace them.
+        self.locations: list[dict[str, Any]] = [
+            {"id": "LSANDBOXMAIN1", "name": "Sankofa High Street", "business_name": "Sankofa Imports",
+             "status": "ACTIVE", "country": "GB", "currency": "GBP", "timezone": "Europe/London",
+             "merchant_id": "MLSANDBOX00001", "language_code": "en-GB", "type": "PHYSICAL",
+             "capabilities": ["CREDIT_CARD_PROCESSING"], "created_at": "2024-01-02T09:00:00Z"},
+        ]  # fmt: skip
         self.orders: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
@@ -248,6 +255,11 @@ class SquareSandbox(SandboxServer):
         if found is None:
             raise SquareError(404, "NOT_FOUND", f"Could not find {what} with id `{object_id}`.")
         return {key: copy.deepcopy(found)}
+
+    @route("GET", "/v2/locations")
+    def list_locations(self, req: Request) -> Response:
+        """ListLocations: every location of the seller (no paging, as Square documents)."""
+        return self._handle(req, lambda: {"locations": copy.deepcopy(self.locations)})
 
     @route("GET", "/v2/orders/{order_id}")
     def retrieve_order(self, req: Request) -> Response:

@@ -109,6 +109,12 @@ class StripeSandbox(SandboxServer):
         super().__init__(host=host, port=port, seed=seed)
         self.secret_key = secret_key
         self.rate_limit_per_second = rate_limit_per_second
+        #: ``GET /v1/account``: the account the secret key belongs to.
+        self.account: dict[str, Any] = {
+            "id": "acct_1SandboxImports", "object": "account", "country": "GB", "default_currency": "gbp",
+            "business_profile": {"name": "Sankofa Imports"}, "charges_enabled": True, "payouts_enabled": True,
+            "details_submitted": True, "type": "standard", "created": 1704186000,
+        }  # fmt: skip
         self.store: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in _PREFIXES}
         self.payout_of: dict[str, str] = {}  # balance transaction id -> payout id
         self._ids = random.Random(seed)  # reproducible ids, not secrets
@@ -397,6 +403,11 @@ class StripeSandbox(SandboxServer):
         return None
 
     # -- routes ------------------------------------------------------------------------------
+
+    @route("GET", "/v1/account")
+    def account_of_key(self, req: Request) -> Response:
+        """Retrieve the account of the key (``GET /v1/account``)."""
+        return self._gate(req) or self._answer(200, dict(self.account))
 
     @route("GET", "/v1/{resource}")
     def list_objects(self, req: Request) -> Response:

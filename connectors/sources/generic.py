@@ -29,11 +29,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from jsonschema import Draft202012Validator
 
-from connectors.base import MalformedPayload, SalesSource, SignatureInvalid, WebhookEnvelope, WebhookRequest
+from connectors.base import (
+    ConnectionCheck,
+    MalformedPayload,
+    SalesSource,
+    SetupField,
+    SignatureInvalid,
+    WebhookEnvelope,
+    WebhookRequest,
+)
 from integrator import money
 from integrator.canonical import (
     CanonicalDocument,
@@ -113,6 +121,33 @@ class GenericSource(SalesSource):
     platform = "generic"
     display_name = "Generic signed JSON (Prysm POS and custom tills)"
     capabilities = frozenset({"webhook"})
+    #: Nothing to enter: the signing secret is ours, generated when the channel is created and
+    #: shown once for the till's configuration (see connectors.base.SetupField).
+    setup_fields: ClassVar[tuple[SetupField, ...]] = ()
+
+    def test_connection(self) -> ConnectionCheck:
+        """There is no vendor API to call: tills post to us. Check what can be checked: a signing
+        secret is set and an event signed with it verifies, exactly as a till's would."""
+        secrets = [s for s in self.config.webhook_secrets if s]
+        if not secrets:
+            return ConnectionCheck(False, "No signing secret is set: rotate the secret to create one.")
+        now = datetime.now().astimezone()
+        body = b'{"id": "connection-test", "type": "sale.completed"}'
+        stamp = str(int(now.timestamp()))
+        probe = WebhookRequest(body, {"X-Integrator-Timestamp": stamp, "X-Integrator-Signature": sign(secrets[0], stamp, body)},
+                               url="", received_at=now)  # fmt: skip
+        try:
+            self.verify_webhook(probe)
+        except SignatureInvalid as exc:  # pragma: no cover - a broken secret list, not a vendor answer
+            return ConnectionCheck(False, f"An event signed with the current secret does not verify: {exc}")
+        previous = len(secrets) - 1
+        rotation = " The previous secret is still accepted during its grace period." if previous else ""
+        return ConnectionCheck(
+            True,
+            "Nothing to call: the till posts signed events to the webhook URL, and an event signed with "
+            f"the current secret verifies.{rotation}",
+            {"secrets": len(secrets)},
+        )
 
     def verify_webhook(self, request: WebhookRequest) -> None:
         """Check the timestamp window and the HMAC against every configured secret."""

@@ -184,9 +184,11 @@ class PostingSerializer(serializers.ModelSerializer):
 
 
 class PostingMoveSerializer(serializers.Serializer):
-    """The new (open) date for a posting held for a closed period."""
+    """The new (open) date for a posting held for a closed period; a reason is required when the
+    date is more than 31 days from the document's own date."""
 
     date = serializers.DateField()
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
 class InboundEventSerializer(serializers.ModelSerializer):

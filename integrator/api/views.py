@@ -215,7 +215,9 @@ class PostingViewSet(_ReadOnly):
         if posting.state != PostingState.HELD:
             raise Conflict(f"only a held posting can be moved (this one is {posting.state})")
         try:
-            move_held_posting(posting, body.validated_data["date"], actor=request.user)
+            move_held_posting(
+                posting, body.validated_data["date"], actor=request.user, reason=body.validated_data["reason"]
+            )
         except ValueError as exc:
             raise Conflict(str(exc)) from exc
         return self._fresh(posting.pk)

@@ -1,8 +1,10 @@
 """Models of the core domain, one module per sub-domain."""
 
+from integrator.models.alerts import Alert, AlertPreference
 from integrator.models.audit import AuditEvent, IntegrationCall
 from integrator.models.books import BookEntry, BookLine
 from integrator.models.channels import Channel
+from integrator.models.closing import PeriodClose
 from integrator.models.jobs import Job
 from integrator.models.journal import JournalEntry, JournalLine
 from integrator.models.ledger import LedgerAccount, LedgerConnection, LedgerRef, Product, TaxCode
@@ -26,6 +28,8 @@ from integrator.models.transactions import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertPreference",
     "AuditEvent",
     "BookEntry",
     "BookLine",
@@ -45,6 +49,7 @@ __all__ = [
     "MappingRule",
     "MappingSet",
     "MappingVersion",
+    "PeriodClose",
     "Posting",
     "PostingAttempt",
     "Product",

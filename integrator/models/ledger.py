@@ -38,6 +38,7 @@ class LedgerConnection(models.Model):
         null=True, blank=True, help_text="While in the future, postings wait (one probe per period)."
     )
     active = models.BooleanField(default=True)
+    archived_at = models.DateTimeField(null=True, blank=True, help_text="Archived: kept for history only.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -53,6 +53,7 @@ from integrator.services.ledger_refs import DbRefStore
 from reconciliation.services.settling import POSTED, settle_exceptions
 
 __all__ = [
+    "MOVE_WITHOUT_REASON_DAYS",
     "backoff_seconds",
     "build_posting_document",
     "circuit_state",
@@ -362,8 +363,11 @@ def _claim(posting_id: Any, worker: str) -> tuple[Posting, PostingAttempt, bool]
     """Compare-and-set claim with a lease. Returns (posting, attempt, needs_lookup) or None."""
     now = timezone.now()
     with transaction.atomic():
+        # A disabled ledger connection sends nothing: its postings wait until it is enabled again.
         row = (
-            Posting.objects.filter(pk=posting_id, state__in=CLAIMABLE, next_attempt_at__lte=now)
+            Posting.objects.filter(
+                pk=posting_id, state__in=CLAIMABLE, next_attempt_at__lte=now, connection__active=True
+            )
             .values_list("state", "connection_id")
             .first()
         )
@@ -654,8 +658,8 @@ def due_posting_ids(limit: int = 100) -> list[Any]:
     now = timezone.now()
     with transaction.atomic():
         return list(
-            Posting.objects.select_for_update(skip_locked=True)
-            .filter(state__in=CLAIMABLE, next_attempt_at__lte=now)
+            Posting.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(state__in=CLAIMABLE, next_attempt_at__lte=now, connection__active=True)
             .order_by("next_attempt_at")
             .values_list("pk", flat=True)[:limit]
         )
@@ -711,16 +715,38 @@ def replay_posting(posting: Posting, *, actor: Any = None) -> Posting:
     return locked
 
 
-def move_held_posting(posting: Posting, new_date: date, *, actor: Any = None) -> Posting:
-    """Release a posting held for a closed period on a new (open) date, with a note."""
+#: A held posting moved further than this from its document's own date needs a written reason:
+#: booking a sale in another month than it happened is a decision someone must be able to explain.
+MOVE_WITHOUT_REASON_DAYS = 31
+
+
+def move_held_posting(posting: Posting, new_date: date, *, actor: Any = None, reason: str = "") -> Posting:
+    """Release a posting held for a closed period on a new (open) date, with a note.
+
+    Refused (ValueError, in words for the person) for a posting that is not held, for a date still
+    inside a locked period (ours or the ledger's: reopen the period instead), and for a date more
+    than :data:`MOVE_WITHOUT_REASON_DAYS` days from the document's date without a reason.
+    """
+    reason = reason.strip()
     with transaction.atomic():
-        locked = Posting.objects.select_for_update().select_related("connection").get(pk=posting.pk)
+        locked = Posting.objects.select_for_update().select_related("connection", "entry").get(pk=posting.pk)
+        if locked.state != PostingState.HELD:
+            raise ValueError(f"only a held posting can be moved (this one is {locked.state})")
         lock = locked.connection.effective_lock_date()
         if lock is not None and new_date <= lock:
-            raise ValueError(f"{new_date} is still in the period closed up to {lock}")
+            raise ValueError(
+                f"{new_date} is still in the period closed up to {lock}: choose a later date or reopen the period"
+            )
+        distance = abs((new_date - locked.entry.date).days)
+        if distance > MOVE_WITHOUT_REASON_DAYS and not reason:
+            raise ValueError(
+                f"{new_date} is {distance} days from the document's date ({locked.entry.date}): "
+                f"moving it more than {MOVE_WITHOUT_REASON_DAYS} days needs a reason"
+            )
         before = audit.snapshot(locked, ["state", "posting_date"])
-        locked.note = (
-            f"Moved from {locked.posting_date} to {new_date} by {getattr(actor, 'username', 'system')}."
+        by = getattr(actor, "username", "system")
+        locked.note = f"Moved from {locked.posting_date} to {new_date} by {by}" + (
+            f": {reason}" if reason else "."
         )
         locked.posting_date = new_date
         locked.state = PostingState.UNCERTAIN
@@ -730,7 +756,8 @@ def move_held_posting(posting: Posting, new_date: date, *, actor: Any = None) ->
             "posting.moved",
             obj=locked,
             before=before,
-            after=audit.snapshot(locked, ["state", "posting_date"]),
+            after={**audit.snapshot(locked, ["state", "posting_date"]), "days_from_document": distance,
+                   "reason": reason},
             actor=actor,
-        )
+        )  # fmt: skip
     return locked

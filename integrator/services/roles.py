@@ -1,7 +1,7 @@
 """Roles as groups with permissions, as the migrations grant them.
 
 The groups and their permissions are created by data migrations (``integrator`` 0003 and 0004,
-``reconciliation`` 0002, ``security`` 0002). :func:`ensure_roles` replays those same grant
+``reconciliation`` 0002, ``security`` 0002, ``integrator`` 0009). :func:`ensure_roles` replays those same grant
 functions against the migration state, so a database flushed by a test run (or restored without
 auth data) gets exactly the roles a migrated database has: one definition, no copy to drift.
 """
@@ -24,6 +24,7 @@ GRANTS = (
     ("integrator.migrations.0004_mapping_changes", "grant"),
     ("reconciliation.migrations.0002_role_permissions", "grant"),
     ("integrator.security.migrations.0002_token_permissions", "grant"),
+    ("integrator.migrations.0014_setup_close_alert_permissions", "grant"),
 )
 
 

@@ -45,14 +45,16 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Mappings", ("mappings",), ("/mappings/",), "mappings", "map"),
     NavItem("Approvals", ("mappings-approvals",), ("/mappings/approvals/",), "approvals", "check"),
     NavItem("Reconciliation", ("reconciliation:runs",), ("/reconciliation/",), "reconciliation", "scale"),
+    NavItem("Period close", ("period-close",), ("/close/",), "close", "lock"),
     NavItem("Inventory", ("inventory:index",), ("/inventory/",), "inventory", "box"),
     NavItem("Reports", ("reports",), ("/reports/", "/books/"), "reports", "chart"),
-    NavItem("Connections", ("connections",), ("/connections/", "/jobs/"), "connections", "plug"),
+    # Setup: ledgers, channels and people, with the connections' health and the jobs they run.
+    NavItem("Setup", ("setup",), ("/setup/", "/connections/", "/jobs/"), "setup", "plug"),
     NavItem("Audit", ("security:audit",), ("/security/audit/",), "audit", "shield"),
     NavItem(
         "Settings",
         ("security:mfa", "security:tokens"),
-        ("/security/tokens/", "/security/mfa/"),
+        ("/security/tokens/", "/security/mfa/", "/settings/"),
         "settings",
         "gear",
     ),

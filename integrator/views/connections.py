@@ -196,5 +196,34 @@ def connection_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "headers": accounts.headers(),
             "tax_codes": TaxCode.objects.filter(connection=conn),
             "channels": conn.channels.all(),
+            **_setup_context(request, conn),
         },
     )
+
+
+def _setup_context(request: HttpRequest, conn: LedgerConnection) -> dict[str, Any]:
+    """What the Setup panel of the page needs: the platform, the last connection test, rights."""
+    from connectors.base import UnknownPlatform
+    from integrator.models import AuditEvent
+    from integrator.services.setup_fields import platform_of
+
+    try:
+        platform = platform_of("ledger", conn.platform)
+    except UnknownPlatform:
+        platform = None
+    creds = conn.credentials if isinstance(conn.credentials, dict) else {}
+    last_test = (
+        AuditEvent.objects.filter(action="connection.tested", object_id=str(conn.pk)).order_by("-id").first()
+    )
+    today = timezone.localdate()
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return {
+        "platform": platform,
+        "connected": bool(creds.get("refresh_token")),
+        "credential_keys": sorted(
+            k for k in creds if k not in ("access_token", "refresh_token", "expires_at", "refresh_expires_at")
+        ),
+        "last_test": last_test,
+        "can_change": request.user.has_perm("integrator.change_ledgerconnection"),
+        "close_month": last_month,
+    }

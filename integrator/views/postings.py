@@ -132,7 +132,7 @@ def posting_move(request: HttpRequest, pk: str) -> HttpResponse:
         messages.error(request, "Choose the date to post on.")
         return redirect("posting-detail", pk=posting.pk)
     try:
-        move_held_posting(posting, new_date, actor=request.user)
+        move_held_posting(posting, new_date, actor=request.user, reason=request.POST.get("reason", ""))
         messages.success(request, f"Posting {posting.entry.reference} will be posted on {new_date:%d %b %Y}.")
     except ValueError as exc:
         messages.error(request, str(exc))

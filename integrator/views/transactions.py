@@ -124,6 +124,10 @@ class InboxView(ObjectListView):
     export_name = "inbox"
     filter_bar = ("q", "channel", "status", "received_at")
 
+    def extra_context(self, request: HttpRequest) -> dict[str, Any]:
+        """Whether this person may re-process events (integrator.views.recovery)."""
+        return {"can_reprocess": request.user.has_perm("integrator.change_inboundevent")}
+
 
 def _reconciliation_for(txn: Transaction) -> list[Any] | None:
     """Reconciliation exceptions about this transaction (None when that app has no such model)."""

@@ -40,6 +40,7 @@ __all__ = [
     "ReadOnlyTests",
     "UpdateObjectTests",
     "assert_error",
+    "login_as",
 ]
 
 
@@ -56,6 +57,24 @@ def assert_error(response: Any, status: int | tuple[int, ...], code: str | tuple
     assert isinstance(error["message"], str) and error["message"], error
     assert isinstance(error["details"], dict), error
     return error
+
+
+def login_as(client: Client, user: Any) -> Client:
+    """Log ``user`` in; a role that needs a second factor (manager, integration admin) gets a
+    session verified with a confirmed authenticator, as after entering a code."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from integrator.security.roles import requires_mfa
+
+    client.force_login(user)
+    if requires_mfa(user):
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+            user=user, name="test phone", confirmed=True
+        )
+        session = client.session
+        session["otp_device_id"] = device.persistent_id
+        session.save()
+    return client
 
 
 def _pk(obj: Model) -> str:
@@ -232,7 +251,7 @@ class ActionTests(_Resource):
     def test_action_permitted_writes_its_audit_row(self, client: Client, api_env: Any, users: Any) -> None:
         obj = self.make_actionable(api_env)
         user = users[self.action_role]
-        client.force_login(user)
+        login_as(client, user)
         response = client.post(self.action_url(obj), self.action_body(obj), content_type="application/json")
         assert response.status_code == 200, response.content[:500]
         assert str(response.json()["id"]) == _pk(obj)
@@ -241,7 +260,7 @@ class ActionTests(_Resource):
 
     def test_action_in_the_wrong_state_is_a_conflict(self, client: Client, api_env: Any, users: Any) -> None:
         obj = self.make_not_actionable(api_env)
-        client.force_login(users[self.action_role])
+        login_as(client, users[self.action_role])
         response = client.post(self.action_url(obj), self.action_body(obj), content_type="application/json")
         assert_error(response, 409, "conflict")
 
@@ -262,7 +281,7 @@ class CreateObjectTests(_Resource):
         assert_error(response, 403, "permission_denied")
 
     def test_create_object(self, client: Client, api_env: Any, users: Any) -> None:
-        client.force_login(users[self.create_role])
+        login_as(client, users[self.create_role])
         response = client.post(self.url, self.create_data(api_env), content_type="application/json")
         assert response.status_code == 201, response.content[:500]
         pk = str(response.json()["id"])
@@ -270,7 +289,7 @@ class CreateObjectTests(_Resource):
         assert AuditEvent.objects.filter(action=self.create_audit_action, object_id=pk).exists()
 
     def test_create_invalid(self, client: Client, api_env: Any, users: Any) -> None:
-        client.force_login(users[self.create_role])
+        login_as(client, users[self.create_role])
         assert_error(client.post(self.url, {}, content_type="application/json"), 400, "invalid")
 
 
@@ -292,7 +311,7 @@ class UpdateObjectTests(_Resource):
 
     def test_update_object(self, client: Client, api_env: Any, users: Any) -> None:
         obj = self.make(api_env, 1)[0]
-        client.force_login(users[self.update_role])
+        login_as(client, users[self.update_role])
         data = self.update_data(obj)
         response = client.patch(self.detail_url(obj), data, content_type="application/json")
         assert response.status_code == 200, response.content[:500]
@@ -316,7 +335,7 @@ class DeleteObjectTests(_Resource):
 
     def test_delete_object(self, client: Client, api_env: Any, users: Any) -> None:
         obj = self.make(api_env, 1)[0]
-        client.force_login(users[self.delete_role])
+        login_as(client, users[self.delete_role])
         assert client.delete(self.detail_url(obj)).status_code == 204
         assert not self.model.objects.filter(pk=obj.pk).exists()
         assert AuditEvent.objects.filter(action=self.delete_audit_action, object_id=_pk(obj)).exists()

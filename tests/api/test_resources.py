@@ -26,10 +26,13 @@ from integrator.services.mappings import activate_version, create_version
 from tests.api import factories as f
 from tests.api.mixins import (
     ActionTests,
+    CreateObjectTests,
+    DeleteObjectTests,
     FilterTests,
     GetObjectTests,
     ListObjectsTests,
     ReadOnlyTests,
+    UpdateObjectTests,
 )
 from tests.conftest import make_channel, sale_event, standard_rules
 
@@ -42,10 +45,30 @@ class ReadResource(GetObjectTests, ListObjectsTests, FilterTests, ReadOnlyTests)
     """Reading, filtering and refused writes."""
 
 
-class TestChannels(ReadResource):
+class WritableResource(GetObjectTests, ListObjectsTests, FilterTests, CreateObjectTests, UpdateObjectTests,
+                       DeleteObjectTests):  # fmt: skip
+    """Reading and filtering, plus create, update and delete through the services (integrator/api/setup.py)."""
+
+    create_role = update_role = delete_role = "integration_admin"
+
+
+class TestChannels(WritableResource):
     url = "/api/v1/channels/"
     model = Channel
-    expected_fields = ("id", "platform", "name", "slug", "currency", "posting_mode", "ledger_connection")
+    expected_fields = ("id", "platform", "name", "slug", "currency", "posting_mode", "ledger_connection",
+                       "credential_keys", "webhook_url", "signing_secrets_accepted")  # fmt: skip
+    create_audit_action = "channel.set_up"
+    update_audit_action = "channel.updated"
+    delete_audit_action = "channel.deleted"
+
+    def create_data(self, env: Any) -> dict[str, Any]:
+        return {"platform": "shopify", "name": "Web shop", "slug": "web-shop", "currency": "GBP",
+                "timezone": "Europe/London", "ledger_connection": str(env.ledger.pk),
+                "setup": {"base_url": "https://sankofa.myshopify.com", "access_token": "shpat_x",
+                          "webhook_secret": "app-secret"}}  # fmt: skip
+
+    def update_data(self, obj: Model) -> dict[str, Any]:
+        return {"name": "Renamed shop", "timezone": "Africa/Accra"}
 
     def make(self, env: Any, count: int) -> list[Model]:
         return list(f.extra_channels(env.ledger, count))
@@ -64,9 +87,20 @@ class TestChannels(ReadResource):
         assert "test-secret-1" not in body and "webhook_secrets" not in body and "credentials" not in body
 
 
-class TestLedgerConnections(ReadResource):
+class TestLedgerConnections(WritableResource):
     url = "/api/v1/ledger-connections/"
     model = LedgerConnection
+    create_audit_action = "connection.created"
+    update_audit_action = "connection.updated"
+    delete_audit_action = "connection.deleted"
+
+    def create_data(self, env: Any) -> dict[str, Any]:
+        return {"platform": "xero", "name": "Xero UK", "functional_currency": "GBP",
+                "setup": {"client_id": "xero-client", "client_secret": "xero-secret"}}  # fmt: skip
+
+    def update_data(self, obj: Model) -> dict[str, Any]:
+        return {"name": "Renamed books", "lock_policy": "move"}
+
     expected_fields = (
         "id",
         "platform",

@@ -4,6 +4,8 @@
   ``/usr/bin/chromium`` every browser test is skipped, not failed.
 * The store is the demo store (``integrator.services.demo``), its events delivered through the
   live server's real webhook endpoint, signed like a till would sign them.
+* Journeys that must see what ``make run`` users see (``make_run`` + ``app_pages``) run against the
+  application started as ``make run`` starts it: SQLite file database, ORM broker, a real worker.
 * A failing test leaves a full-page screenshot in ``var/screenshots/failures/``; the journeys save
   the screenshots people look at (dashboard, a transaction, the approval queue) in ``var/screenshots/``.
 """
@@ -12,13 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from django.conf import settings
+
+from tests.makerun import MakeRunApp
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test
 # itself (seeding, assertions) are still synchronous and safe.
@@ -108,8 +112,8 @@ def ensure_roles(snapshot: dict[str, list[tuple[str, str]]]) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser(role_snapshot: Any) -> Iterator[Any]:
-    """One headless Chromium for the session."""
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session (journeys on make run need no test database)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -159,14 +163,51 @@ class Pages:
             page.context.close()
 
 
+def _finish(opened: Pages, request: Any) -> None:
+    """Close a test's pages (screenshots if it failed); JavaScript errors fail the test."""
+    report = getattr(request.node, "rep_call", None)
+    opened.close(request.node.name if report is not None and report.failed else None)
+    assert not opened.errors, opened.errors
+
+
 @pytest.fixture
 def pages(browser: Any, live_server: Any, request: Any) -> Iterator[Pages]:
     """Browser pages against the live server; JavaScript errors fail the test."""
     opened = Pages(browser, live_server.url)
     yield opened
-    report = getattr(request.node, "rep_call", None)
-    opened.close(request.node.name if report is not None and report.failed else None)
-    assert not opened.errors, opened.errors
+    _finish(opened, request)
+
+
+@pytest.fixture
+def make_run(tmp_path: Path) -> Iterator[Callable[..., MakeRunApp]]:
+    """Start the application exactly as ``make run`` does (tests/makerun.py): a SQLite file
+    database, the ORM broker and a real worker, in their own processes; ``make_run(demo=True)``
+    loads the demo first. Stopped with Ctrl-C after the test."""
+    started: list[MakeRunApp] = []
+
+    def start(*, demo: bool = False) -> MakeRunApp:
+        app = MakeRunApp(tmp_path / f"var-{len(started)}", demo=demo)
+        started.append(app)
+        return app.start()
+
+    yield start
+    for app in started:
+        app.stop()
+
+
+@pytest.fixture
+def app_pages(browser: Any, request: Any) -> Iterator[Callable[[MakeRunApp], Pages]]:
+    """Browser pages against an application started with ``make_run``."""
+    opened: list[Pages] = []
+
+    def for_app(app: MakeRunApp) -> Pages:
+        made = Pages(browser, app.url)
+        opened.append(made)
+        return made
+
+    yield for_app
+    for made in opened:
+        _finish(made, request)
 
 
 def save_screenshot(page: Any, name: str) -> Path:

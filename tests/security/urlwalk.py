@@ -32,8 +32,11 @@ API_METHODS = ("GET", "POST", "PATCH", "DELETE")
 SCREEN_METHODS = ("GET", "POST")  # other verbs reach a screen like GET or POST, or get 405
 
 # Sample values for URL parameters that are not object ids.
-PARAM_VALUES = {"fmt": "csv", "format": "json", "what": "accounts", "channel_slug": "till", "slug": "sales"}
-VERB_FOR = {"mappings-change-decide": "approve", "mappings-repost-action": "execute"}
+PARAM_VALUES = {"fmt": "csv", "format": "json", "what": "accounts", "channel_slug": "till", "slug": "sales",
+                "platform": "generic", "year": "2025", "month": "3"}  # fmt: skip
+# Setup actions walk with "enable": harmless on an enabled object, so the walk changes nothing.
+VERB_FOR = {"mappings-change-decide": "approve", "mappings-repost-action": "execute",
+            "setup-channel-action": "enable", "setup-ledger-action": "enable"}  # fmt: skip
 # URL name (regex) -> model whose object the <pk> names, for plain function views.
 OBJECT_FOR = [
     (r"^(transaction|held-transaction)", "integrator.Transaction"),
@@ -41,6 +44,10 @@ OBJECT_FOR = [
     (r"^journal", "integrator.JournalEntry"),
     (r"^job", "integrator.Job"),
     (r"^(trial-balance|general-ledger|books-export|connection-detail|mappings-chart|oauth-)", "integrator.LedgerConnection"),
+    (r"^setup-channel", "integrator.Channel"),
+    (r"^(setup-ledger|period-close)", "integrator.LedgerConnection"),
+    (r"^setup-person$", "auth.User"),
+    (r"^inbox-reprocess-one$", "integrator.InboundEvent"),
     (r"^mappings-(set|history|change-new)$", "integrator.MappingSet"),
     (r"^mappings-version", "integrator.MappingVersion"),
     (r"^mappings-(change|item)", "integrator.MappingChangeRequest"),

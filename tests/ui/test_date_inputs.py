@@ -18,6 +18,7 @@ from integrator.widgets import IsoDateInput, IsoDateRangeWidget
 # Every module of ours that defines forms or filter sets (imported so their classes are known).
 FORM_MODULES = [
     "integrator.filters",
+    "integrator.forms",
     "integrator.views.mappings",
     "integrator.security.forms",
     "reconciliation.forms",

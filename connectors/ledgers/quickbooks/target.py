@@ -29,6 +29,7 @@ from connectors.auth import LockFactory, OAuth2Client, OAuth2Provider
 from connectors.base import (
     AuthExpired,
     ClosedPeriod,
+    ConnectionCheck,
     ConnectorError,
     LedgerConfig,
     LedgerTarget,
@@ -39,7 +40,9 @@ from connectors.base import (
     RemoteAccount,
     RemoteItem,
     RemoteTaxCode,
+    SetupField,
     Uncertain,
+    connection_failed,
 )
 from connectors.http import RateLimit, RateLimiter, VendorHTTP
 from connectors.jsonwire import dumps, loads
@@ -153,6 +156,30 @@ class QuickBooksTarget(LedgerTarget):
          "read_back", "exchange_rates", "customers", "items"}
     )  # fmt: skip
     max_batch = BATCH_SIZE
+    setup_fields = (
+        SetupField("base_url", "QuickBooks address", kind="url", default=PRODUCTION_URL, required=True,
+                   help=f"{PRODUCTION_URL} for your company; {SANDBOX_URL} for an Intuit sandbox company."),
+        SetupField("client_id", "App client id", store="credentials", required=True,
+                   help="Intuit Developer > your app > Keys & credentials."),
+        SetupField("client_secret", "App client secret", kind="secret", store="credentials", required=True,
+                   help="Shown beside the client id. Add this site's /connections/oauth/callback/ address as "
+                   "a redirect URI of the app."),
+        SetupField("authorize_url", "Authorisation address", kind="url",
+                   help="Leave empty for Intuit's own; only a self-hosted test server needs it."),
+        SetupField("token_url", "Token address", kind="url",
+                   help="Leave empty for Intuit's own; only a self-hosted test server needs it."),
+        SetupField("default_customer_ref", "Customer for sales without one",
+                   help="The QuickBooks id of the customer (e.g. 'Online sales') that receipts are made out to."),
+        SetupField("default_item_ref", "Default product/service",
+                   help="The QuickBooks id of the item used when a mapping names none."),
+        SetupField("rounding_item_ref", "Rounding item", help="The QuickBooks id of the item rounding lines use."),
+        SetupField("tax_rounding", "Tax rounding", kind="choice", default="document",
+                   choices=(("document", "Per document (QuickBooks' default)"), ("line", "Per line"))),
+        SetupField("tax_mode", "Sales tax", kind="choice", default="codes",
+                   choices=(("codes", "Tax codes on each line"), ("none", "No sales tax in this company"))),
+        SetupField("payout_document", "Payouts become", kind="choice", default="deposit",
+                   choices=(("deposit", "A bank deposit"), ("journal", "A journal entry"))),
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -666,6 +693,38 @@ class QuickBooksTarget(LedgerTarget):
         )
         rate = (answer.get("ExchangeRate") or {}).get("Rate")
         return Decimal(str(rate)) if rate not in (None, "", 0) else None
+
+    # -- setting up ----------------------------------------------------------------------------
+
+    def test_connection(self) -> ConnectionCheck:
+        """``GET companyinfo/{realm}`` and ``preferences``: the company's name, home currency and
+        closing date (remembered like :meth:`fetch_lock_date`)."""
+        if not self.realm_id or not self.config.credentials.get("refresh_token"):
+            return ConnectionCheck(
+                False, "Not connected yet: press Connect to QuickBooks and choose the company."
+            )
+        try:
+            info = self._request("GET", f"companyinfo/{self.realm_id}").get("CompanyInfo") or {}
+            prefs = self._request("GET", "preferences").get("Preferences") or {}
+        except ConnectorError as exc:
+            return connection_failed(self.display_name, exc)
+        home = str(((prefs.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}).get("value") or "")
+        lock = _parse_date((prefs.get("AccountingInfoPrefs") or {}).get("BookCloseDate"))
+        _lock_dates[self.realm_id] = lock
+        name = str(info.get("CompanyName") or self.realm_id)
+        details = {"company": name, "realm_id": self.realm_id, "home_currency": home,
+                   "lock_date": lock.isoformat() if lock else ""}  # fmt: skip
+        if home and home != self.config.functional_currency:
+            return ConnectionCheck(
+                False,
+                f"Connected to {name}, but its home currency is {home} and this connection is set to "
+                f"{self.config.functional_currency}: change the connection's currency.",
+                details,
+            )
+        closed = f", books closed to {lock:%d %b %Y}" if lock else ""
+        return ConnectionCheck(
+            True, f"Connected to {name} (company {self.realm_id}), home currency {home}{closed}.", details
+        )
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from connectors.auth import LockFactory, OAuth2Client, OAuth2Provider
 from connectors.base import (
     AuthExpired,
     ClosedPeriod,
+    ConnectionCheck,
     ConnectorError,
     LedgerConfig,
     LedgerTarget,
@@ -43,7 +44,9 @@ from connectors.base import (
     RemoteAccount,
     RemoteItem,
     RemoteTaxCode,
+    SetupField,
     Uncertain,
+    connection_failed,
 )
 from connectors.http import RateLimit, VendorHTTP
 from connectors.jsonwire import dumps, loads
@@ -169,6 +172,30 @@ class XeroTarget(LedgerTarget):
         }
     )
     max_batch = BATCH_SIZE
+    setup_fields = (
+        SetupField("base_url", "Xero API address", kind="url", default=API_URL, required=True,
+                   help="Leave as it is: Xero has no separate sandbox (use a demo company)."),
+        SetupField("client_id", "App client id", store="credentials", required=True,
+                   help="developer.xero.com > My Apps > your app > Configuration."),
+        SetupField("client_secret", "App client secret", kind="secret", store="credentials", required=True,
+                   help="Generated on the same page. Add this site's /connections/oauth/callback/ address "
+                   "as a redirect URI of the app."),
+        SetupField("authorize_url", "Authorisation address", kind="url",
+                   help="Leave empty for Xero's own; only a self-hosted test server needs it."),
+        SetupField("token_url", "Token address", kind="url",
+                   help="Leave empty for Xero's own; only a self-hosted test server needs it."),
+        SetupField("default_contact_name", "Contact for sales without one", default="Sales",
+                   help="Invoices for sales without a known customer are made out to this contact."),
+        SetupField("rounding_account_code", "Rounding account", help="The account code rounding lines go to."),
+        SetupField("tax_rounding", "Tax rounding", kind="choice", default="line",
+                   choices=(("line", "Per line (Xero's default)"), ("document", "Per document"))),
+        SetupField("tax_mode", "Tax", kind="choice", default="codes",
+                   choices=(("codes", "Tax types on each line"), ("none", "No tax in this organisation"))),
+        SetupField("payout_document", "Payouts become", kind="choice", default="auto",
+                   choices=(("auto", "A transfer, or a journal when fees need one"), ("transfer", "A bank transfer"),
+                            ("journal", "A manual journal"))),
+        SetupField("due_days", "Invoice due in (days)", kind="int", default=0),
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -695,6 +722,46 @@ class XeroTarget(LedgerTarget):
         if not rows:
             raise Permanent(f"xero: {collection} {remote_id} could not be read back")
         return dict(rows[0])
+
+    # -- setting up ----------------------------------------------------------------------------
+
+    def test_connection(self) -> ConnectionCheck:
+        """``GET Organisation``: the organisation's name, base currency and lock dates, with the
+        calls left in today's budget."""
+        if not self.config.credentials.get("refresh_token"):
+            return ConnectionCheck(
+                False, "Not connected yet: press Connect to Xero and choose the organisation."
+            )
+        if not self.tenant_id:
+            return ConnectionCheck(
+                False, "Connected, but no organisation is chosen: press Connect to Xero again."
+            )
+        try:
+            organisation = (self._api("GET", "Organisation").get("Organisations") or [{}])[0]
+        except ConnectorError as exc:
+            return connection_failed(self.display_name, exc)
+        dates = [
+            d for d in (_xero_date(organisation.get(k)) for k in ("PeriodLockDate", "EndOfYearLockDate")) if d
+        ]
+        lock = max(dates) if dates else None
+        _lock_dates[self.tenant_id] = lock
+        name = str(organisation.get("Name") or self.tenant_id)
+        base = str(organisation.get("BaseCurrency") or "")
+        details = {"organisation": name, "tenant_id": self.tenant_id, "base_currency": base,
+                   "lock_date": lock.isoformat() if lock else "", "calls_left_today": self.daily_budget_remaining()}  # fmt: skip
+        if base and base != self.config.functional_currency:
+            return ConnectionCheck(
+                False,
+                f"Connected to {name}, but its base currency is {base} and this connection is set to "
+                f"{self.config.functional_currency}: change the connection's currency.",
+                details,
+            )
+        closed = f", locked to {lock:%d %b %Y}" if lock else ""
+        return ConnectionCheck(
+            True,
+            f"Connected to {name}, base currency {base}{closed}; {details['calls_left_today']} calls left today.",
+            details,
+        )
 
     # -- reading -------------------------------------------------------------------------------
 

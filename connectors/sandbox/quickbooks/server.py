@@ -94,6 +94,7 @@ class QuickBooksSandbox(SandboxServer):
         country: str = "US",
         chart: QboChart | None = None,
         currencies: tuple[str, ...] = (),
+        company_name: str = "Sandbox Company_GB_1",
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 0,
@@ -119,6 +120,7 @@ class QuickBooksSandbox(SandboxServer):
             chart=chart,
             currencies=currencies,
         )
+        self.company_name = company_name
         self._answers: dict[str, tuple[float, Response]] = {}
         self._calls: deque[float] = deque()
         self._batch_calls: deque[float] = deque()
@@ -322,6 +324,19 @@ class QuickBooksSandbox(SandboxServer):
 
     # -- API -----------------------------------------------------------------------------------
 
+    def _company_info(self, company_id: str) -> Response:
+        """``GET companyinfo/{realm}``: the ``CompanyInfo`` entity (XSD element names)."""
+        if company_id != self.realm_id:
+            return self._fault(
+                QboFault("610", "Object Not Found", f"Object Not Found : CompanyInfo {company_id}")
+            )
+        info = {"Id": self.realm_id, "SyncToken": "0", "CompanyName": self.company_name,
+                "LegalName": self.company_name, "CompanyStartDate": "2020-01-01", "FiscalYearStartMonth": "April",
+                "Country": "GB" if self.company.home_currency == "GBP" else "US", "SupportedLanguages": "en",
+                "DefaultTimeZone": "Europe/London" if self.company.home_currency == "GBP" else "America/New_York",
+                "MetaData": {"CreateTime": "2020-01-01T09:00:00-08:00", "LastUpdatedTime": now_text()}}  # fmt: skip
+        return self._respond(200, {"CompanyInfo": info, "time": now_text()})
+
     @route("POST", "/v3/company/{realm}/{resource}")
     def create(self, req: Request) -> Response:
         """Create an entity, or run a batch; a repeated requestid gets the first answer."""
@@ -384,7 +399,9 @@ class QuickBooksSandbox(SandboxServer):
 
     @route("GET", "/v3/company/{realm}/{resource}/{id}")
     def read_one(self, req: Request) -> Response:
-        """Read one entity by id."""
+        """Read one entity by id; ``companyinfo/{realm}`` is the company's own record."""
+        if req.params["resource"].lower() == "companyinfo":
+            return self._company_info(req.params["id"])
         entity = ALL_ENTITIES.get(req.params["resource"].lower(), "")
         with self.lock:
             row = self.company.entities[entity].get(req.params["id"]) if entity else None

@@ -15,16 +15,20 @@ import requests
 
 from connectors.base import (
     AuthExpired,
+    ConnectionCheck,
+    ConnectorError,
     MalformedPayload,
     Permanent,
     ProgressCallback,
     PulledRecord,
     RateLimited,
     SalesSource,
+    SetupField,
     SignatureInvalid,
     SourceConfig,
     WebhookEnvelope,
     WebhookRequest,
+    connection_failed,
 )
 from connectors.http import RateLimit, VendorHTTP
 from integrator import money
@@ -85,9 +89,48 @@ class ShopifySource(SalesSource):
     #: Fraction of the leaky bucket above which we pause until it has drained to half.
     bucket_high_water: ClassVar[float] = 0.8
 
+    setup_fields: ClassVar[tuple[SetupField, ...]] = (
+        SetupField("base_url", "Shop address", kind="url", required=True,
+                   help="Your shop's admin address, e.g. https://your-shop.myshopify.com"),
+        SetupField("access_token", "Admin API access token", kind="secret", store="credentials", required=True,
+                   help="From your custom app in Shopify (Settings > Apps > Develop apps): starts with shpat_. "
+                   "It needs read access to orders and, for payouts, Shopify Payments."),
+        SetupField("webhook_secret", "Webhook signing secret", kind="secret", required=True,
+                   help="Shopify signs webhooks with your app's API secret key (or the key shown under "
+                   "Settings > Notifications > Webhooks)."),
+        SetupField("api_version", "Admin API version", default=API_VERSION,
+                   help="Leave as it is unless your app is pinned to another version."),
+        SetupField("pull_payouts", "Book Shopify Payments payouts", kind="bool", default=True,
+                   help="Pull payouts with their fees when back-filling."),
+    )  # fmt: skip
+
     def __init__(self, config: SourceConfig) -> None:
         super().__init__(config)
         self._http: VendorHTTP | None = None
+
+    # -- setting up ----------------------------------------------------------------------------
+
+    def test_connection(self) -> ConnectionCheck:
+        """``GET shop.json``: the shop's name, domain, currency and time zone."""
+        try:
+            shop = v.as_mapping(self._get(self._path("shop.json")).json().get("shop"), "shop")
+        except ConnectorError as exc:
+            return connection_failed(self.display_name, exc)
+        except (ValueError, MalformedPayload) as exc:
+            return ConnectionCheck(False, f"Shopify answered something we cannot read ({exc}).")
+        name, currency = str(shop.get("name") or ""), str(shop.get("currency") or "")
+        details = {"name": name, "domain": str(shop.get("myshopify_domain") or shop.get("domain") or ""),
+                   "currency": currency, "timezone": str(shop.get("iana_timezone") or "")}  # fmt: skip
+        if currency and currency != self.config.currency:
+            return ConnectionCheck(
+                False,
+                f"Connected to {name}, but the shop sells in {currency} and this channel is set to "
+                f"{self.config.currency}: change the channel's currency.",
+                details,
+            )
+        return ConnectionCheck(
+            True, f"Connected to {name} ({details['domain']}), selling in {currency}.", details
+        )
 
     # -- webhooks ------------------------------------------------------------------------------
 

@@ -46,14 +46,18 @@ from zoneinfo import ZoneInfo
 
 from connectors.base import (
     AuthExpired,
+    ConnectionCheck,
+    ConnectorError,
     MalformedPayload,
     Permanent,
     ProgressCallback,
     PulledRecord,
     SalesSource,
+    SetupField,
     SourceConfig,
     WebhookEnvelope,
     WebhookRequest,
+    connection_failed,
 )
 from connectors.http import RateLimit
 from connectors.sources.square.amounts import as_dict
@@ -93,6 +97,22 @@ class SquareSource(SalesSource):
     platform = "square"
     display_name = "Square"
     capabilities = frozenset({"webhook", "pull", "payouts"})
+    setup_fields = (
+        SetupField("access_token", "Access token", kind="secret", store="credentials", required=True,
+                   help="Developer Dashboard > your application > Credentials (or the OAuth token of the "
+                   "seller's account). It needs ORDERS_READ, PAYMENTS_READ and PAYOUTS_READ."),
+        SetupField("webhook_secret", "Webhook signature key", kind="secret", required=True,
+                   help="Developer Dashboard > Webhooks > your subscription > Signature key."),
+        SetupField("environment", "Square environment", kind="choice", default="production",
+                   choices=(("production", "Production"), ("sandbox", "Square sandbox"))),
+        SetupField("base_url", "API address", kind="url",
+                   help="Leave empty to use Square's own address for the environment chosen."),
+        SetupField("location_ids", "Location ids",
+                   help="Comma-separated ids of the locations to back-fill; Test connection lists them."),
+        SetupField("notification_url", "Notification URL registered in Square", kind="url",
+                   help="Only if it differs from the webhook URL shown here (behind a proxy): Square "
+                   "signs the URL byte for byte."),
+    )  # fmt: skip
 
     def __init__(self, config: SourceConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(config)
@@ -119,6 +139,30 @@ class SquareSource(SalesSource):
                 sleep=self._sleep,
             )
         return self._api
+
+    # -- setting up --------------------------------------------------------------------------
+
+    def test_connection(self) -> ConnectionCheck:
+        """``GET /v2/locations``: the seller's locations, with their ids, currencies and time zones."""
+        try:
+            answer = self.api.get("/v2/locations")
+        except ConnectorError as exc:
+            return connection_failed(self.display_name, exc)
+        locations = [loc for loc in answer.get("locations") or [] if isinstance(loc, Mapping)]
+        active = [loc for loc in locations if loc.get("status", "ACTIVE") == "ACTIVE"]
+        if not active:
+            return ConnectionCheck(False, "Square answered, but the account has no active location.")
+        found = [{"id": str(loc.get("id") or ""), "name": str(loc.get("name") or ""),
+                  "currency": str(loc.get("currency") or ""), "timezone": str(loc.get("timezone") or "")}
+                 for loc in active]  # fmt: skip
+        names = ", ".join(f"{loc['name']} ({loc['id']})" for loc in found)
+        message = f"Connected: {len(found)} active location{'s' if len(found) != 1 else ''}: {names}."
+        other = sorted({loc["currency"] for loc in found if loc["currency"] != self.config.currency})
+        if other:
+            message += f" Some sell in {', '.join(other)}; this channel books in {self.config.currency}."
+        if not self.config.settings.get("location_ids"):
+            message += " Enter the location ids to back-fill."
+        return ConnectionCheck(True, message, {"locations": found})
 
     # -- webhooks ----------------------------------------------------------------------------
 
@@ -303,9 +347,9 @@ class SquareSource(SalesSource):
 
     def _locations(self) -> list[str]:
         raw = self.config.settings.get("location_ids") or []
-        if isinstance(raw, str):
-            raw = [raw]
-        locations = [str(x) for x in raw if x]
+        if isinstance(raw, str):  # as typed in the setup form: comma-separated
+            raw = raw.split(",")
+        locations = [str(x).strip() for x in raw if str(x).strip()]
         if not locations:
             raise Permanent("square: settings.location_ids is empty; Square searches orders per location")
         return locations

@@ -8,14 +8,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from connectors.base import (
+    ConnectionCheck,
+    ConnectorError,
     MalformedPayload,
     Permanent,
     ProgressCallback,
     PulledRecord,
     SalesSource,
+    SetupField,
     SourceConfig,
     WebhookEnvelope,
     WebhookRequest,
+    connection_failed,
 )
 from integrator.canonical import CanonicalDocument
 
@@ -93,10 +97,46 @@ class StripeSource(SalesSource):
     platform: ClassVar[str] = "stripe"
     display_name: ClassVar[str] = "Stripe"
     capabilities: ClassVar[frozenset[str]] = frozenset({"webhook", "pull", "payouts"})
+    setup_fields: ClassVar[tuple[SetupField, ...]] = (
+        SetupField("secret_key", "Secret API key", kind="secret", store="credentials",
+                   help="A restricted key (rk_...) with read access to events, charges, refunds, disputes, "
+                   "payouts and balance transactions, or the secret key (sk_...). Without it webhooks "
+                   "still work, but fees are not itemised and back-fills are not possible."),
+        SetupField("webhook_secret", "Webhook signing secret", kind="secret", required=True,
+                   help="Developers > Webhooks > your endpoint > Signing secret (starts with whsec_)."),
+        SetupField("base_url", "API address", kind="url", default="https://api.stripe.com",
+                   help="Leave as it is: Stripe's test and live modes share this address."),
+        SetupField("sale_metadata_key", "Order id metadata key",
+                   help="The metadata key holding your shop's order id on Stripe charges, if any."),
+    )  # fmt: skip
 
     def __init__(self, config: SourceConfig) -> None:
         super().__init__(config)
         self._api: StripeAPI | None = None
+
+    def test_connection(self) -> ConnectionCheck:
+        """``GET /v1/account``: the account's name, country and default currency."""
+        api = self.api
+        if api is None:
+            return ConnectionCheck(
+                False, "Enter a secret API key to test the connection (webhooks work without one)."
+            )
+        try:
+            account = api.get("/v1/account")
+        except ConnectorError as exc:
+            return connection_failed(self.display_name, exc)
+        profile = account.get("business_profile") or {}
+        dashboard = (account.get("settings") or {}).get("dashboard") or {}
+        name = str(profile.get("name") or dashboard.get("display_name") or account.get("id") or "")
+        currency = str(account.get("default_currency") or "").upper()
+        details = {"account": str(account.get("id") or ""), "name": name, "currency": currency,
+                   "country": str(account.get("country") or "")}  # fmt: skip
+        note = ""
+        if currency and currency != self.config.currency:
+            note = f" Its default currency is {currency}; this channel books in {self.config.currency}."
+        return ConnectionCheck(
+            True, f"Connected to the Stripe account {name} ({details['account']}).{note}", details
+        )
 
     @property
     def api(self) -> StripeAPI | None:
