@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+MONEY_LIKE_ROLES = frozenset({"clearing", "bank", "receivable"})
 
 
 class NeedsMapping(Exception):
@@ -379,7 +380,13 @@ def apply_rate(
     settled = any(ln.currency and (ln.currency != currency or ln.account_id is not None) for ln in lines)
     tolerance = money.quantum(functional_currency) * len(lines)
     if not settled and abs(difference) <= tolerance:
-        largest = max((ln for ln in lines if not ln.currency), key=lambda ln: abs(ln.amount))
+        # The rounding remainder goes to the largest line that is not money: a clearing or
+        # receivable balance keeps the exact value of its amount, since that is what a later
+        # settlement relieves.
+        candidates = [ln for ln in lines if not ln.currency and ln.role not in MONEY_LIKE_ROLES] or [
+            ln for ln in lines if not ln.currency
+        ]
+        largest = max(candidates, key=lambda ln: abs(ln.amount))
         largest.functional = (largest.functional or ZERO) - difference
         return lines
     if fx_rule is None:
