@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from integrator.api import recovery, setup, views
 from integrator.api.mappings import register as register_mapping_routes
+from integrator.api.rates import register as register_rate_routes
 from integrator.api.z_reports import register as register_z_report_routes
 from reconciliation.api import register as register_reconciliation_routes
 
@@ -26,6 +27,7 @@ router.register("jobs", views.JobViewSet)
 router.register("audit-events", views.AuditEventViewSet)
 router.register("reports", views.ReportViewSet, basename="report")
 register_mapping_routes(router)
+register_rate_routes(router)
 register_z_report_routes(router)
 register_reconciliation_routes(router)
 

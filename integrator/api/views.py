@@ -158,6 +158,7 @@ class TransactionViewSet(_ReadOnly):
         if txn.status not in (
             TransactionStatus.INVALID,
             TransactionStatus.NEEDS_MAPPING,
+            TransactionStatus.NEEDS_RATE,
             TransactionStatus.RECEIVED,
         ):
             raise Conflict(f"this transaction is {txn.status}: there is nothing to retry")

@@ -25,6 +25,7 @@ GRANTS = (
     ("reconciliation.migrations.0002_role_permissions", "grant"),
     ("integrator.security.migrations.0002_token_permissions", "grant"),
     ("integrator.migrations.0014_setup_close_alert_permissions", "grant"),
+    ("integrator.migrations.0015_exchange_rate_permissions", "grant"),
 )
 
 

@@ -47,7 +47,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Reconciliation", ("reconciliation:runs",), ("/reconciliation/",), "reconciliation", "scale"),
     NavItem("Period close", ("period-close",), ("/close/",), "close", "lock"),
     NavItem("Inventory", ("inventory:index",), ("/inventory/",), "inventory", "box"),
-    NavItem("Reports", ("reports",), ("/reports/", "/books/"), "reports", "chart"),
+    NavItem("Reports", ("reports",), ("/reports/", "/books/", "/rates/"), "reports", "chart"),
     # Setup: ledgers, channels and people, with the connections' health and the jobs they run.
     NavItem("Setup", ("setup",), ("/setup/", "/connections/", "/jobs/"), "setup", "plug"),
     NavItem("Audit", ("security:audit",), ("/security/audit/",), "audit", "shield"),

@@ -35,7 +35,12 @@ __all__ = [
     "with_amount",
 ]
 
-RETRYABLE = (TransactionStatus.INVALID, TransactionStatus.NEEDS_MAPPING, TransactionStatus.RECEIVED)
+RETRYABLE = (
+    TransactionStatus.INVALID,
+    TransactionStatus.NEEDS_MAPPING,
+    TransactionStatus.NEEDS_RATE,
+    TransactionStatus.RECEIVED,
+)
 
 
 def status_counts() -> dict[str, int]:
