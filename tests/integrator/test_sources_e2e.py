@@ -122,3 +122,55 @@ def test_shopify_webhook_and_back_fill_of_the_same_order_make_one_transaction(
     assert refund_txn.sale_id == sale.pk and refund_txn.total == Decimal("45.36")
     assert refund_txn.status == TransactionStatus.POSTED and sale.status == TransactionStatus.POSTED
     assert BookEntry.objects.count() == 2
+
+
+def test_a_lost_chargeback_is_booked_once(ledger: Any, live_server: Any) -> None:
+    """Issue 10, finding 5: a 60.00 sale disputed and lost (20.00 dispute fee), settled by a payout
+    that also carries a 45.00 sale. The dispute document books the chargeback and its fee; the
+    payout's dispute line only takes them out of clearing. Chargebacks 60.00 (not 120.00), fees
+    20.00 plus the two charges' 0.88 and 1.10, clearing 0, the bank 23.02 (45 - 0.88 + 60 - 1.10 - 80)."""
+    import copy
+
+    from django.db.models import Sum
+
+    from integrator.models import BookLine
+    from integrator.services.pipeline import process_received_events
+
+    with open(f"{STRIPE_FIXTURES}/objects.json", encoding="utf-8") as fh:
+        objects = {o["id"]: o for o in json.load(fh)["objects"]}
+    payout = objects["po_1QAnanseGbp9478Pay0001"] | {
+        "id": "po_1QChargebackPay00001", "amount": 2302, "balance_transaction": "txn_1QChargebackPayTx001",
+    }  # fmt: skip
+    payout_txn = objects["txn_1QAnansePayout9478Tx01"] | {
+        "id": "txn_1QChargebackPayTx001", "amount": -2302, "net": -2302, "source": payout["id"],
+    }  # fmt: skip
+    settled = ["txn_3QAnanseGbp4500Txn0001", "txn_3QAnanseGbp6000Txn0001", "txn_3QAnanseDispute6000Wd1"]
+    with StripeSandbox() as stripe:
+        stripe.load([*objects.values(), payout, payout_txn], {payout["id"]: [*settled, payout_txn["id"]]})
+        _channel(ledger, "stripe", "stripe-gb", "GBP", webhook_secrets=["whsec_test"], base_url=stripe.url,
+                 credentials={"secret_key": stripe.secret_key})  # fmt: skip
+        url = f"{live_server.url}/hooks/stripe-gb/"
+        second = copy.deepcopy(_stripe_event("event_charge_succeeded_gbp"))
+        second["id"], second["data"]["object"] = "evt_3QChargeback6000Succ", objects["ch_3QAnanseGbp6000Chg0001"]
+        paid = copy.deepcopy(_stripe_event("event_payout_paid"))
+        paid["id"], paid["data"]["object"] = "evt_1QChargebackPoPaid01", payout
+        for event in (
+            _stripe_event("event_charge_succeeded_gbp"),
+            second,
+            _stripe_event("event_charge_dispute_created"),
+            _stripe_event("event_charge_dispute_funds_withdrawn"),
+            paid,
+        ):
+            answer = stripe.send_webhook(url, event, "whsec_test")
+            assert answer.status_code == 202, answer.text
+        process_received_events()
+    assert not Transaction.objects.exclude(status=TransactionStatus.POSTED).exists()
+
+    def balance(code: str) -> Decimal:
+        sums = BookLine.objects.filter(account_code=code).aggregate(d=Sum("debit"), c=Sum("credit"))
+        return (sums["d"] or Decimal(0)) - (sums["c"] or Decimal(0))
+
+    assert balance("6200") == Decimal("60.00")  # the chargeback, once
+    assert balance("6100") == Decimal("21.98")  # the dispute fee and the two charges' fees
+    assert balance("1100") == Decimal("0.00")  # clearing emptied by the payout
+    assert balance("1000") == Decimal("23.02")  # the deposit
