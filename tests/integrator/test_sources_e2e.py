@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from connectors.sandbox.shopify import ShopifySandbox
 from connectors.sandbox.square import SquareSandbox
 from connectors.sandbox.stripe import StripeSandbox
 from integrator.choices import TransactionStatus
@@ -151,7 +152,10 @@ def test_a_lost_chargeback_is_booked_once(ledger: Any, live_server: Any) -> None
                  credentials={"secret_key": stripe.secret_key})  # fmt: skip
         url = f"{live_server.url}/hooks/stripe-gb/"
         second = copy.deepcopy(_stripe_event("event_charge_succeeded_gbp"))
-        second["id"], second["data"]["object"] = "evt_3QChargeback6000Succ", objects["ch_3QAnanseGbp6000Chg0001"]
+        second["id"], second["data"]["object"] = (
+            "evt_3QChargeback6000Succ",
+            objects["ch_3QAnanseGbp6000Chg0001"],
+        )
         paid = copy.deepcopy(_stripe_event("event_payout_paid"))
         paid["id"], paid["data"]["object"] = "evt_1QChargebackPoPaid01", payout
         for event in (
@@ -174,3 +178,40 @@ def test_a_lost_chargeback_is_booked_once(ledger: Any, live_server: Any) -> None
     assert balance("6100") == Decimal("21.98")  # the dispute fee and the two charges' fees
     assert balance("1100") == Decimal("0.00")  # clearing emptied by the payout
     assert balance("1000") == Decimal("23.02")  # the deposit
+
+
+def test_a_shopify_refund_does_not_make_the_sale_a_new_revision(
+    ledger: Any, live_server: Any, reference_rates: Any
+) -> None:
+    """Issue 10, finding 6: after ``refunds/create``, Shopify sends ``orders/updated`` with
+    ``financial_status: partially_refunded`` and the refund inside. Nothing the books carry changed
+    on the sale, so it keeps revision 1: no reversal, no second sale document, one refund."""
+    from integrator.choices import EntryKind
+    from integrator.services.pipeline import process_received_events
+    from tests.fixtures import shopify as shop_fixtures
+
+    order = shop_fixtures.load("order_discount_two_taxes")
+    refund = shop_fixtures.load("refund_partial_line")
+    updated = order | {"financial_status": "partially_refunded", "updated_at": "2024-11-09T09:30:02-05:00"}
+    updated["refunds"] = [refund]
+    with ShopifySandbox(orders=[updated], access_token=shop_fixtures.TOKEN) as shop:
+        _channel(ledger, "shopify", "shop-ca", "CAD", webhook_secrets=[shop_fixtures.SECRET],
+                 base_url=shop.url, credentials={"access_token": shop_fixtures.TOKEN},
+                 settings={"pull_payouts": False})  # fmt: skip
+        url = f"{live_server.url}/hooks/shop-ca/"
+        for topic, body, event_id in (
+            ("orders/paid", order, "e-1"),
+            ("refunds/create", refund, "e-2"),
+            ("orders/updated", updated, "e-3"),
+        ):
+            assert (
+                shop.send_webhook(url, topic, body, shop_fixtures.SECRET, event_id=event_id).status_code
+                == 202
+            )
+            process_received_events()
+    sale = Transaction.objects.get(kind="sale")
+    assert sale.revision == 1 and sale.status == TransactionStatus.POSTED
+    assert Transaction.objects.filter(kind="refund").count() == 1
+    assert not JournalEntry.objects.filter(kind=EntryKind.REVERSAL).exists()
+    assert JournalEntry.objects.filter(transaction=sale).count() == 1
+    assert BookEntry.objects.count() == 2  # the sale and the refund, each once
