@@ -179,3 +179,20 @@ def test_a_till_that_sends_no_tax_is_taxed_by_the_channel_rule_shown_on_the_page
         "As charged by the sales system"
         in admin_client.get(f"/transactions/{as_charged.pk}/").content.decode()
     )
+
+
+def test_a_transaction_is_found_by_the_number_its_ledger_document_carries(
+    channel: Any, post_event: Any, admin_client: Any
+) -> None:
+    """Searching the ledger's document number (or the number we sent) finds the transaction and
+    its journal entry."""
+    from integrator.models import Posting
+
+    assert post_event("till", sale_event("S-FIND")).status_code == 202
+    assert post_event("till", sale_event("S-OTHER")).status_code == 202
+    posting = Posting.objects.get(entry__transaction__external_id="S-FIND")
+    assert posting.remote_number
+    found = admin_client.get("/api/v1/transactions/", {"q": posting.remote_number}).json()
+    assert [t["external_id"] for t in found["results"]] == ["S-FIND"]
+    entries = admin_client.get("/api/v1/journal-entries/", {"q": posting.remote_number}).json()
+    assert len(entries["results"]) == 1
