@@ -294,19 +294,22 @@ def check_ledger_readback(start: date, end: date) -> CheckOutcome:
         sent[(row["entry__connection_id"], row["entry__reference"])][row["account__code"]] = (
             row["net"] or ZERO
         )
-    ours = postings.filter(
-        connection=OuterRef("entry__connection"), entry__reference=OuterRef("entry__reference")
-    )
+    # The book lines of the period's documents: an uncorrelated IN over (connection, reference)
+    # (a hash semi-join), not an EXISTS evaluated per book line, which scanned every posting of
+    # the connection for each line (minutes on SQLite at 100,000 transactions).
     held: dict[tuple[Any, str], dict[str, Decimal]] = defaultdict(dict)
     for book in (
-        BookLine.objects.filter(Exists(ours))
+        BookLine.objects.filter(
+            entry__connection_id__in=postings.values("connection_id"),
+            entry__reference__in=postings.values("entry__reference"),
+        )
         .values("entry__connection_id", "entry__reference", "account_code")
         .annotate(net=Sum(F("debit") - F("credit"), output_field=AMOUNT))
         .order_by()
     ):
-        held[(book["entry__connection_id"], book["entry__reference"])][book["account_code"]] = (
-            book["net"] or ZERO
-        )
+        key = (book["entry__connection_id"], book["entry__reference"])
+        if key in sent:  # the same reference in another connection is not this document
+            held[key][book["account_code"]] = book["net"] or ZERO
     findings: list[Finding] = []
     for pk, p in info.items():
         ref, cur = p["entry__reference"], p["entry__currency"]
