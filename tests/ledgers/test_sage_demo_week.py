@@ -46,4 +46,6 @@ def test_the_demo_week_in_sage_equals_the_journal() -> None:
     ledger = -sum((v for k, v in week.ledger_vat.items() if k in UK_VAT), Decimal(0))
     assert ledger == journal and journal > 0
     assert {"SalesInvoice", "SalesCreditNote", "ContactPayment", "BankTransfer"} <= set(week.documents)
-    print(f"Sage: {week.posted} documents {week.documents}, resources {kinds}, UK VAT journal {journal} = Sage {ledger}")
+    print(
+        f"Sage: {week.posted} documents {week.documents}, resources {kinds}, UK VAT journal {journal} = Sage {ledger}"
+    )
