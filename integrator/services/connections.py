@@ -61,6 +61,10 @@ def oauth_provider(connection: LedgerConnection) -> OAuth2Provider:
         from connectors.ledgers.xero.target import XERO_OAUTH
 
         return XERO_OAUTH
+    if connection.platform == "sage":
+        from connectors.ledgers.sage.target import SAGE_OAUTH
+
+        return SAGE_OAUTH
     raise OAuthFlowError(f"{connection.platform} connections do not use OAuth")
 
 
@@ -109,6 +113,10 @@ def complete_authorization(
         if len(tenants) == 1:
             choose_tenant(connection, tenants[0]["tenant_id"], actor=actor)
             tenants = []
+    if connection.platform == "sage":
+        # Sage's token serves every business of the user: the connection posts to the lead one.
+        business_id = ledger_target_for(connection).lead_business()  # type: ignore[attr-defined]
+        _store_credential_keys(connection, {"business_id": business_id}, actor=actor)
     with transaction.atomic():
         LedgerConnection.objects.filter(pk=connection.pk).update(needs_reauth=False)
         audit.record(
@@ -120,6 +128,21 @@ def complete_authorization(
         )
     connection.refresh_from_db()
     return connection, tenants
+
+
+def _store_credential_keys(
+    connection: LedgerConnection, values: dict[str, str], *, actor: Any = None
+) -> None:
+    """Store ids the vendor gave with the tokens (Sage's business) beside the credentials."""
+    with transaction.atomic():
+        locked = LedgerConnection.objects.select_for_update().get(pk=connection.pk)
+        credentials = dict(locked.credentials or {})
+        before = {k: credentials.get(k, "") for k in values}
+        credentials.update(values)
+        locked.credentials = credentials
+        locked.save(update_fields=["credentials", "updated_at"])
+        audit.record("connection.account_chosen", obj=locked, before=before, after=values, actor=actor)
+    connection.refresh_from_db()
 
 
 def choose_tenant(connection: LedgerConnection, tenant_id: str, *, actor: Any = None) -> LedgerConnection:
