@@ -66,7 +66,9 @@ def freshbooks_tax(amount: Decimal, percentage: Decimal) -> Decimal:
 
 def split_for_tax(amount: Decimal, tax: Decimal, percentage: Decimal) -> tuple[Decimal, Decimal]:
     """(taxed part, untaxed remainder) of a line so that FreshBooks' tax on the taxed part is our
-    ``tax``: (amount, 0) when it already is. Raises Permanent when no part gives our tax."""
+    ``tax``: (amount, 0) when it already is. The remainder is negative when our tax is more than
+    the rate gives on the whole line (a penny of a document's tax allocated to it). Raises
+    Permanent when no part gives our tax."""
     if freshbooks_tax(amount, percentage) == tax:
         return amount, ZERO
     if not percentage:
@@ -74,7 +76,7 @@ def split_for_tax(amount: Decimal, tax: Decimal, percentage: Decimal) -> tuple[D
     guess = (tax * 100 / percentage).quantize(CENT, ROUND_HALF_UP)
     for step in range(0, 200):
         for candidate in (guess - step * CENT, guess + step * CENT):
-            if freshbooks_tax(candidate, percentage) == tax and abs(candidate) <= abs(amount):
+            if freshbooks_tax(candidate, percentage) == tax:
                 return candidate, amount - candidate
     raise Permanent(f"freshbooks: no part of {amount} carries tax {tax} at {percentage} %")
 
