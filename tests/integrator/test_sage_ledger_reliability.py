@@ -57,11 +57,12 @@ def _sage_connection(sage: SageSandbox) -> LedgerConnection:
     return conn
 
 
-def _till(conn: LedgerConnection) -> Channel:
+def _till(conn: LedgerConnection, tax_code: str = "GB_STANDARD") -> Channel:
+    """A till channel whose sales go to 4000 with VAT on 2200, paid into clearing 1210."""
     channel = create_channel(platform="generic", name="till", slug="till", currency="GBP", ledger_connection=conn,
                              webhook_secrets=["s3cret"], timezone="UTC")  # fmt: skip
     a = {x.code: x for x in LedgerAccount.objects.filter(connection=conn)}
-    tax = TaxCode.objects.get(connection=conn, code="GB_STANDARD")
+    tax = TaxCode.objects.get(connection=conn, code=tax_code)
     rules = [
         {"kind": RuleKind.REVENUE, "match_field": "default", "match_value": "", "account": a["4000"]},
         {"kind": RuleKind.TAX, "match_field": "default", "match_value": "", "account": a["2200"], "tax_code": tax},
