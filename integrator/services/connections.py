@@ -1,6 +1,6 @@
 """Connecting a ledger: the OAuth 2.0 authorization-code flow and tenant selection, audited.
 
-The flow (QuickBooks Online, Xero; later Sage, Zoho, FreshBooks):
+The flow (QuickBooks Online, Xero, Sage, FreshBooks; later Zoho):
 
 1. :func:`start_authorization` makes a one-time ``state`` (and a PKCE verifier where the vendor
    takes one) kept in the user's session, and returns the vendor's consent URL.
@@ -65,6 +65,10 @@ def oauth_provider(connection: LedgerConnection) -> OAuth2Provider:
         from connectors.ledgers.sage.target import SAGE_OAUTH
 
         return SAGE_OAUTH
+    if connection.platform == "freshbooks":
+        from connectors.ledgers.freshbooks.target import FRESHBOOKS_OAUTH
+
+        return FRESHBOOKS_OAUTH
     raise OAuthFlowError(f"{connection.platform} connections do not use OAuth")
 
 
@@ -117,6 +121,9 @@ def complete_authorization(
         # Sage's token serves every business of the user: the connection posts to the lead one.
         business_id = ledger_target_for(connection).lead_business()  # type: ignore[attr-defined]
         _store_credential_keys(connection, {"business_id": business_id}, actor=actor)
+    if connection.platform == "freshbooks":
+        # FreshBooks' accounting calls are addressed by the business's account id (users/me).
+        _store_credential_keys(connection, ledger_target_for(connection).identity(), actor=actor)  # type: ignore[attr-defined]
     with transaction.atomic():
         LedgerConnection.objects.filter(pk=connection.pk).update(needs_reauth=False)
         audit.record(
@@ -133,7 +140,8 @@ def complete_authorization(
 def _store_credential_keys(
     connection: LedgerConnection, values: dict[str, str], *, actor: Any = None
 ) -> None:
-    """Store ids the vendor gave with the tokens (Sage's business) beside the credentials."""
+    """Store ids the vendor gave with the tokens (Sage's business, FreshBooks' account and business)
+    beside the credentials."""
     with transaction.atomic():
         locked = LedgerConnection.objects.select_for_update().get(pk=connection.pk)
         credentials = dict(locked.credentials or {})

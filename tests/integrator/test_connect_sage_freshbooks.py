@@ -1,5 +1,6 @@
-"""The Connect button for Sage: the OAuth flow against the Sage sandbox stores the tokens and the
-user's lead business, with the app's credentials sent in the token request's form body."""
+"""The Connect button for Sage and FreshBooks: the OAuth flow against each sandbox stores the tokens
+and the ids the connection posts with (Sage's lead business; FreshBooks' account and business), with
+the app's credentials sent in the token request's form body."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import requests
 from django.test import Client
 
 from connectors import auth
+from connectors.sandbox.freshbooks import FreshBooksSandbox
 from connectors.sandbox.sage import SageSandbox
 from integrator.models import LedgerConnection
 
@@ -23,8 +25,8 @@ def local_oauth() -> Any:
     auth.configure(lock_factory=lock_factory, credentials_loader=loader)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_connect_button_runs_the_sage_oauth_flow_and_stores_the_lead_business() -> None:
+def _admin_client() -> Client:
+    """A browser session of an integration admin, MFA-verified (connecting is privileged)."""
     from django.contrib.auth.models import User
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -36,8 +38,14 @@ def test_connect_button_runs_the_sage_oauth_flow_and_stores_the_lead_business() 
     client = Client()
     client.force_login(admin)
     session = client.session
-    session["otp_device_id"] = device.persistent_id  # an MFA-verified session: connecting is privileged
+    session["otp_device_id"] = device.persistent_id
     session.save()
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connect_button_runs_the_sage_oauth_flow_and_stores_the_lead_business() -> None:
+    client = _admin_client()
     with SageSandbox() as sage:
         creds = sage.credentials()
         conn = LedgerConnection.objects.create(
@@ -57,3 +65,28 @@ def test_connect_button_runs_the_sage_oauth_flow_and_stores_the_lead_business() 
     assert conn.credentials["business_id"] == sage.business.id and conn.credentials["access_token"]
     assert not conn.needs_reauth
     assert "client_secret=sage-secret" in token_call.body.decode() and not token_call.header("Authorization")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connect_button_runs_the_freshbooks_oauth_flow_and_stores_the_account() -> None:
+    client = _admin_client()
+    with FreshBooksSandbox() as fb:
+        creds = fb.credentials()
+        conn = LedgerConnection.objects.create(
+            platform="freshbooks", name="FreshBooks", functional_currency="GBP", base_url=fb.url,
+            credentials={"client_id": creds["client_id"], "client_secret": creds["client_secret"]},
+            settings=fb.ledger_settings(),
+        )  # fmt: skip
+        start = client.post(f"/connections/oauth/{conn.pk}/start/")
+        assert start.status_code == 302 and start["Location"].startswith(fb.url)
+        consent = requests.get(start["Location"], allow_redirects=False, timeout=10)
+        back = consent.headers["Location"]
+        done = client.get("/" + back.split("://", 1)[1].split("/", 1)[1])
+        assert done.status_code == 302
+        token_call = next(r for r in fb.requests if r.path == "/auth/oauth/token")
+    conn.refresh_from_db()
+    assert conn.credentials["account_id"] == fb.account_id and conn.credentials["business_id"] == str(
+        fb.business_id
+    )
+    assert conn.credentials["access_token"] and not conn.needs_reauth
+    assert "client_secret=fb-secret" in token_call.body.decode() and not token_call.header("Authorization")
