@@ -216,6 +216,8 @@ def journal_body(
     details = []
     for code, amount in lines:
         side = "debit" if amount > 0 else "credit"
-        details.append({"sub_accountid": accounts.sub_account(code), side: abs(amount), "description": code})
+        details.append(
+            {"sub_accountid": accounts.sub_account(code), side: abs(amount), "description": f"{name} {code}"}
+        )
     return {"journal_entry": {"name": name, "user_entered_date": day, "currency_code": currency,
                               "description": description[:500] or name, "details": details}}  # fmt: skip
