@@ -130,7 +130,10 @@ def test_a_line_whose_freshbooks_tax_differs_is_split_into_taxed_and_rounding_pa
     assert split_for_tax(Decimal("10.00"), Decimal("2.00"), Decimal(20)) == (Decimal("10.00"), Decimal(0))
     assert split_for_tax(Decimal("-5.00"), Decimal("-1.00"), Decimal(20)) == (Decimal("-5.00"), Decimal(0))
     # A penny of the document's tax allocated to this line: more than 20 % of it.
-    assert split_for_tax(Decimal("70.00"), Decimal("14.01"), Decimal(20)) == (Decimal("70.05"), Decimal("-0.05"))
+    assert split_for_tax(Decimal("70.00"), Decimal("14.01"), Decimal(20)) == (
+        Decimal("70.05"),
+        Decimal("-0.05"),
+    )
 
 
 def test_sale_is_an_invoice_whose_tax_freshbooks_computes_as_ours_and_a_payment(sandbox):
