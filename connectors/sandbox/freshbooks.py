@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import itertools
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -111,7 +112,7 @@ class FreshBooksSandbox(SandboxServer):
         seed: int = 0,
     ) -> None:
         super().__init__(host, port, seed)
-        self.account_id = "xZNQ1X"
+        self.account_id = "A" + uuid.uuid4().hex[:6].upper()  # one per sandbox, like FreshBooks' ids
         self.business_id = 77001
         self.currency = currency
         self.tokens = OAuthTokenStore(

@@ -20,6 +20,7 @@ refused before any call.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -81,6 +82,9 @@ FRESHBOOKS_OAUTH = OAuth2Provider(
                     "user:journal_entries:read", "user:journal_entries:write"),
     client_auth="post",
 )  # fmt: skip
+FACTS_TTL_SECONDS = 600
+# The chart's sub-accounts and the taxes, per FreshBooks account: read once, again after 10 minutes.
+_facts: dict[str, tuple[float, dict[str, str], dict[str, tuple[str, Decimal]]]] = {}
 TYPES = {"asset": "asset", "liability": "liability", "equity": "equity", "income": "revenue", "revenue": "revenue",
          "expense": "expense", "cost_of_goods_sold": "expense"}  # fmt: skip
 
@@ -206,12 +210,16 @@ class FreshBooksTarget(LedgerTarget):
             ]
             if missing:
                 raise Permanent(f"freshbooks: set {', '.join(missing)} on the connection")
-            subs = {str(s.get("account_sub_number")): str(s.get("subaccountid"))
-                    for a in self._list("journal_entry_accounts/accounts", "accounts") for s in a.get("sub_accounts") or []}  # fmt: skip
-            taxes = {
-                str(t.get("name")): (str(t.get("name")), _dec(t.get("amount")))
-                for t in self._list("taxes/taxes", "taxes")
-            }
+            cached = _facts.get(self.account_id)
+            if cached is not None and cached[0] > time.monotonic():
+                subs, taxes = cached[1], cached[2]
+            else:
+                subs = {str(s.get("account_sub_number")): str(s.get("subaccountid"))
+                        for a in self._list("journal_entry_accounts/accounts", "accounts")
+                        for s in a.get("sub_accounts") or []}  # fmt: skip
+                taxes = {str(t.get("name")): (str(t.get("name")), _dec(t.get("amount")))
+                         for t in self._list("taxes/taxes", "taxes")}  # fmt: skip
+                _facts[self.account_id] = (time.monotonic() + FACTS_TTL_SECONDS, subs, taxes)
             self._accounts = FreshBooksAccounts(str(settings["sales_account"]), str(settings["receivable_account"]),
                                                 str(settings["payments_account"]), subs, taxes)  # fmt: skip
         return self._accounts
@@ -448,7 +456,9 @@ class FreshBooksTarget(LedgerTarget):
         return ConnectionCheck(True, f"Connected to FreshBooks account {ids['account_id']}.", ids)
 
     def fetch_accounts(self) -> list[RemoteAccount]:
-        """The chart (``code`` = the sub-account number, ``remote_id`` = its id for journal entries)."""
+        """The chart, read afresh (``code`` = the sub-account number, ``remote_id`` = its id for
+        journal entries); the target's cached chart and taxes are read again on next use."""
+        _facts.pop(self.account_id, None)
         return [
             RemoteAccount(code=str(s.get("account_sub_number")), name=str(s.get("account_sub_name") or a.get("account_name")),
                           type=TYPES.get(str(a.get("account_type") or "").lower(), "asset"), remote_id=str(s.get("subaccountid")))
