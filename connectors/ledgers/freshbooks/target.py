@@ -320,6 +320,8 @@ class FreshBooksTarget(LedgerTarget):
             if entry is None:
                 return None
             return PostResult(remote_id=entry, remote_number=plan.number, raw={**raw, "journal_id": entry})
+        # An invoice made by this call has no payments or adjustment yet: nothing to look for.
+        fresh = False
         if plan.kind == "invoice":
             assert plan.invoice is not None
             invoice = self._find_invoice(plan.number)
@@ -330,12 +332,13 @@ class FreshBooksTarget(LedgerTarget):
                 invoice = self._result(made, "invoice")
                 if not invoice.get("id"):
                     raise Uncertain("freshbooks: the invoice answer holds no id; look it up")
+                fresh = True
             invoice_id = str(invoice.get("id"))
         else:
             invoice_id = plan.invoice_id
         payment_ids = []
-        existing = {str(p.get("note") or ""): p for p in self._list("payments/payments", "payments",
-                                                                   {"search[invoiceid]": invoice_id})}  # fmt: skip
+        existing = {} if fresh else {str(p.get("note") or ""): p for p in self._list(
+            "payments/payments", "payments", {"search[invoiceid]": invoice_id})}  # fmt: skip
         for note, amount in plan.payments:
             found = existing.get(note)
             if found is None:
@@ -349,7 +352,12 @@ class FreshBooksTarget(LedgerTarget):
             payment_ids.append(str(found["id"]))
         amounts = [amount for _, amount in plan.payments]
         if plan.kind == "invoice":
-            invoice = self._invoice(invoice_id)
+            # The answer to the create holds the lines as FreshBooks booked them; else read them.
+            invoice = (
+                invoice
+                if fresh and invoice and invoice.get("lines") is not None
+                else self._invoice(invoice_id)
+            )
             nets = [_dec(ln.get("amount")) for ln in invoice.get("lines") or []]
             booked = booked_by_freshbooks(accounts, nets, _dec(invoice.get("amount")), amounts, True)
         else:
@@ -358,7 +366,7 @@ class FreshBooksTarget(LedgerTarget):
         adjustment = ""
         if moves:
             found_adj = self._journal_entry(f"{plan.number}/adj", plan.date, plan.currency,
-                                            f"{plan.number}: to the journal's accounts", moves, create)  # fmt: skip
+                                            f"{plan.number}: to the journal's accounts", moves, create, look=not fresh)  # fmt: skip
             if found_adj is None:
                 return None
             adjustment = found_adj
@@ -376,10 +384,23 @@ class FreshBooksTarget(LedgerTarget):
         return self._result(answer, "invoice")
 
     def _journal_entry(
-        self, name: str, day: str, currency: str, memo: str, lines: list[tuple[str, Decimal]], create: bool
+        self,
+        name: str,
+        day: str,
+        currency: str,
+        memo: str,
+        lines: list[tuple[str, Decimal]],
+        create: bool,
+        *,
+        look: bool = True,
     ) -> str | None:
-        """The id of the journal entry named ``name``: found, else created (``create``) or None."""
-        rows = self._list("journal_entries/journal_entries", "journal_entries", {"search[name]": name})
+        """The id of the journal entry named ``name``: found (unless ``look`` is off because it
+        cannot exist yet), else created (``create``) or None."""
+        rows = (
+            self._list("journal_entries/journal_entries", "journal_entries", {"search[name]": name})
+            if look
+            else []
+        )
         found = next((r for r in rows if str(r.get("name")) == name), None)
         if found is not None:
             return str(found.get("id"))
