@@ -61,7 +61,7 @@ def test_500_postings_under_faults_exactly_once_and_never_inside_retry_after(cli
             seed=11,
         )
         started = time.time()
-        _drain(900)
+        _drain(1500)
         elapsed = time.time() - started
         invoices = fb.documents("invoices")
         payments = fb.documents("payments")
