@@ -72,6 +72,13 @@ class OAuth2Provider:
     token_url: str
     pkce: bool = True
     default_scopes: tuple[str, ...] = ()
+    #: How the client authenticates at the token endpoint: ``basic`` (HTTP Basic, RFC 6749's
+    #: default) or ``post`` (``client_id`` and ``client_secret`` in the form body, as Zoho wants).
+    client_auth: str = "basic"
+    #: Keys of the token answer kept in the credentials besides the tokens (Zoho's ``api_domain``).
+    answer_fields: tuple[str, ...] = ()
+    #: Extra query parameters of the consent URL (Zoho: ``access_type=offline``, ``prompt=consent``).
+    authorize_params: tuple[tuple[str, str], ...] = ()
 
 
 class OAuthError(Exception):
@@ -256,6 +263,7 @@ class OAuth2Client:
             "scope": " ".join(scopes or self.provider.default_scopes),
             "state": state,
         }
+        params.update(dict(self.provider.authorize_params))
         verifier = ""
         if self.pkce:
             verifier = secrets.token_urlsafe(64)[:96]  # 43..128 characters (RFC 7636 section 4.1)
@@ -384,6 +392,9 @@ class OAuth2Client:
         if answer.get("x_refresh_token_expires_in"):
             seconds = int(answer["x_refresh_token_expires_in"])
             new["refresh_expires_at"] = (now + timedelta(seconds=seconds)).isoformat()
+        for key in self.provider.answer_fields:
+            if answer.get(key):
+                new[key] = str(answer[key])
         new["token_obtained_at"] = now.isoformat()
         return new
 
@@ -403,13 +414,14 @@ class OAuth2Client:
         """POST the token endpoint; returns the JSON answer or raises OAuthError / the taxonomy."""
         client_id = str(self._credentials.get("client_id", ""))
         client_secret = str(self._credentials.get("client_secret", ""))
-        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
-        response = self.http.request(
-            "POST",
-            self.token_url,
-            data=dict(form),
-            headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
-        )
+        headers = {"Accept": "application/json"}
+        body = dict(form)
+        if self.provider.client_auth == "post":
+            body.update({"client_id": client_id, "client_secret": client_secret})
+        else:
+            basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {basic}"
+        response = self.http.request("POST", self.token_url, data=body, headers=headers)
         try:
             body = response.json()
         except ValueError:
