@@ -415,7 +415,7 @@ class ZohoBooksSandbox(SandboxServer):
     def create_invoice(self, req: Request) -> Response:
         """Create an invoice (``ignore_auto_number_generation=true`` keeps our number)."""
         keep = req.arg("ignore_auto_number_generation") == "true"
-        return self._write(
+        return self._answer_write(
             req, lambda b: {"invoice": self.organisation.create_invoice(b, ignore_auto_number=keep)}
         )
 
@@ -446,14 +446,14 @@ class ZohoBooksSandbox(SandboxServer):
     def create_creditnote(self, req: Request) -> Response:
         """Create a credit note."""
         keep = req.arg("ignore_auto_number_generation") == "true"
-        return self._write(
+        return self._answer_write(
             req, lambda b: {"creditnote": self.organisation.create_creditnote(b, ignore_auto_number=keep)}
         )
 
     @route("POST", "/creditnotes/{id}/refunds")
     def refund(self, req: Request) -> Response:
         """Refund a credit note."""
-        return self._write(
+        return self._answer_write(
             req, lambda b: {"creditnote_refund": self.organisation.refund(req.params["id"], b)}
         )
 
