@@ -417,7 +417,10 @@ class ZohoBooksTarget(LedgerTarget):
 
     def expected_view(self, doc: PostingDocument) -> LedgerView:
         """The journal as Zoho should hold it (tax per tax id, accounts per line)."""
-        return expected_view(doc, plan_document(doc, self.options()))
+        view = expected_view(doc, plan_document(doc, self.options()))
+        facts = self.facts()
+        per_tax = {facts.tax_id(code, code): amount for code, amount in view.per_tax_code.items()}
+        return LedgerView(view.currency, view.per_account, per_tax, view.total, view.documents)
 
     def post(self, doc: PostingDocument) -> PostResult:
         """Create the document (after looking it up where its number is not unique), then each

@@ -149,7 +149,7 @@ class ZohoBooksSandbox(SandboxServer):
         seed: int = 0,
     ) -> None:
         super().__init__(host, port, seed)
-        self.organization_id = str(700000000 + seed)
+        self.organization_id = str(700000000 + secrets.randbelow(99_999_999))  # one per sandbox
         self.organisation = Organisation(organization_id=self.organization_id, base_currency=base_currency,
                                          tax_rounding=tax_rounding)  # fmt: skip
         for code in currencies:
@@ -515,8 +515,8 @@ class ZohoBooksSandbox(SandboxServer):
         return self._answer_write(req, lambda b: {"expense": self.organisation.create_expense(b)})
 
     @route("GET", "/{resource}")
-    def list_documents(self, req: Request) -> Response:
-        """Invoices, credit notes, payments, journals, bank transactions, expenses, filtered."""
+    def z_list_documents(self, req: Request) -> Response:
+        """(Named to sort last: routes are tried in name order and this one is generic.) Invoices, credit notes, payments, journals, bank transactions, expenses, filtered."""
         resource = req.params["resource"]
         if resource not in LIST_KEYS:
             return Response(404, dumps(self.error_body(404, resource)))
@@ -528,8 +528,8 @@ class ZohoBooksSandbox(SandboxServer):
                            "page_context": {"page": 1, "per_page": 200, "has_more_page": False}})  # fmt: skip
 
     @route("GET", "/{resource}/{id}")
-    def one_document(self, req: Request) -> Response:
-        """One document by its id."""
+    def z_one_document(self, req: Request) -> Response:
+        """One document by its id (named to sort after the specific routes)."""
         resource = req.params["resource"]
         if resource not in LIST_KEYS:
             return Response(404, dumps(self.error_body(404, resource)))
