@@ -173,6 +173,10 @@ class ZohoBooksSandbox(SandboxServer):
         org.add_tax("VAT20", Decimal("20"))
         org.add_tax("ZERO", Decimal("0"))
 
+    def __enter__(self) -> ZohoBooksSandbox:
+        self.start()
+        return self
+
     # -- helpers for tests and the demo --------------------------------------------------------
 
     def credentials(self) -> dict[str, Any]:
