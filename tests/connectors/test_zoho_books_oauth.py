@@ -9,6 +9,7 @@ and checked; refresh tokens do not rotate and one refresher runs at a time.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -81,7 +82,7 @@ def test_connect_trades_the_code_at_the_named_accounts_server_and_picks_the_orga
         assert done.status_code == 302
         token_calls = zoho.requests_to("POST", "/oauth/v2/token")
     conn.refresh_from_db()
-    creds = conn.credentials
+    creds = conn.credentials or {}
     assert (
         creds["accounts_server"] == zoho.url and creds["location"] == "us" and creds["api_domain"] == zoho.url
     )
@@ -105,7 +106,7 @@ def test_a_callback_naming_a_foreign_accounts_server_is_refused_before_any_token
         assert b"not a Zoho accounts server" in done.content
         assert zoho.tokens.count("authorization_code") == 0
     conn.refresh_from_db()
-    assert not conn.credentials.get("refresh_token")
+    assert not (conn.credentials or {}).get("refresh_token")
 
 
 def test_only_zohos_data_centres_are_trusted():
@@ -134,7 +135,7 @@ def test_a_tampered_api_domain_is_refused_before_any_call():
 def test_twenty_workers_needing_a_refresh_make_one_refresh_call_and_keep_the_refresh_token():
     with ZohoBooksSandbox(pause=1.0) as zoho:
         credentials = zoho.credentials()
-        saved: list[dict[str, Any]] = []
+        saved: list[Mapping[str, Any]] = []
         targets = [
             ZohoBooksTarget(LedgerConfig(connection_id="zoho-r14", platform="zoho_books", functional_currency="USD",
                                          base_url=zoho.url, credentials=credentials,
