@@ -18,6 +18,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from integrator import money
+
 __all__ = ["MODULE_OF", "Organisation", "ZohoInvalid"]
 
 ZERO = Decimal(0)
@@ -44,7 +46,10 @@ def _dec(value: Any, field: str) -> Decimal:
         raise ZohoInvalid(4, f"Invalid value passed for {field}") from exc
 
 
-def _money(value: Decimal) -> Decimal:
+def _money(value: Decimal, currency: str = "") -> Decimal:
+    """Rounded half up to the currency's precision (cents when none is given; XOF has none)."""
+    if currency:
+        return money.quantize(value, currency, ROUND_HALF_UP)
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -216,7 +221,7 @@ class Organisation:
                           "item_order": n, "rate": rate, "quantity": qty, "account_id": account_id,
                           "account_name": self.accounts.get(account_id, {}).get("account_name", ""),
                           "tax_id": tax_id, "tax_name": tax.get("tax_name", ""),
-                          "tax_percentage": tax.get("tax_percentage", 0), "item_total": _money(rate * qty)})  # fmt: skip
+                          "tax_percentage": tax.get("tax_percentage", 0), "item_total": _money(rate * qty, currency)})  # fmt: skip
         taxes: dict[str, Decimal] = {}
         if self.tax_rounding == "document":
             bases: dict[str, Decimal] = {}
@@ -224,13 +229,16 @@ class Organisation:
                 if ln["tax_id"]:
                     bases[ln["tax_id"]] = bases.get(ln["tax_id"], ZERO) + ln["item_total"]
             taxes = {
-                t: _money(b * Decimal(str(self.taxes[t]["tax_percentage"])) / 100) for t, b in bases.items()
+                t: _money(b * Decimal(str(self.taxes[t]["tax_percentage"])) / 100, currency)
+                for t, b in bases.items()
             }
         else:
             for ln in lines:
                 if ln["tax_id"]:
                     pct = Decimal(str(self.taxes[ln["tax_id"]]["tax_percentage"]))
-                    taxes[ln["tax_id"]] = taxes.get(ln["tax_id"], ZERO) + _money(ln["item_total"] * pct / 100)
+                    taxes[ln["tax_id"]] = taxes.get(ln["tax_id"], ZERO) + _money(
+                        ln["item_total"] * pct / 100, currency
+                    )
         return lines, taxes
 
     def _sales_doc(
