@@ -128,7 +128,7 @@ class Organisation:
         cid = next(c for c, r in self.currencies.items() if r["currency_code"] == self.base_currency)
         return {"organization_id": self.organization_id, "name": self.name, "is_default_org": True,
                 "currency_id": cid, "currency_code": self.base_currency, "currency_symbol": self.base_currency,
-                "price_precision": 2, "time_zone": "Europe/London", "fiscal_year_start_month": "january",
+                "price_precision": 2, "time_zone": "Europe/London", "fiscal_year_start_month": 0,
                 "is_org_active": True, "plan_type": 0, "plan_name": "Sandbox"}  # fmt: skip
 
     def _account(self, account_id: Any, field: str, *, money: bool = False) -> dict[str, Any]:
@@ -359,7 +359,7 @@ class Organisation:
             assert inv is not None
             self._settle_invoice(inv, part, "payment_made")
         pid = self.new_id()
-        row = {"payment_id": pid, "payment_number": str(len(self.docs["customerpayments"]) + 1),
+        row = {"payment_id": pid, "payment_number": len(self.docs["customerpayments"]) + 1,
                "payment_mode": body["payment_mode"], "amount": amount, "date": when.isoformat(),
                "reference_number": body.get("reference_number", ""), "customer_id": body["customer_id"],
                "account_id": account["account_id"], "account_name": account["account_name"],

@@ -43,6 +43,28 @@ ONE_KEYS = {"invoices": "invoice", "creditnotes": "creditnote", "customerpayment
 FILTERS = ("invoice_number", "creditnote_number", "reference_number", "customer_id", "status")
 
 
+def _as_zoho(body: dict[str, Any]) -> dict[str, Any]:
+    """An answer with the types Zoho's documents give: an invoice's ``total`` and ``balance`` and a
+    credit note's tax amounts are strings (the books keep Decimals)."""
+    out = dict(body)
+    for key in ("invoice", "invoices"):
+        if key in out:
+            rows = out[key] if isinstance(out[key], list) else [out[key]]
+            shaped = [{**r, **{f: str(r[f]) for f in ("total", "balance") if f in r}} for r in rows]
+            out[key] = shaped if isinstance(out[key], list) else shaped[0]
+    for key in ("creditnote", "creditnotes"):
+        if key in out:
+            rows = out[key] if isinstance(out[key], list) else [out[key]]
+            shaped = [{**r, "taxes": [{**t, "tax_amount": str(t["tax_amount"])} for t in r.get("taxes") or []]}
+                      for r in rows]  # fmt: skip
+            out[key] = shaped if isinstance(out[key], list) else shaped[0]
+    if "customer_payments" in out:
+        out["customer_payments"] = [
+            {**r, "payment_number": str(r["payment_number"])} for r in out["customer_payments"]
+        ]
+    return out
+
+
 class ZohoTokens:
     """Zoho's accounts server: codes, access tokens, non-rotating refresh tokens, client in the form."""
 
@@ -255,9 +277,7 @@ class ZohoBooksSandbox(SandboxServer):
         return {}
 
     def _json(self, body: dict[str, Any], status: int = 200) -> Response:
-        return Response(
-            status, dumps({"code": 0, "message": "success", **body}) if status < 300 else dumps(body)
-        )
+        return Response(status, dumps({"code": 0, "message": "success", **_as_zoho(body)}))
 
     def _refusal(self, exc: ZohoInvalid) -> Response:
         status = 200 if self.code_200_errors else exc.status
