@@ -472,3 +472,29 @@ def test_error_classification_table(fixture, status, expected, code):
     body = json.loads((FIXTURES / fixture).read_text())
     error = classify_error(status, body)
     assert type(error) is expected and error.vendor_code == code and error.vendor_message == body["message"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Order to invoice
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_b2b_invoice_bills_a_confirmed_sales_order_when_the_connection_works_order_to_invoice(sandbox):
+    target = target_for(sandbox, order_to_invoice=True)
+    doc = invoice_doc("SO-1")
+    sandbox.faults.next(Fault("drop_after_commit"), path="/salesorders$", method="POST")
+    with pytest.raises(Uncertain):
+        target.post(doc)
+    assert target.lookup(doc) is None  # the order exists, the invoice not yet
+    result = target.post(doc)
+    [order] = sandbox.documents("salesorders")
+    [invoice] = sandbox.documents("invoices")
+    assert order["salesorder_number"] == "SO-1" and order["status"] == "invoiced"
+    assert [ln["salesorder_item_id"] for ln in invoice["line_items"]] == [
+        ln["line_item_id"] for ln in order["line_items"]
+    ]
+    assert invoice["invoice_number"] == "SO-1" and invoice["status"] == "sent"
+    verified(target, doc, result)
+    sale = sale_doc("SO-SALE")  # a paid sale is not an order on terms: a plain invoice and its payment
+    target.post(sale)
+    assert len(sandbox.documents("salesorders")) == 1

@@ -10,6 +10,9 @@ receipt, invoice                  ``invoices`` (``invoice_number`` = the number,
 credit note                       ``creditnotes``, then a refund per money account
                                   (``creditnotes/{id}/refunds``, ``from_account_id``); without
                                   money it is applied to the invoice it undoes
+invoice on terms, order-to-invoice  a ``salesorders`` order with the same number and lines,
+                                  confirmed, then the invoice billing its lines
+                                  (``salesorder_item_id``), when the connection says so
 customer payment                  ``customerpayments`` applied to the invoice it pays
 bank deposit                      a ``banktransactions`` ``transfer_fund`` of the deposit from
                                   the clearing account to the bank, and one ``expenses`` per
@@ -71,6 +74,8 @@ class ZohoSettings:
     tax_rounding: str = "line"  # line | document: how the organisation computes tax
     payout_document: str = "auto"  # auto | journal
     due_days: int = 0
+    #: B2B invoices go through a confirmed sales order that the invoice bills (order-to-invoice).
+    order_to_invoice: bool = False
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> ZohoSettings:
@@ -78,6 +83,8 @@ class ZohoSettings:
         known = {name: settings[name] for name in cls.__dataclass_fields__ if name in settings}
         if "due_days" in known:
             known["due_days"] = int(known["due_days"] or 0)
+        if "order_to_invoice" in known:
+            known["order_to_invoice"] = str(known["order_to_invoice"]).lower() in ("1", "true", "yes", "on")
         return cls(**known)
 
 
@@ -156,6 +163,8 @@ class ZohoPlan:
     extra: tuple[ZohoDocument, ...] = ()
     mark_sent: bool = False
     expected_tax: Mapping[str, Decimal] = field(default_factory=dict)
+    #: The sales order the invoice bills (order-to-invoice connections, B2B invoices only).
+    order: ZohoDocument | None = None
 
     @property
     def settled_total(self) -> Decimal:
@@ -320,11 +329,18 @@ def _sales(
         if not settlements and doc.related_remote_id:
             application = (doc.related_remote_id, doc.total)
         return ZohoPlan(doc, main, settlements, application, expected_tax=expected)
+    order = None
+    if settings.order_to_invoice and not settlements:
+        # A B2B invoice on terms: the order is confirmed first and the invoice bills its lines.
+        order_payload = {k: v for k, v in payload.items() if k != "is_inclusive_tax"}
+        order_payload["salesorder_number"] = doc.number
+        order = ZohoDocument("salesorder", "salesorders", order_payload, "salesorder_number", doc.number, doc.total,
+                             {"ignore_auto_number_generation": "true"})  # fmt: skip
     payload["invoice_number"] = doc.number
     payload["due_date"] = (doc.due_date or doc.date).isoformat()
     main = ZohoDocument("invoice", "invoices", payload, "invoice_number", doc.number, doc.total,
                         {"ignore_auto_number_generation": "true"})  # fmt: skip
-    return ZohoPlan(doc, main, settlements, mark_sent=True, expected_tax=expected)
+    return ZohoPlan(doc, main, settlements, mark_sent=True, expected_tax=expected, order=order)
 
 
 def payment_body(

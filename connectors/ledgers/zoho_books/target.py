@@ -92,7 +92,7 @@ ZOHO_OAUTH = OAuth2Provider(
     pkce=False,
     default_scopes=("ZohoBooks.invoices.ALL", "ZohoBooks.creditnotes.ALL", "ZohoBooks.customerpayments.ALL",
                     "ZohoBooks.accountants.ALL", "ZohoBooks.banking.ALL", "ZohoBooks.expenses.ALL",
-                    "ZohoBooks.contacts.ALL", "ZohoBooks.settings.ALL"),
+                    "ZohoBooks.contacts.ALL", "ZohoBooks.settings.ALL", "ZohoBooks.salesorders.ALL"),
     client_auth="post",
     answer_fields=("api_domain",),
     authorize_params=(("access_type", "offline"), ("prompt", "consent")),
@@ -100,13 +100,13 @@ ZOHO_OAUTH = OAuth2Provider(
 PER_MINUTE = 100
 DEFAULT_DAILY_LIMIT = 1000
 FACTS_TTL_SECONDS = 600
-MODULES = {"invoice": "sales", "creditnote": "sales", "customerpayment": "sales", "banktransaction": "banking",
+MODULES = {"invoice": "sales", "salesorder": "sales", "creditnote": "sales", "customerpayment": "sales", "banktransaction": "banking",
            "expense": "purchases", "journal": "accountant"}  # fmt: skip
-_ID_KEYS = {"invoice": "invoice_id", "creditnote": "creditnote_id", "customerpayment": "payment_id",
+_ID_KEYS = {"invoice": "invoice_id", "salesorder": "salesorder_id", "creditnote": "creditnote_id", "customerpayment": "payment_id",
             "journal": "journal_id", "banktransaction": "transaction_id", "expense": "expense_id"}  # fmt: skip
-_ANSWER_KEYS = {"invoice": "invoice", "creditnote": "creditnote", "customerpayment": "payment",
+_ANSWER_KEYS = {"invoice": "invoice", "salesorder": "salesorder", "creditnote": "creditnote", "customerpayment": "payment",
                 "journal": "journal", "banktransaction": "banktransaction", "expense": "expense"}  # fmt: skip
-_LIST_KEYS = {"invoices": "invoices", "creditnotes": "creditnotes", "customerpayments": "customer_payments",
+_LIST_KEYS = {"invoices": "invoices", "salesorders": "salesorders", "creditnotes": "creditnotes", "customerpayments": "customer_payments",
               "journals": "journals", "banktransactions": "banktransactions", "expenses": "expenses"}  # fmt: skip
 
 _facts: dict[str, tuple[float, ZohoFacts, dict[str, Any]]] = {}
@@ -165,6 +165,8 @@ class ZohoBooksTarget(LedgerTarget):
         SetupField("payment_mode", "Payment mode of customer payments", default="banktransfer"),
         SetupField("payout_document", "Payouts become", kind="choice", default="auto",
                    choices=(("auto", "A transfer and fee expenses"), ("journal", "A journal"))),
+        SetupField("order_to_invoice", "B2B invoices through sales orders", kind="bool", default=False,
+                   help="For businesses that work order-to-invoice: each B2B invoice bills a confirmed sales order."),
         SetupField("lock_date", "Transactions locked up to", kind="date",
                    help="Zoho's transaction locking date (Settings > Transaction Locking)."),
         SetupField("due_days", "Invoice due in (days)", kind="int", default=0),
@@ -429,9 +431,31 @@ class ZohoBooksTarget(LedgerTarget):
         plan = self.plan(doc)
         self._refuse_closed_period(doc, plan)
         entity = None if plan.main.kind in ("invoice", "creditnote") else self._find(plan.main)
+        if entity is None and plan.order is not None:
+            entity = self._find(plan.main)  # billed already? then its order is done too
+            if entity is None:
+                plan = self._bill_order(plan)
         if entity is None:
             entity = self._create(plan.main)
         return self._complete(doc, plan, entity, post=True)
+
+    def _bill_order(self, plan: ZohoPlan) -> ZohoPlan:
+        """Make (or find) and confirm the sales order; the invoice's lines then bill its lines."""
+        assert plan.order is not None
+        order = self._create(plan.order)  # numbers are unique: a re-send is resolved by look-up
+        order_id = str(order["salesorder_id"])
+        if order.get("status") == "draft":
+            self._request("POST", f"/salesorders/{order_id}/status/confirmed")
+        lines = list(order.get("line_items") or [])
+        if len(lines) != len(plan.main.payload["line_items"]):
+            order = self.get(f"salesorders/{order_id}", "salesorder")
+            lines = list(order.get("line_items") or [])
+        billed = [{**row, "salesorder_item_id": str(line["line_item_id"])}
+                  for row, line in zip(plan.main.payload["line_items"], lines, strict=True)]  # fmt: skip
+        main = ZohoDocument(plan.main.kind, plan.main.path, {**plan.main.payload, "line_items": billed},
+                            plan.main.param, plan.main.number, plan.main.total, plan.main.query)  # fmt: skip
+        return ZohoPlan(plan.plan, main, plan.settlements, plan.application, plan.extra, plan.mark_sent,
+                        plan.expected_tax, plan.order)  # fmt: skip
 
     def lookup(self, doc: PostingDocument) -> PostResult | None:
         """The complete document posted for ``doc``, or None (also when a part is missing: the next

@@ -24,7 +24,7 @@ __all__ = ["MODULE_OF", "Organisation", "ZohoInvalid"]
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
-MODULE_OF = {"invoices": "sales", "creditnotes": "sales", "customerpayments": "sales", "salesreceipts": "sales",
+MODULE_OF = {"invoices": "sales", "salesorders": "sales", "creditnotes": "sales", "customerpayments": "sales", "salesreceipts": "sales",
              "banktransactions": "banking", "expenses": "purchases", "journals": "accountant"}  # fmt: skip
 MONEY_TYPES = frozenset({"bank", "cash", "other_current_asset"})
 
@@ -80,6 +80,7 @@ class Organisation:
             k: {}
             for k in (
                 "invoices",
+                "salesorders",
                 "creditnotes",
                 "customerpayments",
                 "journals",
@@ -253,10 +254,12 @@ class Organisation:
         if body.get("is_inclusive_tax"):
             raise ZohoInvalid(4, "The sandbox takes tax-exclusive documents only")
         lines, taxes = self._lines(body, currency)
-        label = "Invoice" if resource == "invoices" else "Credit note"
+        label, prefix, id_key = {"invoices": ("Invoice", "INV", "invoice_id"),
+                                 "creditnotes": ("Credit note", "CN", "creditnote_id"),
+                                 "salesorders": ("Sales order", "SO", "salesorder_id")}[resource]  # fmt: skip
         number = str(body.get(number_key) or "")
         if auto or not number:
-            number = f"{'INV' if resource == 'invoices' else 'CN'}-{len(self.docs[resource]) + 1:06d}"
+            number = f"{prefix}-{len(self.docs[resource]) + 1:06d}"
         if any(d[number_key] == number for d in self.docs[resource].values()):
             raise ZohoInvalid(
                 1001, f'{label} number "{number}" already exists. Please use a different number.'
@@ -264,14 +267,15 @@ class Organisation:
         sub_total = sum((ln["item_total"] for ln in lines), ZERO)
         tax_total = sum(taxes.values(), ZERO)
         did = self.new_id()
-        id_key = "invoice_id" if resource == "invoices" else "creditnote_id"
+        if resource == "invoices":
+            self._bill_order_lines(customer["contact_id"], body, lines)
         row = {id_key: did, number_key: number, "date": when.isoformat(), "customer_id": customer["contact_id"],
                "customer_name": customer["contact_name"], "reference_number": body.get("reference_number", ""),
                "currency_id": body.get("currency_id") or next(iter(self.currencies)), "currency_code": currency,
                "exchange_rate": rate, "is_inclusive_tax": False, "line_items": lines, "sub_total": sub_total,
                "tax_total": tax_total, "total": sub_total + tax_total, "balance": sub_total + tax_total,
                "taxes": [{"tax_id": t, "tax_name": self.taxes[t]["tax_name"], "tax_amount": v} for t, v in taxes.items() if v],
-               "notes": body.get("notes", ""), "status": "draft" if resource == "invoices" else "open",
+               "notes": body.get("notes", ""), "status": "open" if resource == "creditnotes" else "draft",
                "created_time": when.isoformat()}  # fmt: skip
         if resource == "invoices":
             row.update(
@@ -285,6 +289,41 @@ class Organisation:
             row["invoices"] = []
         self.docs[resource][did] = row
         return dict(row)
+
+    def _bill_order_lines(
+        self, customer_id: str, body: Mapping[str, Any], lines: list[dict[str, Any]]
+    ) -> None:
+        """Invoice lines that bill sales-order lines must name lines of a confirmed order of the
+        same customer; the order is then invoiced."""
+        orders = set()
+        for raw, line in zip(body.get("line_items") or [], lines, strict=False):
+            wanted = str(raw.get("salesorder_item_id") or "")
+            if not wanted:
+                continue
+            order = next((o for o in self.docs["salesorders"].values()
+                          if any(ln["line_item_id"] == wanted for ln in o["line_items"])), None)  # fmt: skip
+            if (
+                order is None
+                or order["customer_id"] != customer_id
+                or order["status"] not in ("confirmed", "invoiced")
+            ):
+                raise ZohoInvalid(4, "Invalid value passed for salesorder_item_id")
+            line["salesorder_item_id"] = wanted
+            orders.add(order["salesorder_id"])
+        for order_id in orders:
+            self.docs["salesorders"][order_id]["status"] = "invoiced"
+
+    def create_salesorder(self, body: Mapping[str, Any], *, ignore_auto_number: bool) -> dict[str, Any]:
+        """A draft sales order (no effect on the books until invoiced)."""
+        return self._sales_doc("salesorders", body, "salesorder_number", not ignore_auto_number)
+
+    def confirm_salesorder(self, salesorder_id: str) -> None:
+        """Draft -> confirmed."""
+        row = self.docs["salesorders"].get(salesorder_id)
+        if row is None:
+            raise ZohoInvalid(1002, "Sales order does not exist.", 404)
+        if row["status"] == "draft":
+            row["status"] = "confirmed"
 
     def create_invoice(self, body: Mapping[str, Any], *, ignore_auto_number: bool) -> dict[str, Any]:
         """A draft invoice (``send`` marks it sent at once)."""

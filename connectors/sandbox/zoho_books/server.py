@@ -36,11 +36,18 @@ from connectors.sandbox.zoho_books.organisation import Organisation, ZohoInvalid
 __all__ = ["ZohoBooksSandbox", "ZohoTokens"]
 
 API_PREFIX = "/books/v3"
-LIST_KEYS = {"invoices": "invoices", "creditnotes": "creditnotes", "customerpayments": "customer_payments",
+LIST_KEYS = {"invoices": "invoices", "salesorders": "salesorders", "creditnotes": "creditnotes", "customerpayments": "customer_payments",
              "journals": "journals", "banktransactions": "banktransactions", "expenses": "expenses"}  # fmt: skip
-ONE_KEYS = {"invoices": "invoice", "creditnotes": "creditnote", "customerpayments": "payment",
+ONE_KEYS = {"invoices": "invoice", "salesorders": "salesorder", "creditnotes": "creditnote", "customerpayments": "payment",
             "journals": "journal", "banktransactions": "banktransaction", "expenses": "expense"}  # fmt: skip
-FILTERS = ("invoice_number", "creditnote_number", "reference_number", "customer_id", "status")
+FILTERS = (
+    "invoice_number",
+    "salesorder_number",
+    "creditnote_number",
+    "reference_number",
+    "customer_id",
+    "status",
+)
 
 
 def _as_zoho(body: dict[str, Any]) -> dict[str, Any]:
@@ -465,6 +472,24 @@ class ZohoBooksSandbox(SandboxServer):
         """The payments of an invoice."""
         with self.lock:
             return self._json({"payments": self.organisation.invoice_payments(req.params["id"])})
+
+    @route("POST", "/salesorders")
+    def create_salesorder(self, req: Request) -> Response:
+        """Create a sales order."""
+        keep = req.arg("ignore_auto_number_generation") == "true"
+        return self._answer_write(
+            req, lambda b: {"salesorder": self.organisation.create_salesorder(b, ignore_auto_number=keep)}
+        )
+
+    @route("POST", "/salesorders/{id}/status/confirmed")
+    def confirm_salesorder(self, req: Request) -> Response:
+        """Confirm a sales order."""
+
+        def confirmed(_: Any) -> dict[str, Any]:
+            self.organisation.confirm_salesorder(req.params["id"])
+            return {"message": "Sales Order status has been changed to 'Confirmed'."}
+
+        return self._answer_write(req, confirmed)
 
     @route("POST", "/creditnotes")
     def create_creditnote(self, req: Request) -> Response:
