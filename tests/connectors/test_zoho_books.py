@@ -498,3 +498,13 @@ def test_a_b2b_invoice_bills_a_confirmed_sales_order_when_the_connection_works_o
     sale = sale_doc("SO-SALE")  # a paid sale is not an order on terms: a plain invoice and its payment
     target.post(sale)
     assert len(sandbox.documents("salesorders")) == 1
+
+
+def test_a_paid_sale_costs_three_calls_once_the_lists_are_known(sandbox):
+    target = target_for(sandbox)
+    target.post(sale_doc("S-WARM"))  # reads the organisation, creates the customer and the item
+    before = len(sandbox.requests)
+    target.post(sale_doc("S-CHEAP"))
+    calls = [(r.method, r.path) for r in sandbox.requests[before:]]
+    assert [m for m, _ in calls] == ["POST", "POST", "POST"], calls  # invoice, sent, payment
+    assert target.daily_budget_remaining() == 1000 - len(sandbox.requests)

@@ -482,7 +482,7 @@ class ZohoBooksTarget(LedgerTarget):
         entity = answer.get(_ANSWER_KEYS[document.kind]) or {}
         if not entity.get(_ID_KEYS[document.kind]):
             raise Uncertain(f"zoho_books: the answer holds no {document.kind}; look it up")
-        return dict(entity)
+        return {**entity, "_fresh": True}
 
     def _find(self, document: ZohoDocument) -> dict[str, Any] | None:
         """The live document with our number, if its total is ours; Permanent if it holds another."""
@@ -510,7 +510,9 @@ class ZohoBooksTarget(LedgerTarget):
     def _complete(
         self, doc: PostingDocument, plan: ZohoPlan, entity: dict[str, Any], *, post: bool
     ) -> PostResult:
-        """Check (and, when posting, send) every part the main document still needs."""
+        """Check (and, when posting, send) every part the main document still needs. A document
+        this very post created has no parts yet: they are sent without reading them first."""
+        fresh = bool(entity.pop("_fresh", False))
         kind = plan.main.kind
         main_id = str(entity[_ID_KEYS[kind]])
         raw: dict[str, Any] = {"entity": kind, "total": str(plan.main.total)}
@@ -519,14 +521,14 @@ class ZohoBooksTarget(LedgerTarget):
             if entity.get("status") == "draft":
                 _need(post)
                 self._request("POST", f"/invoices/{main_id}/status/sent")
-            raw["payment_ids"] = self._payments(plan, main_id, post=post)
+            raw["payment_ids"] = self._payments(plan, main_id, post=post, fresh=fresh)
         elif kind == "creditnote":
-            raw["refund_ids"] = self._refunds(plan, main_id, post=post)
+            raw["refund_ids"] = self._refunds(plan, main_id, post=post, fresh=fresh)
             if plan.application is not None:
-                self._apply(plan, main_id, post=post)
+                self._apply(plan, main_id, post=post, fresh=fresh)
         extra_ids = []
         for document in plan.extra:
-            found = self._find(document)
+            found = None if fresh else self._find(document)
             if found is None:
                 _need(post)
                 found = self._create(document)
@@ -562,9 +564,9 @@ class ZohoBooksTarget(LedgerTarget):
             out[tax_id] = out.get(tax_id, Decimal(0)) + _dec(row.get("tax_amount"))
         return {k: v for k, v in out.items() if v}
 
-    def _payments(self, plan: ZohoPlan, invoice_id: str, *, post: bool) -> list[str]:
+    def _payments(self, plan: ZohoPlan, invoice_id: str, *, post: bool, fresh: bool = False) -> list[str]:
         """The invoice's payments by reference; missing ones are made (when posting)."""
-        rows = self._request("GET", f"/invoices/{invoice_id}/payments").get("payments") or []
+        rows = [] if fresh else self._request("GET", f"/invoices/{invoice_id}/payments").get("payments") or []
         made = {str(r.get("reference_number")): str(r.get("payment_id")) for r in rows}
         data = plan.main.payload
         for settlement in plan.settlements:
@@ -577,9 +579,10 @@ class ZohoBooksTarget(LedgerTarget):
             made[settlement.reference] = str(answer.get("payment_id") or "")
         return [made[s.reference] for s in plan.settlements]
 
-    def _refunds(self, plan: ZohoPlan, creditnote_id: str, *, post: bool) -> list[str]:
+    def _refunds(self, plan: ZohoPlan, creditnote_id: str, *, post: bool, fresh: bool = False) -> list[str]:
         """The credit note's refunds by reference; missing ones are made (when posting)."""
-        rows = self._request("GET", f"/creditnotes/{creditnote_id}/refunds").get("creditnote_refunds") or []
+        path = f"/creditnotes/{creditnote_id}/refunds"
+        rows = [] if fresh else self._request("GET", path).get("creditnote_refunds") or []
         made = {str(r.get("reference_number")): str(r.get("creditnote_refund_id")) for r in rows}
         data = plan.main.payload
         for settlement in plan.settlements:
@@ -595,11 +598,12 @@ class ZohoBooksTarget(LedgerTarget):
             )
         return [made[s.reference] for s in plan.settlements]
 
-    def _apply(self, plan: ZohoPlan, creditnote_id: str, *, post: bool) -> None:
+    def _apply(self, plan: ZohoPlan, creditnote_id: str, *, post: bool, fresh: bool = False) -> None:
         """Apply the credit note to the invoice it undoes, unless Zoho shows it applied."""
         assert plan.application is not None
         invoice_id, amount = plan.application
-        rows = self._request("GET", f"/creditnotes/{creditnote_id}/invoices").get("invoices_credited") or []
+        path = f"/creditnotes/{creditnote_id}/invoices"
+        rows = [] if fresh else self._request("GET", path).get("invoices_credited") or []
         if any(str(r.get("invoice_id")) == invoice_id for r in rows):
             return
         _need(post)
