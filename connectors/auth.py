@@ -415,13 +415,13 @@ class OAuth2Client:
         client_id = str(self._credentials.get("client_id", ""))
         client_secret = str(self._credentials.get("client_secret", ""))
         headers = {"Accept": "application/json"}
-        body = dict(form)
+        fields = dict(form)
         if self.provider.client_auth == "post":
-            body.update({"client_id": client_id, "client_secret": client_secret})
+            fields.update({"client_id": client_id, "client_secret": client_secret})
         else:
             basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
             headers["Authorization"] = f"Basic {basic}"
-        response = self.http.request("POST", self.token_url, data=body, headers=headers)
+        response = self.http.request("POST", self.token_url, data=fields, headers=headers)
         try:
             body = response.json()
         except ValueError:
