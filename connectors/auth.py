@@ -65,16 +65,18 @@ DEFAULT_REFRESH_MARGIN = timedelta(minutes=5)
 @dataclass(frozen=True)
 class OAuth2Provider:
     """A vendor's OAuth 2.0 endpoints and habits. ``pkce`` says whether the vendor documents PKCE
-    (S256) for the authorization-code flow; ``default_scopes`` are asked for when none are given."""
+    (S256) for the authorization-code flow; ``default_scopes`` are asked for when none are given;
+    ``client_auth`` is how the token endpoint authenticates the app: ``basic`` (HTTP Basic, RFC 6749
+    section 2.3.1) or ``post`` (``client_id`` and ``client_secret`` in the form body, as Sage and
+    FreshBooks document)."""
 
     name: str
     authorize_url: str
     token_url: str
     pkce: bool = True
     default_scopes: tuple[str, ...] = ()
-    #: How the client authenticates at the token endpoint: ``basic`` (HTTP Basic, RFC 6749's
-    #: default) or ``post`` (``client_id`` and ``client_secret`` in the form body, as Zoho wants).
     client_auth: str = "basic"
+
     #: Keys of the token answer kept in the credentials besides the tokens (Zoho's ``api_domain``).
     answer_fields: tuple[str, ...] = ()
     #: Extra query parameters of the consent URL (Zoho: ``access_type=offline``, ``prompt=consent``).
@@ -415,13 +417,13 @@ class OAuth2Client:
         client_id = str(self._credentials.get("client_id", ""))
         client_secret = str(self._credentials.get("client_secret", ""))
         headers = {"Accept": "application/json"}
-        fields = dict(form)
+        payload = dict(form)
         if self.provider.client_auth == "post":
-            fields.update({"client_id": client_id, "client_secret": client_secret})
+            payload.update(client_id=client_id, client_secret=client_secret)
         else:
             basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
             headers["Authorization"] = f"Basic {basic}"
-        response = self.http.request("POST", self.token_url, data=fields, headers=headers)
+        response = self.http.request("POST", self.token_url, data=payload, headers=headers)
         try:
             body = response.json()
         except ValueError:

@@ -106,12 +106,12 @@ class FaultPlan:
         self._rates: list[tuple[float, Fault]] = []
         self._random = random.Random(seed)
         self.only_paths: re.Pattern[str] | None = None
-        self.only_method = ""
+        self.only_method = ""  # rates apply to this HTTP method only (empty: every method)
 
     def next(self, *faults: Fault, path: str | None = None, method: str = "") -> None:
         """Queue faults for the next requests, in order; with ``path`` (a regular expression), for
-        the next requests whose path matches it (other requests pass untouched); with ``method``,
-        only for requests of that HTTP method (vendors whose reads and writes share a path)."""
+        the next requests whose path matches it, and with ``method``, of that method (other requests
+        pass untouched)."""
         pattern = re.compile(path) if path else None
         with self._lock:
             self._scripted.extend((fault, pattern, method.upper()) for fault in faults)
@@ -127,8 +127,8 @@ class FaultPlan:
         optionally only on paths matching ``only_paths`` and of the HTTP method ``only_method``."""
         with self._lock:
             self._rates = list(pairs)
-            self.only_paths = re.compile(only_paths) if only_paths else None
             self.only_method = only_method.upper()
+            self.only_paths = re.compile(only_paths) if only_paths else None
             if seed is not None:
                 self._random.seed(seed)
 
@@ -143,13 +143,13 @@ class FaultPlan:
         with self._lock:
             if self.only_paths is not None and not self.only_paths.search(path):
                 return None
-            if self.only_method and method.upper() != self.only_method:
-                return None
             for index, (fault, pattern, wanted) in enumerate(self._scripted):
-                if (pattern is None or pattern.search(path)) and (not wanted or wanted == method.upper()):
+                if (pattern is None or pattern.search(path)) and (not wanted or wanted == method):
                     del self._scripted[index]
                     return fault
             roll = self._random.random()
+            if self.only_method and method != self.only_method:
+                return None
             acc = 0.0
             for probability, fault in self._rates:
                 acc += probability
