@@ -1,6 +1,6 @@
 """Connecting a ledger: the OAuth 2.0 authorization-code flow and tenant selection, audited.
 
-The flow (QuickBooks Online, Xero, Zoho Books; later Sage, FreshBooks):
+The flow (QuickBooks Online, Xero; later Sage, Zoho, FreshBooks):
 
 1. :func:`start_authorization` makes a one-time ``state`` (and a PKCE verifier where the vendor
    takes one) kept in the user's session, and returns the vendor's consent URL.
@@ -56,6 +56,10 @@ class AuthorizationStart:
 
 def oauth_provider(connection: LedgerConnection) -> OAuth2Provider:
     """The OAuth provider of a connection's platform."""
+    if connection.platform == "zoho_books":
+        from connectors.ledgers.zoho_books.target import ZOHO_OAUTH
+
+        return ZOHO_OAUTH
     if connection.platform == "quickbooks":
         from connectors.ledgers.quickbooks.target import QUICKBOOKS_OAUTH
 
@@ -64,10 +68,6 @@ def oauth_provider(connection: LedgerConnection) -> OAuth2Provider:
         from connectors.ledgers.xero.target import XERO_OAUTH
 
         return XERO_OAUTH
-    if connection.platform == "zoho_books":
-        from connectors.ledgers.zoho_books.target import ZOHO_OAUTH
-
-        return ZOHO_OAUTH
     raise OAuthFlowError(f"{connection.platform} connections do not use OAuth")
 
 
