@@ -214,12 +214,17 @@ class NetSuiteBase(LedgerTarget):
 
     # -- periods -----------------------------------------------------------------------------------
 
-    def _refuse_closed_period(self, doc: PostingDocument, *, fresh: bool = False) -> None:
+    def _current_periods(self) -> tuple[dict[str, Any], ...]:
+        """The posting periods as they are now (read before every send: a period may have been
+        closed a minute ago)."""
+        return tuple(self._rows("accountingperiod"))
+
+    def _refuse_closed_period(self, doc: PostingDocument, periods: tuple[dict[str, Any], ...] | None = None) -> None:
         configured = self.config.settings.get("lock_date")
         if configured and doc.date <= date.fromisoformat(str(configured)):
             raise ClosedPeriod(f"netsuite: {doc.reference} is dated {doc.date}, on or before the lock date {configured}")
         day = doc.date.isoformat()
-        for period in self.facts(refresh=fresh).periods:
+        for period in periods if periods is not None else self._current_periods():
             if str(period.get("startdate")) <= day <= str(period.get("enddate")):
                 if any(_true(period.get(k)) for k in ("closed", "arlocked", "alllocked")):
                     message = f"{doc.reference} is dated {doc.date}, in the closed period {period.get('periodname')}"
@@ -328,9 +333,10 @@ class NetSuiteBase(LedgerTarget):
         followers of those that went in."""
         results: list[PostResult | ConnectorError | None] = [None] * len(docs)
         planned: list[tuple[int, NsPlan]] = []
+        periods = self._current_periods()
         for index, doc in enumerate(docs):
             try:
-                self._refuse_closed_period(doc)
+                self._refuse_closed_period(doc, periods)
                 planned.append((index, self.plan(doc)))
             except ConnectorError as exc:
                 results[index] = exc
