@@ -58,3 +58,21 @@ def test_the_demo_week_through_netsuite_rest_equals_the_journal(capsys: Any) -> 
     assert all(r.get("subsidiary") == {"id": "1"} and r.get("department") == {"id": "1"} for r in sales)
     with capsys.disabled():
         print(f"\nNetSuite REST: {week.posted} documents {week.documents}, UK VAT {vat}")
+
+
+def test_the_demo_week_through_netsuite_soap_equals_the_journal_and_the_rest_books(capsys: Any) -> None:
+    rest_week, rest_vat, rest_books, _ = _week("netsuite")
+    LedgerConnection.objects.all().delete()
+    from integrator.models import InboundEvent, JournalEntry, Posting, Transaction
+
+    Posting.objects.all().delete()
+    JournalEntry.objects.all().delete()
+    Transaction.objects.all().delete()
+    InboundEvent.objects.all().delete()
+    week, vat, books, ns = _week("netsuite_soap")
+    assert ns.invalid_messages == []  # every request and answer matched the XSDs
+    assert {"cashSale", "invoice", "customerPayment", "deposit"} <= set(week.documents)
+    assert vat == rest_vat and week.documents == rest_week.documents
+    assert books == rest_books  # the same books both ways, per currency and account
+    with capsys.disabled():
+        print(f"\nNetSuite SOAP: {week.posted} documents {week.documents}, UK VAT {vat}; same books as REST")

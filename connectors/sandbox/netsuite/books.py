@@ -177,7 +177,7 @@ class Books:
         if tran_id:
             for other_id, other in self.records[record_type].items():
                 if other_id != rid and other.get("tranId") == tran_id:
-                    raise NsError("DUP_TRANID", f"The transaction number {tran_id} is already in use.")
+                    raise NsError("DUP_TRANS", f"The transaction number {tran_id} is already in use.")
         entity_field = "entity" if record_type in ("cashSale", "invoice", "creditMemo") else "customer"
         if record_type in ("cashSale", "invoice", "creditMemo", "customerPayment", "customerRefund"):
             customer = self._need(rec, entity_field, self.records["customer"])
@@ -222,13 +222,13 @@ class Books:
             debit = sum((_dec(r.get("debit")) for r in lines), ZERO)
             credit = sum((_dec(r.get("credit")) for r in lines), ZERO)
             if debit != credit:
-                raise NsError("JE_UNBALANCED", f"The journal entry is out of balance by {debit - credit}.")
+                raise NsError("JE_AMOUNTS_MUST_BALANCE", f"The journal entry is out of balance by {debit - credit}.")
 
     def _check_period(self, day: str) -> None:
         for period in self.periods.values():
             if period["startdate"] <= day <= period["enddate"]:
                 if period["closed"] or period["arlocked"] or period["alllocked"]:
-                    raise NsError("PERIOD_CLOSED", f"The accounting period {period['periodname']} is closed or locked.")
+                    raise NsError("TRAN_PERIOD_CLOSED", f"The accounting period {period['periodname']} is closed or locked.")
                 return
 
     def _need(self, rec: Mapping[str, Any], name: str, table: Mapping[str, Any]) -> str:

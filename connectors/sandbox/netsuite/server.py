@@ -75,6 +75,7 @@ class NetSuiteSandbox(SandboxServer):
         self.jobs: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, str] = {}
         self.refused_auth = 0
+        self.invalid_messages: list[tuple[str, str]] = []
 
     # -- set-up ----------------------------------------------------------------------------------
 
