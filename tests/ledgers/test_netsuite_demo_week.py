@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from connectors.sandbox.netsuite import NetSuiteSandbox
 from integrator.models import LedgerConnection
@@ -62,13 +63,7 @@ def test_the_demo_week_through_netsuite_rest_equals_the_journal(capsys: Any) -> 
 
 def test_the_demo_week_through_netsuite_soap_equals_the_journal_and_the_rest_books(capsys: Any) -> None:
     rest_week, rest_vat, rest_books, _ = _week("netsuite")
-    LedgerConnection.objects.all().delete()
-    from integrator.models import InboundEvent, JournalEntry, Posting, Transaction
-
-    Posting.objects.all().delete()
-    JournalEntry.objects.all().delete()
-    Transaction.objects.all().delete()
-    InboundEvent.objects.all().delete()
+    call_command("flush", interactive=False, verbosity=0)  # the same week again, on fresh books
     week, vat, books, ns = _week("netsuite_soap")
     assert ns.invalid_messages == []  # every request and answer matched the XSDs
     assert {"cashSale", "invoice", "customerPayment", "deposit"} <= set(week.documents)

@@ -134,7 +134,10 @@ def to_soap(record_type: str, external_id: str, fields: Mapping[str, Any],
             sublists: Mapping[str, Any], *, internal_id: str = "") -> Any:  # fmt: skip
     """The typed SOAP record of a record in normal form (sublists replace the stored ones)."""
     namespace, name, lists = RECORD_TYPES[record_type]
-    kwargs: dict[str, Any] = {k: _soap_value(k, v) for k, v in fields.items() if k not in ("id", "total")}
+    kwargs: dict[str, Any] = {k: _soap_value(k, v) for k, v in fields.items() if k != "id"}
+    if record_type == "nonInventorySaleItem" and "subsidiary" in kwargs:
+        # REST's multi-select ``subsidiary`` is SOAP's ``subsidiaryList`` of references.
+        kwargs["subsidiaryList"] = {"recordRef": [kwargs.pop("subsidiary")]}
     for sublist, rows in sublists.items():
         list_name, row_name = lists[sublist]
         out_rows = []
@@ -192,6 +195,10 @@ def from_soap(record: Any) -> tuple[str, dict[str, Any]]:
             out[sublist] = rows
         elif key == "internalId":
             out["id"] = str(value)
+        elif key == "subsidiaryList":
+            refs = value.get("recordRef") or []
+            if refs:
+                out["subsidiary"] = {"id": str(refs[0].get("internalId"))}
         else:
             out[key] = _plain(value, key)
     return record_type, out
