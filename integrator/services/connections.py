@@ -61,6 +61,11 @@ def oauth_provider(connection: LedgerConnection) -> OAuth2Provider:
         from connectors.ledgers.xero.target import XERO_OAUTH
 
         return XERO_OAUTH
+    if connection.platform == "netsuite":
+        # NetSuite's OAuth 2.0 endpoints are per account.
+        from connectors.ledgers.netsuite.auth import netsuite_oauth2_provider
+
+        return netsuite_oauth2_provider(str((connection.credentials or {}).get("account_id") or ""))
     raise OAuthFlowError(f"{connection.platform} connections do not use OAuth")
 
 

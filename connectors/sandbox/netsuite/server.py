@@ -76,6 +76,8 @@ class NetSuiteSandbox(SandboxServer):
         self.idempotency: dict[str, str] = {}
         self.refused_auth = 0
         self.invalid_messages: list[tuple[str, str]] = []
+        self.refresh_tokens: set[str] = set()
+        self.token_calls = 0
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -183,7 +185,7 @@ class NetSuiteSandbox(SandboxServer):
             from connectors.sandbox.netsuite.soap import handle_soap
 
             return self._admitted(req, lambda: handle_soap(self, req))
-        if not req.path.startswith(REST_PREFIX):
+        if not req.path.startswith(REST_PREFIX) or req.path.startswith(f"{REST_PREFIX}/auth/"):
             return super()._call(req)
         refused = self._authenticate(req)
         if refused is not None:
@@ -278,6 +280,36 @@ class NetSuiteSandbox(SandboxServer):
                 if key:
                     self.idempotency[key] = job_id
         return Response(202, None, {"Location": f"{self.url}{REST_PREFIX}/async/v1/job/{job_id}"})
+
+    def oauth2_credentials(self) -> dict[str, str]:
+        """OAuth 2.0 credentials of a connection: an access token and a refresh token (rotating)."""
+        refresh = "rt-" + uuid.uuid4().hex
+        with self.lock:
+            self.refresh_tokens.add(refresh)
+        return {"account_id": self.account_id, "client_id": "netsuite-client", "client_secret": "netsuite-secret",
+                "access_token": self.issue_bearer(), "refresh_token": refresh, "expires_at": "2999-01-01T00:00:00+00:00"}  # fmt: skip
+
+    def revoke_bearers(self) -> None:
+        """Every access token stops working (as after their hour)."""
+        with self.lock:
+            self.bearer_tokens.clear()
+
+    @route("POST", "/services/rest/auth/oauth2/v1/token")
+    def token(self, req: Request) -> Response:
+        """The refresh-token grant: a new access token and a new refresh token (the old one is spent)."""
+        from urllib.parse import parse_qs
+
+        form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
+        refresh = form.get("refresh_token", "")
+        with self.lock:
+            self.token_calls += 1
+            if form.get("grant_type") != "refresh_token" or refresh not in self.refresh_tokens:
+                return Response(400, {"error": "invalid_grant"})
+            self.refresh_tokens.discard(refresh)
+            new_refresh = "rt-" + uuid.uuid4().hex
+            self.refresh_tokens.add(new_refresh)
+        return Response(200, {"access_token": self.issue_bearer(), "refresh_token": new_refresh,
+                              "token_type": "Bearer", "expires_in": 3600})  # fmt: skip
 
     @route("PUT", "/services/rest/record/v1/{rtype}/{key}")
     def put_record(self, req: Request) -> Response:
