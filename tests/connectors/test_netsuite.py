@@ -34,18 +34,22 @@ def _target(ns: NetSuiteSandbox, cls: type[NetSuiteBase] = NetSuiteTarget, **set
     config = LedgerConfig(f"c-{uuid.uuid4().hex[:8]}", cls.platform, "GBP", base_url=ns.url,
                           credentials=ns.credentials(), settings={**ns.ledger_settings(), "default_retry_after": 0.2,
                                                                   **settings})  # fmt: skip
-    return cls(config)  # type: ignore[call-arg]
+    return cls(config)
 
 
-def _sale(target: NetSuiteBase, n: int, *, number: str = "", currency: str = "GBP", customer: Party | None = None) -> PostingDocument:
+def _sale(
+    target: NetSuiteBase, n: int, *, number: str = "", currency: str = "GBP", customer: Party | None = None
+) -> PostingDocument:
     ids = {a.code: a.remote_id for a in target.fetch_accounts()}
     vat = next(t for t in target.fetch_tax_codes() if t.code == "UK-VAT20")
-    tax = {"tax_code": "UK-VAT20", "tax_code_ref": vat.remote_id, "tax_rate": D("0.20")}
+    code, ref, rate = "UK-VAT20", vat.remote_id, D("0.20")
     lines = (
         PostingLine("1100", D("12.00"), D(0), "clearing", account_ref=ids["1100"]),
-        PostingLine("4000", D(0), D("10.00"), "revenue", account_ref=ids["4000"], **tax),
-        PostingLine("2100", D(0), D("2.00"), "tax", account_ref=ids["2100"], **tax),
-    )
+        PostingLine("4000", D(0), D("10.00"), "revenue", account_ref=ids["4000"], tax_code=code, tax_code_ref=ref,
+                    tax_rate=rate),
+        PostingLine("2100", D(0), D("2.00"), "tax", account_ref=ids["2100"], tax_code=code, tax_code_ref=ref,
+                    tax_rate=rate),
+    )  # fmt: skip
     return PostingDocument(reference=f"till/sale/{n}", idempotency_key=f"k{n}", kind="sale", date=date.today(),
                            currency=currency, lines=lines, number=number or f"T-{n}", customer=customer,
                            exchange_rate=D("0.0013") if currency != "GBP" else None)  # fmt: skip
@@ -58,11 +62,17 @@ def test_a_sale_is_one_cash_sale_with_our_tax_segments_and_subsidiary(ns: NetSui
     assert result.remote_id == sale["id"] and result.remote_number == "T-1"
     assert sale["externalId"] == "till/sale/1" and sale["taxDetailsOverride"] is True
     assert [r["taxAmount"] for r in sale["taxDetails"]] == [D("2.00")]
-    assert sale["subsidiary"] == {"id": "1"} and sale["class"] == {"id": "1"} and sale["location"] == {"id": "1"}
+    assert (
+        sale["subsidiary"] == {"id": "1"} and sale["class"] == {"id": "1"} and sale["location"] == {"id": "1"}
+    )
     assert all(row["department"] == {"id": "1"} for row in sale["item"])
     view = target.read_back(_sale(target, 1), result)
     expected = target.expected_view(_sale(target, 1))
-    assert (view.per_account, view.per_tax_code, view.total) == (expected.per_account, expected.per_tax_code, expected.total)
+    assert (view.per_account, view.per_tax_code, view.total) == (
+        expected.per_account,
+        expected.per_tax_code,
+        expected.total,
+    )
     assert view.per_account == {"1100": D("12.00"), "4000": D("-10.00")}
 
 
@@ -128,7 +138,9 @@ def test_a_batch_goes_as_asynchronous_requests_with_idempotency_keys(ns: NetSuit
     target.post(docs[0])  # customer and item exist
     results = target.post_batch(docs)
     assert all(not isinstance(r, Exception) for r in results)
-    puts = [r for r in ns.requests_to("PUT", r"/record/v1/cashSale/") if "respond-async" in r.header("Prefer")]
+    puts = [
+        r for r in ns.requests_to("PUT", r"/record/v1/cashSale/") if "respond-async" in r.header("Prefer")
+    ]
     keys = [r.header("X-NetSuite-idempotency-key") for r in puts]
     assert len(keys) == 5 and len(set(keys)) == 5 and all(uuid.UUID(k) for k in keys)
     # The same batch again: the same keys answer the same jobs; nothing new is written.

@@ -42,10 +42,16 @@ def local_oauth() -> Any:
 
 def test_the_base_string_leaves_realm_out_and_sorts_oauth_and_query_parameters() -> None:
     params = {"realm": "1234567_SB1", "oauth_nonce": "n", "oauth_consumer_key": "ck"}
-    base = oauth1_base_string("post", "https://1234567-SB1.suitetalk.api.netsuite.com/services/rest/query/v1/suiteql?limit=10&offset=0", params)
+    base = oauth1_base_string(
+        "post",
+        "https://1234567-SB1.suitetalk.api.netsuite.com/services/rest/query/v1/suiteql?limit=10&offset=0",
+        params,
+    )
     method, url, normalized = base.split("&")
     assert method == "POST"
-    assert url == "https%3A%2F%2F1234567-sb1.suitetalk.api.netsuite.com%2Fservices%2Frest%2Fquery%2Fv1%2Fsuiteql"
+    assert (
+        url == "https%3A%2F%2F1234567-sb1.suitetalk.api.netsuite.com%2Fservices%2Frest%2Fquery%2Fv1%2Fsuiteql"
+    )
     assert normalized == "limit%3D10%26oauth_consumer_key%3Dck%26oauth_nonce%3Dn%26offset%3D0"
     assert "realm" not in base
 
@@ -58,7 +64,9 @@ def test_the_header_is_signed_with_hmac_sha256_over_the_base_string_with_both_se
     assert fields["oauth_signature_method"] == "HMAC-SHA256" and fields["oauth_version"] == "1.0"
     signed = {k: v for k, v in fields.items() if k not in ("realm", "oauth_signature")}
     key = b"c%20s&t%26s"  # each secret percent-encoded, joined by &
-    expected = base64.b64encode(hmac.new(key, oauth1_base_string("PUT", url, signed).encode(), hashlib.sha256).digest())
+    expected = base64.b64encode(
+        hmac.new(key, oauth1_base_string("PUT", url, signed).encode(), hashlib.sha256).digest()
+    )
     assert fields["oauth_signature"] == expected.decode()
 
 
@@ -73,7 +81,10 @@ def test_the_token_passport_signs_account_consumer_token_nonce_and_timestamp() -
 def test_the_oauth2_endpoints_are_the_accounts_own() -> None:
     provider = netsuite_oauth2_provider("1234567_SB1")
     assert provider.authorize_url == "https://1234567-sb1.app.netsuite.com/app/login/oauth2/authorize.nl"
-    assert provider.token_url == "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/auth/oauth2/v1/token"
+    assert (
+        provider.token_url
+        == "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/auth/oauth2/v1/token"
+    )
 
 
 def test_the_sandbox_refuses_a_wrong_signature_a_replayed_nonce_and_a_stale_timestamp() -> None:
@@ -83,14 +94,20 @@ def test_the_sandbox_refuses_a_wrong_signature_a_replayed_nonce_and_a_stale_time
             ns.credentials().values(), strict=True)})  # fmt: skip
         url = ns.url + "/services/rest/record/v1/customer/eid:nobody"
         good = oauth1_header(creds, "GET", url)
-        assert requests.get(url, headers={"Authorization": good}, timeout=5).status_code == 404  # signed: reaches the record
-        assert requests.get(url, headers={"Authorization": good}, timeout=5).status_code == 401  # same nonce again
+        assert (
+            requests.get(url, headers={"Authorization": good}, timeout=5).status_code == 404
+        )  # signed: reaches the record
+        assert (
+            requests.get(url, headers={"Authorization": good}, timeout=5).status_code == 401
+        )  # same nonce again
         wrong = oauth1_header(TbaCredentials(creds.account_id, creds.consumer_key, "other", creds.token_id,
                                              creds.token_secret), "GET", url)  # fmt: skip
         assert requests.get(url, headers={"Authorization": wrong}, timeout=5).status_code == 401
         stale = oauth1_header(creds, "GET", url, timestamp=int(time.time()) - 3600)
         answer = requests.get(url, headers={"Authorization": stale}, timeout=5)
-        assert answer.status_code == 401 and answer.json()["o:errorDetails"][0]["o:errorCode"] == "INVALID_LOGIN"
+        assert (
+            answer.status_code == 401 and answer.json()["o:errorDetails"][0]["o:errorCode"] == "INVALID_LOGIN"
+        )
         assert ns.refused_auth == 3
 
 

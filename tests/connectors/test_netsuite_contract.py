@@ -18,7 +18,14 @@ from connectors.base import ClosedPeriod, PostingDocument, PostingLine, RateLimi
 from connectors.ledgers.common import PlanOptions, plan_document
 from connectors.ledgers.netsuite.documents import NsRecord, NsRefs, NsSettings, Ref, render, rest_body
 from connectors.ledgers.netsuite.errors import classify_codes, classify_rest
-from connectors.ledgers.netsuite.soap_records import RECORD_TYPES, service, soap_type, to_soap, wsdl_client, xsd_schema
+from connectors.ledgers.netsuite.soap_records import (
+    RECORD_TYPES,
+    service,
+    soap_type,
+    to_soap,
+    wsdl_client,
+    xsd_schema,
+)
 from integrator.canonical import Party
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "netsuite"
@@ -39,7 +46,7 @@ def _doc(kind: str, lines: list[PostingLine], **kw: Any) -> PostingDocument:
 
 
 def _records() -> list[NsRecord]:
-    vat = {"tax_code": "UK-VAT20", "tax_code_ref": "t1", "tax_rate": D("0.20")}
+    vat: dict[str, Any] = {"tax_code": "UK-VAT20", "tax_code_ref": "t1", "tax_rate": D("0.20")}
     party = Party(name="Ama Mensah", email="ama@example.com", external_id="cust-1")
     docs = [
         _doc("sale", [_line("1100", "clearing", debit="126"), _line("4000", "revenue", credit="100", **vat),
@@ -61,8 +68,13 @@ def _records() -> list[NsRecord]:
     for doc in docs:
         plan = render(plan_document(doc, options), REFS, SETTINGS)
         records += [plan.main, *(f.with_main("9") for f in plan.followers)]
-    records.append(NsRecord("customer", "customer:1:GBP:id:cust-1",
-                            {"companyName": "Ama Mensah", "subsidiary": Ref("1"), "currency": Ref("1"), "isPerson": False}))
+    records.append(
+        NsRecord(
+            "customer",
+            "customer:1:GBP:id:cust-1",
+            {"companyName": "Ama Mensah", "subsidiary": Ref("1"), "currency": Ref("1"), "isPerson": False},
+        )
+    )
     records.append(NsRecord("nonInventorySaleItem", "income-item:1:r-4000",
                             {"itemId": "Sales - 4000", "incomeAccount": Ref("r-4000"), "subsidiary": Ref("1"),
                              "includeChildren": True}))  # fmt: skip
@@ -89,7 +101,9 @@ def test_every_soap_upsert_validates_against_the_xsds(record: NsRecord) -> None:
         fields.pop("currency")  # as the SOAP target sends it: a deposit has no currency field
     typed = to_soap(record.type, record.external_id, fields, record.sublists)
     svc = service("http://127.0.0.1/services/NetSuitePort_2023_2")
-    message = wsdl_client().create_message(svc, "upsertList", record=[typed], _soapheaders={"tokenPassport": _passport()})
+    message = wsdl_client().create_message(
+        svc, "upsertList", record=[typed], _soapheaders={"tokenPassport": _passport()}
+    )
     schema = xsd_schema()
     body = _body(message)
     assert schema.validate(body), schema.error_log.last_error
@@ -110,10 +124,14 @@ def test_every_soap_read_validates_against_the_xsds(operation: str, kwargs: dict
         kwargs = {"baseRef": soap_type("core", "RecordRef")(**kwargs["baseRef"])}
     if operation == "search":
         name = kwargs["searchRecord"]
-        criteria = {"tranId": {"operator": "is", "searchValue": "INV-1"}} if name.startswith("Transaction") else {}
+        criteria = (
+            {"tranId": {"operator": "is", "searchValue": "INV-1"}} if name.startswith("Transaction") else {}
+        )
         kwargs = {"searchRecord": soap_type("common", name)(**criteria)}
     svc = service("http://127.0.0.1/services/NetSuitePort_2023_2")
-    message = wsdl_client().create_message(svc, operation, **kwargs, _soapheaders={"tokenPassport": _passport()})
+    message = wsdl_client().create_message(
+        svc, operation, **kwargs, _soapheaders={"tokenPassport": _passport()}
+    )
     assert xsd_schema().validate(_body(message)), xsd_schema().error_log.last_error
 
 
@@ -138,11 +156,17 @@ def test_recorded_rest_errors_classify() -> None:
     busy = json.loads((FIXTURES / "rest_error_concurrency.json").read_text())
     assert isinstance(classify_rest(400, period), ClosedPeriod)
     error = classify_rest(429, busy, retry_after=2.0)
-    assert isinstance(error, RateLimited) and error.retry_after == 2.0 and error.vendor_code == "CONCURRENCY_LIMIT_EXCEEDED"
+    assert (
+        isinstance(error, RateLimited)
+        and error.retry_after == 2.0
+        and error.vendor_code == "CONCURRENCY_LIMIT_EXCEEDED"
+    )
 
 
 def _elements(namespace: str, name: str) -> set[str]:
-    return {e[0] for e in soap_type(namespace, name).elements} | {a[0] for a in soap_type(namespace, name).attributes}
+    return {e[0] for e in soap_type(namespace, name).elements} | {
+        a[0] for a in soap_type(namespace, name).attributes
+    }
 
 
 @pytest.mark.parametrize("record", _records(), ids=lambda r: f"{r.type}:{r.external_id}")

@@ -122,7 +122,9 @@ def test_500_postings_under_faults_exactly_once(client: Any, platform: str, caps
     assert all(len(r["item"]) == 1 and len(r["taxDetails"]) == 1 for r in sales)
     assert max(Posting.objects.values_list("attempts", flat=True)) <= FAST_RETRIES["POSTING_MAX_ATTEMPTS"]
     with capsys.disabled():
-        print(f"\n{platform}: 500 postings under faults in {elapsed:.1f} s, {faults} requests, 0 duplicates, 0 lost")
+        print(
+            f"\n{platform}: 500 postings under faults in {elapsed:.1f} s, {faults} requests, 0 duplicates, 0 lost"
+        )
 
 
 @pytest.mark.parametrize("platform", ["netsuite", "netsuite_soap"])
@@ -138,7 +140,9 @@ def test_a_locked_period_is_held_before_any_record_is_written(client: Any, platf
         process_received_events()
         _drain(60)
         written = ns.books.writes - writes_before
-        record_calls = [r for r in ns.requests if r.method == "PUT" or r.path.startswith("/services/NetSuitePort")]
+        record_calls = [
+            r for r in ns.requests if r.method == "PUT" or r.path.startswith("/services/NetSuitePort")
+        ]
         soap_writes = [r for r in record_calls if b"upsert" in r.body or b"add" in r.body]
     postings = list(Posting.objects.all())
     assert len(postings) == 3 and all(p.state == PostingState.HELD for p in postings)

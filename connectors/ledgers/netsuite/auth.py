@@ -142,18 +142,26 @@ def token_passport(creds: TbaCredentials, *, nonce: str = "", timestamp: int | N
     nonce = nonce or secrets.token_hex(16)
     stamp = int(time.time()) if timestamp is None else timestamp
     return TokenPassport(
-        creds.account_id, creds.consumer_key, creds.token_id, nonce, stamp, passport_signature(creds, nonce, stamp)
+        creds.account_id,
+        creds.consumer_key,
+        creds.token_id,
+        nonce,
+        stamp,
+        passport_signature(creds, nonce, stamp),
     )
 
 
-def netsuite_oauth2_provider(account_id: str, *, authorize_url: str = "", token_url: str = "") -> OAuth2Provider:
+def netsuite_oauth2_provider(
+    account_id: str, *, authorize_url: str = "", token_url: str = ""
+) -> OAuth2Provider:
     """NetSuite's OAuth 2.0 endpoints are per account (authorization code grant, scopes
     ``rest_webservices``); a sandbox server passes its own addresses."""
     host = account_host(account_id or "account")
     return OAuth2Provider(
         name="netsuite",
         authorize_url=authorize_url or f"https://{host}.app.netsuite.com/app/login/oauth2/authorize.nl",
-        token_url=token_url or f"https://{host}.suitetalk.api.netsuite.com/services/rest/auth/oauth2/v1/token",
+        token_url=token_url
+        or f"https://{host}.suitetalk.api.netsuite.com/services/rest/auth/oauth2/v1/token",
         pkce=True,
         default_scopes=("rest_webservices",),
     )

@@ -232,8 +232,12 @@ def _sales(doc: SalesDocument, refs: NsRefs, settings: NsSettings) -> NsPlan:
                            ("payment" if kind == "customerPayment" else "total"): settlement.amount,
                            "tranId": settlement.reference[:45]})  # fmt: skip
             followers.append(
-                NsRecord(kind, f"{doc.reference}/{name}/{n}", follow,
-                         {"apply": ({"doc": Ref(MAIN), "apply": True, "amount": settlement.amount},)})  # fmt: skip
+                NsRecord(
+                    kind,
+                    f"{doc.reference}/{name}/{n}",
+                    follow,
+                    {"apply": ({"doc": Ref(MAIN), "apply": True, "amount": settlement.amount},)},
+                )
             )
     sublists: dict[str, tuple[Mapping[str, Any], ...]] = {"item": tuple(items), "taxDetails": tuple(taxes)}
     if fields.pop("apply", False):
@@ -255,12 +259,22 @@ def _deposit(doc: BankDeposit, refs: NsRefs, settings: NsSettings) -> NsPlan:
     fields = _header(doc, refs, settings, doc.memo or doc.reference)
     fields.update(account=Ref(doc.bank_ref), tranId=doc.number)
     other = tuple(
-        {"account": Ref(ln.account_ref), "amount": ln.amount, "memo": ln.description[:999], **settings.segments()}
+        {
+            "account": Ref(ln.account_ref),
+            "amount": ln.amount,
+            "memo": ln.description[:999],
+            **settings.segments(),
+        }
         for ln in doc.lines
         if ln.amount > 0
     )
     back = tuple(
-        {"account": Ref(ln.account_ref), "amount": -ln.amount, "memo": ln.description[:999], **settings.segments()}
+        {
+            "account": Ref(ln.account_ref),
+            "amount": -ln.amount,
+            "memo": ln.description[:999],
+            **settings.segments(),
+        }
         for ln in doc.lines
         if ln.amount < 0
     )
@@ -272,7 +286,11 @@ def _journal(doc: JournalPlan, refs: NsRefs, settings: NsSettings) -> NsPlan:
     fields["tranId"] = doc.number
     lines = []
     for ln in doc.lines:
-        row: dict[str, Any] = {"account": Ref(ln.account_ref), "memo": ln.description[:999], **settings.segments()}
+        row: dict[str, Any] = {
+            "account": Ref(ln.account_ref),
+            "memo": ln.description[:999],
+            **settings.segments(),
+        }
         row["debit" if ln.debit else "credit"] = ln.debit or ln.credit
         if ln.role == "receivable" and refs.customer_id:
             row["entity"] = Ref(refs.customer_id)

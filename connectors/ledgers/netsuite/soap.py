@@ -33,7 +33,14 @@ from connectors.http import RateLimit, VendorHTTP
 from connectors.ledgers.netsuite.auth import TbaCredentials, account_host, token_passport
 from connectors.ledgers.netsuite.documents import NsRecord
 from connectors.ledgers.netsuite.errors import CONCURRENCY_CODES, classify_codes
-from connectors.ledgers.netsuite.soap_records import from_soap, list_row, service, soap_type, to_soap, wsdl_client
+from connectors.ledgers.netsuite.soap_records import (
+    from_soap,
+    list_row,
+    service,
+    soap_type,
+    to_soap,
+    wsdl_client,
+)
 from connectors.ledgers.netsuite.target import COMMON_SETUP_FIELDS, NetSuiteBase
 
 __all__ = ["SOAP_PATH", "NetSuiteSoapTarget", "soap_base_url"]
@@ -112,7 +119,11 @@ class NetSuiteSoapTarget(NetSuiteBase):
             raise AuthExpired("netsuite: no token-based credentials are stored; connect NetSuite again")
         p = token_passport(self.tba, nonce=secrets.token_hex(16), timestamp=int(time.time()))
         return soap_type("core", "TokenPassport")(
-            account=p.account, consumerKey=p.consumer_key, token=p.token, nonce=p.nonce, timestamp=p.timestamp,
+            account=p.account,
+            consumerKey=p.consumer_key,
+            token=p.token,
+            nonce=p.nonce,
+            timestamp=p.timestamp,
             signature={"_value_1": p.signature, "algorithm": p.algorithm},
         )
 
@@ -150,7 +161,9 @@ class NetSuiteSoapTarget(NetSuiteBase):
             raise
         except Exception as exc:  # not a SOAP answer at all (a proxy's error page, a cut body)
             if response.status_code >= 500:
-                raise classify_codes([("", f"HTTP {response.status_code}")], status=response.status_code) from exc
+                raise classify_codes(
+                    [("", f"HTTP {response.status_code}")], status=response.status_code
+                ) from exc
             if write:
                 raise Uncertain(f"netsuite: unreadable answer to {operation}; look the records up") from exc
             raise Permanent(f"netsuite: unreadable answer to {operation}: {exc}") from exc
@@ -207,7 +220,9 @@ class NetSuiteSoapTarget(NetSuiteBase):
     def _read(self, record_type: str, key: str) -> dict[str, Any] | None:
         """``get`` by internal id or external id; None when the record does not exist."""
         ref = {"type": record_type}
-        ref["externalId" if key.startswith("eid:") else "internalId"] = key[4:] if key.startswith("eid:") else key
+        ref["externalId" if key.startswith("eid:") else "internalId"] = (
+            key[4:] if key.startswith("eid:") else key
+        )
         answer = self._call("get", baseRef=soap_type("core", "RecordRef")(**ref))
         if not answer.status.isSuccess:
             codes = _status_codes(answer.status)
@@ -223,7 +238,9 @@ class NetSuiteSoapTarget(NetSuiteBase):
             answer = self._call("getAll", record={"recordType": "currency"})
         else:
             namespace, name = _SEARCHES[table]
-            criteria = {_SEARCH_FIELDS[k]: {"operator": "is", "searchValue": v} for k, v in (where or {}).items()}
+            criteria = {
+                _SEARCH_FIELDS[k]: {"operator": "is", "searchValue": v} for k, v in (where or {}).items()
+            }
             answer = self._call("search", searchRecord=soap_type(namespace, name)(**criteria))
         if not answer.status.isSuccess:
             raise classify_codes(_status_codes(answer.status))

@@ -31,7 +31,10 @@ __all__ = [
     "xsd_schema",
 ]
 
-SPEC_DIR = Path(os.environ.get("NETSUITE_SPEC_DIR") or Path(__file__).resolve().parents[3].parent / "shared/specs/netsuite")
+SPEC_DIR = Path(
+    os.environ.get("NETSUITE_SPEC_DIR")
+    or Path(__file__).resolve().parents[3].parent / "shared/specs/netsuite"
+)
 VERSION = "2023_2"
 NS = {
     "core": f"urn:core_{VERSION}.platform.webservices.netsuite.com",
@@ -84,7 +87,9 @@ def wsdl_client() -> Any:
         if _client is None:
             from zeep import Client, Settings
 
-            _client = Client(str(SPEC_DIR / "netsuite.wsdl"), settings=Settings(strict=False, xml_huge_tree=True))
+            _client = Client(
+                str(SPEC_DIR / "netsuite.wsdl"), settings=Settings(strict=False, xml_huge_tree=True)
+            )
         return _client
 
 
@@ -100,7 +105,9 @@ def xsd_schema() -> Any:
                 with open(path, encoding="utf-8") as handle:
                     found = re.search(r'targetNamespace="([^"]+)"', handle.read(4000))
                 if found:
-                    imports.append(f'<xsd:import namespace="{found[1]}" schemaLocation="{Path(path).as_uri()}"/>')
+                    imports.append(
+                        f'<xsd:import namespace="{found[1]}" schemaLocation="{Path(path).as_uri()}"/>'
+                    )
             wrapper = ('<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:integrator-wrapper">'
                        + "".join(imports) + "</xsd:schema>")  # fmt: skip
             _schema = etree.XMLSchema(etree.fromstring(wrapper.encode()))
@@ -176,7 +183,9 @@ def from_soap(record: Any) -> tuple[str, dict[str, Any]]:
     from zeep.helpers import serialize_object
 
     qname = record._xsd_type.qname
-    record_type = _TYPE_OF.get((qname.namespace, qname.localname), qname.localname[:1].lower() + qname.localname[1:])
+    record_type = _TYPE_OF.get(
+        (qname.namespace, qname.localname), qname.localname[:1].lower() + qname.localname[1:]
+    )
     raw = serialize_object(record, dict)
     lists = RECORD_TYPES.get(record_type, ("", "", {}))[2]
     by_list = {list_name: (sublist, row_name) for sublist, (list_name, row_name) in lists.items()}
@@ -232,7 +241,12 @@ def list_row(table: str, record: Any) -> dict[str, Any]:
         return {"id": rid, "itemid": rec.get("itemId", ""), "externalid": rec.get("externalId", ""),
                 "incomeaccount": ref("incomeAccount")}  # fmt: skip
     record_type, _ = from_soap(record)
-    return {"id": rid, "tranid": rec.get("tranId", ""), "externalid": rec.get("externalId", ""), "type": record_type}
+    return {
+        "id": rid,
+        "tranid": rec.get("tranId", ""),
+        "externalid": rec.get("externalId", ""),
+        "type": record_type,
+    }
 
 
 def soap_list_record(table: str, row: Mapping[str, Any]) -> Any:
@@ -246,7 +260,9 @@ def soap_list_record(table: str, row: Mapping[str, Any]) -> Any:
         return soap_type("accounting", "Currency")(internalId=rid, symbol=row["symbol"], name=row["name"],
                                                    isBaseCurrency=bool(row.get("isbasecurrency")))  # fmt: skip
     if table == "subsidiary":
-        return soap_type("accounting", "Subsidiary")(internalId=rid, name=row["name"], currency={"internalId": row["currency"]})
+        return soap_type("accounting", "Subsidiary")(
+            internalId=rid, name=row["name"], currency={"internalId": row["currency"]}
+        )
     if table == "salestaxitem":
         return soap_type("accounting", "SalesTaxItem")(internalId=rid, itemId=row["itemid"], description=row["description"],
                                                        rate=str(row["rate"]), isInactive=bool(row.get("isinactive")))  # fmt: skip

@@ -186,7 +186,9 @@ class NetSuiteBase(LedgerTarget):
         subsidiary = next((r for r in self._rows("subsidiary") if str(r.get("id")) == self.settings.subsidiary_id),
                           None)  # fmt: skip
         if subsidiary is None:
-            raise Permanent(f"netsuite: subsidiary {self.settings.subsidiary_id} does not exist in this account")
+            raise Permanent(
+                f"netsuite: subsidiary {self.settings.subsidiary_id} does not exist in this account"
+            )
         facts = NetSuiteFacts(
             subsidiary_currency=by_id.get(_ref(subsidiary.get("currency")), self.config.functional_currency),
             currencies=currencies,
@@ -219,16 +221,22 @@ class NetSuiteBase(LedgerTarget):
         closed a minute ago)."""
         return tuple(self._rows("accountingperiod"))
 
-    def _refuse_closed_period(self, doc: PostingDocument, periods: tuple[dict[str, Any], ...] | None = None) -> None:
+    def _refuse_closed_period(
+        self, doc: PostingDocument, periods: tuple[dict[str, Any], ...] | None = None
+    ) -> None:
         configured = self.config.settings.get("lock_date")
         if configured and doc.date <= date.fromisoformat(str(configured)):
-            raise ClosedPeriod(f"netsuite: {doc.reference} is dated {doc.date}, on or before the lock date {configured}")
+            raise ClosedPeriod(
+                f"netsuite: {doc.reference} is dated {doc.date}, on or before the lock date {configured}"
+            )
         day = doc.date.isoformat()
         for period in periods if periods is not None else self._current_periods():
             if str(period.get("startdate")) <= day <= str(period.get("enddate")):
                 if any(_true(period.get(k)) for k in ("closed", "arlocked", "alllocked")):
                     message = f"{doc.reference} is dated {doc.date}, in the closed period {period.get('periodname')}"
-                    raise ClosedPeriod(f"netsuite: {message}", vendor_code="PERIOD_CLOSED", vendor_message=message)
+                    raise ClosedPeriod(
+                        f"netsuite: {message}", vendor_code="PERIOD_CLOSED", vendor_message=message
+                    )
                 return
 
     def fetch_lock_date(self) -> date | None:
@@ -301,7 +309,9 @@ class NetSuiteBase(LedgerTarget):
                 if line.account_ref not in items:
                     items[line.account_ref] = self._item_for_account(line.account_ref)
         elif hasattr(planned, "customer") and planned.customer is not None:
-            needs = not isinstance(planned, JournalPlan) or any(ln.role == "receivable" for ln in planned.lines)
+            needs = not isinstance(planned, JournalPlan) or any(
+                ln.role == "receivable" for ln in planned.lines
+            )
             if needs:
                 customer = self._customer(planned.customer, planned.currency)
         if planned.currency not in facts.currencies:
@@ -432,8 +442,14 @@ class NetSuiteBase(LedgerTarget):
             accounts += [(facts.number(_ref(main.get("account"))), amount), (ar, -amount)]
         elif kind == "deposit":
             accounts.append((facts.number(_ref(main.get("account"))), _dec(main.get("total"))))
-            accounts += [(facts.number(_ref(r.get("account"))), -_dec(r.get("amount"))) for r in main.get("other") or []]
-            accounts += [(facts.number(_ref(r.get("account"))), _dec(r.get("amount"))) for r in main.get("cashBack") or []]
+            accounts += [
+                (facts.number(_ref(r.get("account"))), -_dec(r.get("amount")))
+                for r in main.get("other") or []
+            ]
+            accounts += [
+                (facts.number(_ref(r.get("account"))), _dec(r.get("amount")))
+                for r in main.get("cashBack") or []
+            ]
         else:
             accounts += [(facts.number(_ref(r.get("account"))), _dec(r.get("debit")) - _dec(r.get("credit")))
                          for r in main.get("line") or []]  # fmt: skip
@@ -481,4 +497,6 @@ def _refs_of(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Fields with ``{"id": ..}`` dictionaries as :class:`Ref` (the records' neutral form)."""
     from connectors.ledgers.netsuite.documents import Ref
 
-    return {k: Ref(str(v["id"])) if isinstance(v, Mapping) and set(v) == {"id"} else v for k, v in fields.items()}
+    return {
+        k: Ref(str(v["id"])) if isinstance(v, Mapping) and set(v) == {"id"} else v for k, v in fields.items()
+    }

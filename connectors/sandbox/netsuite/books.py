@@ -60,7 +60,9 @@ class Books:
         self.accounts: dict[str, dict[str, Any]] = {}
         self.tax_codes: dict[str, dict[str, Any]] = {}
         self.periods: dict[str, dict[str, Any]] = {}
-        self.records: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in (*TRANSACTION_TYPES, *LIST_TYPES)}
+        self.records: dict[str, dict[str, dict[str, Any]]] = {
+            t: {} for t in (*TRANSACTION_TYPES, *LIST_TYPES)
+        }
         self.external: dict[tuple[str, str], str] = {}
         self.writes = 0
 
@@ -126,7 +128,9 @@ class Books:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any], *, replace: tuple[str, ...] = ()) -> str:
+    def upsert(
+        self, record_type: str, external_id: str, body: Mapping[str, Any], *, replace: tuple[str, ...] = ()
+    ) -> str:
         """Create the record with this external id, or update it (sublists named in ``replace``, or
         all given, replace the stored ones). Validates the whole record before storing anything."""
         if record_type not in self.records:
@@ -158,13 +162,19 @@ class Books:
         if record_type == "nonInventorySaleItem":
             income = self._need(rec, "incomeAccount", self.accounts)
             if self.accounts[income]["accttype"] not in ("Income", "OthIncome"):
-                raise NsError("INVALID_FLD_VALUE", "Invalid incomeaccount reference key: not an income account.")
+                raise NsError(
+                    "INVALID_FLD_VALUE", "Invalid incomeaccount reference key: not an income account."
+                )
             if not rec.get("itemId"):
                 raise NsError("USER_ERROR", "Please enter a value for Item Name/Number.")
             return
         subsidiary = self._need(rec, "subsidiary", self.subsidiaries)
         currency = self._need(rec, "currency", self.currencies)
-        for segment, table in (("department", "department"), ("class", "classification"), ("location", "location")):
+        for segment, table in (
+            ("department", "department"),
+            ("class", "classification"),
+            ("location", "location"),
+        ):
             if rec.get(segment):
                 self._need(rec, segment, self.segments[table])
         if currency != self.subsidiaries[subsidiary]["currency"] and not rec.get("exchangeRate"):
@@ -182,7 +192,9 @@ class Books:
         if record_type in ("cashSale", "invoice", "creditMemo", "customerPayment", "customerRefund"):
             customer = self._need(rec, entity_field, self.records["customer"])
             if _ref(self.records["customer"][customer].get("currency")) != currency:
-                raise NsError("INVALID_FLD_VALUE", "The currency of the transaction is not a currency of the customer.")
+                raise NsError(
+                    "INVALID_FLD_VALUE", "The currency of the transaction is not a currency of the customer."
+                )
         if record_type in ("cashSale", "invoice", "creditMemo"):
             self._check_sales(record_type, rec)
         elif record_type in ("customerPayment", "customerRefund"):
@@ -197,7 +209,9 @@ class Books:
             for row in rec.get("apply") or []:
                 if row.get("apply") in (True, "true"):
                     if _ref(row.get("doc")) not in self.records[target_type]:
-                        raise NsError("INVALID_KEY_OR_REF", f"Invalid apply reference key {_ref(row.get('doc'))}.")
+                        raise NsError(
+                            "INVALID_KEY_OR_REF", f"Invalid apply reference key {_ref(row.get('doc'))}."
+                        )
                     applied += _dec(row.get("amount"))
             if applied > amount:
                 raise NsError("USER_ERROR", "The total applied exceeds the payment.")
@@ -222,13 +236,18 @@ class Books:
             debit = sum((_dec(r.get("debit")) for r in lines), ZERO)
             credit = sum((_dec(r.get("credit")) for r in lines), ZERO)
             if debit != credit:
-                raise NsError("JE_AMOUNTS_MUST_BALANCE", f"The journal entry is out of balance by {debit - credit}.")
+                raise NsError(
+                    "JE_AMOUNTS_MUST_BALANCE", f"The journal entry is out of balance by {debit - credit}."
+                )
 
     def _check_period(self, day: str) -> None:
         for period in self.periods.values():
             if period["startdate"] <= day <= period["enddate"]:
                 if period["closed"] or period["arlocked"] or period["alllocked"]:
-                    raise NsError("TRAN_PERIOD_CLOSED", f"The accounting period {period['periodname']} is closed or locked.")
+                    raise NsError(
+                        "TRAN_PERIOD_CLOSED",
+                        f"The accounting period {period['periodname']} is closed or locked.",
+                    )
                 return
 
     def _need(self, rec: Mapping[str, Any], name: str, table: Mapping[str, Any]) -> str:
@@ -262,7 +281,9 @@ class Books:
             if rec.get("taxDetailsOverride") not in (True, "true"):
                 rate = _dec(str(self.tax_codes[code]["rate"]).rstrip("%")) / 100
                 row["taxRate"] = rate * 100
-                row["taxAmount"] = (_dec(row.get("netAmount")) * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                row["taxAmount"] = (_dec(row.get("netAmount")) * rate).quantize(
+                    Decimal("0.01"), ROUND_HALF_UP
+                )
             row["taxAmount"] = _dec(row.get("taxAmount"))
         for row in rec.get("apply") or []:
             if _ref(row.get("doc")) not in self.records["invoice"]:
@@ -293,7 +314,12 @@ class Books:
     def gl_lines(self, record_type: str, rec: Mapping[str, Any]) -> list[tuple[str, Decimal]]:
         """(account number, signed amount, debit positive) the transaction posts, in its currency."""
         number = {i: a["acctnumber"] for i, a in self.accounts.items()}
-        ar = number.get(_ref(rec.get("account")) if record_type in ("invoice", "creditMemo") and rec.get("account") else self.receivable(), "")
+        ar = number.get(
+            _ref(rec.get("account"))
+            if record_type in ("invoice", "creditMemo") and rec.get("account")
+            else self.receivable(),
+            "",
+        )
         total = self.total(record_type, rec)
         out: list[tuple[str, Decimal]] = []
         if record_type in ("cashSale", "invoice", "creditMemo"):
@@ -313,7 +339,9 @@ class Books:
         elif record_type == "deposit":
             out.append((number[_ref(rec.get("account"))], total))
             out += [(number[_ref(r.get("account"))], -_dec(r.get("amount"))) for r in rec.get("other") or []]
-            out += [(number[_ref(r.get("account"))], _dec(r.get("amount"))) for r in rec.get("cashBack") or []]
+            out += [
+                (number[_ref(r.get("account"))], _dec(r.get("amount"))) for r in rec.get("cashBack") or []
+            ]
         else:
             out += [(number[_ref(r.get("account"))], _dec(r.get("debit")) - _dec(r.get("credit")))
                     for r in rec.get("line") or []]  # fmt: skip

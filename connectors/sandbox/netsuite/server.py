@@ -79,6 +79,10 @@ class NetSuiteSandbox(SandboxServer):
         self.refresh_tokens: set[str] = set()
         self.token_calls = 0
 
+    def __enter__(self) -> NetSuiteSandbox:
+        self.start()
+        return self
+
     # -- set-up ----------------------------------------------------------------------------------
 
     def credentials(self) -> dict[str, str]:
@@ -223,15 +227,22 @@ class NetSuiteSandbox(SandboxServer):
 
         if fields.get("realm", self.account_id) != self.account_id:
             return False
-        if fields.get("oauth_consumer_key") != self.tba.consumer_key or fields.get("oauth_token") != self.tba.token_id:
+        if (
+            fields.get("oauth_consumer_key") != self.tba.consumer_key
+            or fields.get("oauth_token") != self.tba.token_id
+        ):
             return False
         stamp = fields.get("oauth_timestamp", "0")
         if not stamp.isdigit() or abs(int(stamp) - time.time()) > 300:
             return False
         if passport:
-            ok = passport_signature(self.tba, fields.get("oauth_nonce", ""), int(stamp)) == fields.get("oauth_signature")
+            ok = passport_signature(self.tba, fields.get("oauth_nonce", ""), int(stamp)) == fields.get(
+                "oauth_signature"
+            )
         else:
-            ok = fields.get("oauth_signature_method") == "HMAC-SHA256" and verify_oauth1(dict(fields), self.tba, method, url)
+            ok = fields.get("oauth_signature_method") == "HMAC-SHA256" and verify_oauth1(
+                dict(fields), self.tba, method, url
+            )
         if not ok:
             return False
         key = (fields.get("oauth_nonce", ""), stamp)
@@ -260,7 +271,7 @@ class NetSuiteSandbox(SandboxServer):
     def _ns(self, fn: Any) -> Response:
         try:
             with self.lock:
-                return fn()  # type: ignore[no-any-return]
+                return fn()
         except NsError as exc:
             return Response(exc.status, dumps(_error(exc.status, exc.code, exc.message)))
 
@@ -337,7 +348,9 @@ class NetSuiteSandbox(SandboxServer):
             if (req.params["rtype"], external) in self.books.external:
                 raise NsError("DUP_RCRD", f"A record with external id {external} already exists.")
             rid = self.books.upsert(req.params["rtype"], external, body)
-            return Response(204, None, {"Location": f"{self.url}{REST_PREFIX}/record/v1/{req.params['rtype']}/{rid}"})
+            return Response(
+                204, None, {"Location": f"{self.url}{REST_PREFIX}/record/v1/{req.params['rtype']}/{rid}"}
+            )
 
         return self._async(req, create) or self._ns(create)
 

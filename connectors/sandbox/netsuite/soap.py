@@ -108,14 +108,18 @@ def _to_record(sandbox: NetSuiteSandbox, record_type: str, rec: Mapping[str, Any
     if record_type in TRANSACTION_TYPES and "total" in names:
         fields["total"] = sandbox.books.total(record_type, rec)
     fields = {k: v for k, v in fields.items() if k in names}
-    record = to_soap(record_type, str(rec.get("externalId") or ""), fields, sublists, internal_id=str(rec["id"]))
+    record = to_soap(
+        record_type, str(rec.get("externalId") or ""), fields, sublists, internal_id=str(rec["id"])
+    )
     return record
 
 
 def handle_soap(sandbox: NetSuiteSandbox, req: Request) -> Response:
     """Answer one SOAP request (see the module docstring)."""
     try:
-        envelope = etree.fromstring(req.body, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+        envelope = etree.fromstring(
+            req.body, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+        )
     except etree.XMLSyntaxError as exc:
         return _fault("INVALID_REQUEST", f"Malformed XML: {exc}")
     body = envelope.find(f"{{{SOAP_ENV}}}Body")
@@ -163,7 +167,10 @@ def _write(sandbox: NetSuiteSandbox, record: Any) -> dict[str, Any]:
         rid = sandbox.books.upsert(record_type, external, normal)
     except NsError as exc:
         return {"status": _status(False, exc.code, exc.message)}
-    return {"status": _status(True), "baseRef": ref_type(internalId=rid, externalId=external, type=record_type)}
+    return {
+        "status": _status(True),
+        "baseRef": ref_type(internalId=rid, externalId=external, type=record_type),
+    }
 
 
 def _perform(sandbox: NetSuiteSandbox, operation: str, parsed: Any) -> dict[str, Any]:
@@ -187,7 +194,13 @@ def _perform(sandbox: NetSuiteSandbox, operation: str, parsed: Any) -> dict[str,
         table = str(parsed.record.recordType)
         rows = books.table(table)
         records = [soap_list_record(table, r) for r in rows]
-        return {"getAllResult": {"status": _status(True), "totalRecords": len(records), "recordList": {"record": records}}}
+        return {
+            "getAllResult": {
+                "status": _status(True),
+                "totalRecords": len(records),
+                "recordList": {"record": records},
+            }
+        }
     if operation == "search":
         search = parsed.searchRecord
         table = _SEARCH_TABLES.get(search._xsd_type.name, "")
