@@ -163,3 +163,13 @@ def test_soap_upserts_in_one_list_and_treats_a_blocked_request_as_rate_limited(n
         target.post(_sale(target, 9))
     assert refused.value.vendor_code == "WS_CONCUR_SESSION_DISALLWD"
     assert ns.invalid_messages == []
+
+
+@pytest.mark.parametrize("cls", [NetSuiteTarget, NetSuiteSoapTarget])
+def test_the_connection_check_names_the_subsidiary_its_currency_and_closed_periods(
+    ns: NetSuiteSandbox, cls: Any
+) -> None:
+    ns.lock_period(date.today().replace(day=1))
+    check = _target(ns, cls).test_connection()
+    assert check.ok and "subsidiary 1 (GBP)" in check.message and "periods closed to" in check.message
+    assert check.details["accounts"] == len(demo_chart()[0]) and check.details["tax_codes"] == 3

@@ -34,6 +34,7 @@ from typing import Any
 
 from connectors.base import (
     ClosedPeriod,
+    ConnectionCheck,
     ConnectorError,
     LedgerConfig,
     LedgerTarget,
@@ -46,6 +47,7 @@ from connectors.base import (
     RemoteTaxCode,
     SetupField,
     Uncertain,
+    connection_failed,
 )
 from connectors.ledgers.common import (
     CustomerIdentity,
@@ -467,6 +469,31 @@ class NetSuiteBase(LedgerTarget):
                 accounts += [(money, -amount), (ar, amount)]
             documents.append(f"{follower_type} {follower_id}")
         return make_view(currency, accounts, taxes, tuple(documents))
+
+    # -- setting up --------------------------------------------------------------------------------
+
+    def test_connection(self) -> ConnectionCheck:
+        """Read the subsidiary, chart, tax codes and periods and say what came back."""
+        if not self.account_id:
+            return ConnectionCheck(
+                False, "Enter the NetSuite account id (Setup > Company > Company Information)."
+            )
+        try:
+            facts = self.facts(refresh=True)
+            lock = self.fetch_lock_date()
+        except ConnectorError as exc:
+            return connection_failed(self.display_name, exc)
+        details = {"account_id": self.account_id, "subsidiary_id": self.settings.subsidiary_id,
+                   "currency": facts.subsidiary_currency, "accounts": len(facts.accounts),
+                   "tax_codes": len(facts.tax_codes), "closed_to": lock.isoformat() if lock else ""}  # fmt: skip
+        if facts.subsidiary_currency != self.config.functional_currency:
+            return ConnectionCheck(False, f"Connected to {self.account_id}, but subsidiary {self.settings.subsidiary_id} "
+                                   f"keeps its books in {facts.subsidiary_currency}, not "
+                                   f"{self.config.functional_currency}: change the connection's currency.", details)  # fmt: skip
+        closed = f", periods closed to {lock:%d %b %Y}" if lock else ""
+        return ConnectionCheck(True, f"Connected to {self.account_id}, subsidiary {self.settings.subsidiary_id} "
+                               f"({facts.subsidiary_currency}): {len(facts.accounts)} accounts, "
+                               f"{len(facts.tax_codes)} tax codes{closed}.", details)  # fmt: skip
 
     # -- lists -------------------------------------------------------------------------------------
 
