@@ -97,9 +97,8 @@ def test_500_postings_under_faults_exactly_once(client: Any, platform: str, caps
     with NetSuiteSandbox(retry_after=1.0, seed=7) as ns:
         conn = _connection(ns, platform)
         _till(conn)
-        _deliver(client, 500, day)
-        # Faults from the first send on: postings go out as events are processed, and again from
-        # the outbox, in batches, until every one is final.
+        # Faults from the first send on: postings go out as the events arrive, and again from the
+        # outbox, in batches, until every one is final.
         ns.faults.rates(
             (0.20, Fault("status", status=500)),
             (0.10, Fault("rate_limit", retry_after=1.0)),
@@ -108,6 +107,7 @@ def test_500_postings_under_faults_exactly_once(client: Any, platform: str, caps
             seed=11,
         )
         started = time.monotonic()
+        _deliver(client, 500, day)
         process_received_events()
         assert Posting.objects.count() == 500
         _drain()
