@@ -31,9 +31,12 @@ __all__ = [
     "xsd_schema",
 ]
 
+#: The WSDL and XSDs: ``$NETSUITE_SPEC_DIR``, else ``$SHARED_SPECS_DIR/netsuite``, else
+#: ``shared/specs/netsuite`` beside the repository.
 SPEC_DIR = Path(
     os.environ.get("NETSUITE_SPEC_DIR")
-    or Path(__file__).resolve().parents[3].parent / "shared/specs/netsuite"
+    or Path(os.environ.get("SHARED_SPECS_DIR") or Path(__file__).resolve().parents[3].parent / "shared/specs")
+    / "netsuite"
 )
 VERSION = "2023_2"
 NS = {
