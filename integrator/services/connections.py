@@ -76,6 +76,11 @@ def oauth_provider(connection: LedgerConnection) -> OAuth2Provider:
         from connectors.ledgers.freshbooks.target import FRESHBOOKS_OAUTH
 
         return FRESHBOOKS_OAUTH
+    if connection.platform == "netsuite":
+        # NetSuite's OAuth 2.0 endpoints are per account.
+        from connectors.ledgers.netsuite.auth import netsuite_oauth2_provider
+
+        return netsuite_oauth2_provider(str((connection.credentials or {}).get("account_id") or ""))
     raise OAuthFlowError(f"{connection.platform} connections do not use OAuth")
 
 
