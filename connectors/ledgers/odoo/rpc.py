@@ -131,7 +131,7 @@ class OdooRPC:
             path,
             data=dump_call(method, params),
             headers={"Content-Type": "text/xml"},
-            log_body=dict(log),
+            log_body=dumps(dict(log)),
         )
         if response.status_code >= 400:
             raise classify_fault("", response.text[:500], status=response.status_code)
@@ -148,7 +148,7 @@ class OdooRPC:
         body = {"jsonrpc": "2.0", "method": "call", "params": dict(params), "id": next(self._ids)}
         response = self.http.request(
             "POST", path, data=dumps(body), headers={"Content-Type": "application/json"},
-            log_body={"jsonrpc": "2.0", "method": "call", "params": dict(log or params)},
+            log_body=dumps({"jsonrpc": "2.0", "method": "call", "params": dict(log or params)}),
         )  # fmt: skip
         if response.status_code >= 400:
             raise classify_fault("", response.text[:500], status=response.status_code)
