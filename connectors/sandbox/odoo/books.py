@@ -314,8 +314,10 @@ class OdooBooks:
         kept: list[int] = [ln["id"] for ln in product]
         existing = {ln.get("tax_line_id"): ln for ln in self._lines(move) if ln.get("display_type") == "tax"}
         for tax_id, amount in tax_of.items():
-            line = existing.get(tax_id)
-            if line is None:
+            found = existing.get(tax_id)
+            if found is not None:
+                line = found
+            else:
                 tax = self.store.get("account.tax", tax_id)
                 reps = [
                     self.store.get("account.tax.repartition.line", r)

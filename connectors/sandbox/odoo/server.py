@@ -73,12 +73,12 @@ class OdooSandbox(SandboxServer):
     # -- what tests use ----------------------------------------------------------------------------
 
     def credentials(self) -> dict[str, str]:
-        """The connection's credentials for this database."""
-        return {"database": self.db, "login": self.login, "api_key": self.api_key}
+        """The connection's (write-only) credentials: the API key."""
+        return {"api_key": self.api_key}
 
     def ledger_settings(self, protocol: str = "auto") -> dict[str, Any]:
-        """Connection settings (the protocol, ``auto`` unless forced)."""
-        return {"protocol": protocol}
+        """Connection settings: database, login and protocol (``auto`` unless forced)."""
+        return {"database": self.db, "login": self.login, "protocol": protocol}
 
     def seed_chart(self, accounts: list[tuple[str, str, str]], tax_codes: list[tuple[str, str, str]],
                    currencies: Mapping[str, Decimal] | None = None) -> None:  # fmt: skip
@@ -128,8 +128,8 @@ class OdooSandbox(SandboxServer):
                         "account.journal",
                         {"name": name, "code": f"BNK{n}", "type": kind, "default_account_id": ids[code]},
                     )
-            for code, rate in (currencies or {}).items():
-                currency_id = self.books.currency_ids[code]
+            for currency, rate in (currencies or {}).items():
+                currency_id = self.books.currency_ids[currency]
                 store.get("res.currency", currency_id)["active"] = True
                 store.insert("res.currency.rate", {"currency_id": currency_id, "name": "2020-01-01", "rate": Decimal(rate),
                                                    "company_id": self.books.company_id})  # fmt: skip
