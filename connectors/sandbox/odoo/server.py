@@ -128,10 +128,10 @@ class OdooSandbox(SandboxServer):
                         "account.journal",
                         {"name": name, "code": f"BNK{n}", "type": kind, "default_account_id": ids[code]},
                     )
-            for currency, rate in (currencies or {}).items():
+            for currency, units in (currencies or {}).items():
                 currency_id = self.books.currency_ids[currency]
                 store.get("res.currency", currency_id)["active"] = True
-                store.insert("res.currency.rate", {"currency_id": currency_id, "name": "2020-01-01", "rate": Decimal(rate),
+                store.insert("res.currency.rate", {"currency_id": currency_id, "name": "2020-01-01", "rate": Decimal(units),
                                                    "company_id": self.books.company_id})  # fmt: skip
 
     def set_lock_dates(self, **dates: date | None) -> None:
