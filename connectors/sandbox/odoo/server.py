@@ -69,6 +69,8 @@ class OdooSandbox(SandboxServer):
         self.books = OdooBooks(version, currency)
         self.retry_windows: list[tuple[float, float]] = []
         self.calls: list[tuple[str, str, str]] = []  # (protocol, model, method)
+        #: Every call with its arguments, as the server understood them (contract tests).
+        self.call_log: list[tuple[str, str, str, list[Any], dict[str, Any]]] = []
 
     # -- what tests use ----------------------------------------------------------------------------
 
@@ -211,6 +213,7 @@ class OdooSandbox(SandboxServer):
         self, protocol: str, model: str, method: str, args: list[Any], kwargs: Mapping[str, Any]
     ) -> Any:
         self.calls.append((protocol, model, method))
+        self.call_log.append((protocol, model, method, list(args), dict(kwargs or {})))
         return self.books.execute(model, method, list(args), dict(kwargs or {}))
 
     def _check(self, db: Any, uid: Any, key: Any) -> None:
