@@ -10,6 +10,9 @@ payment's ``ref`` (17) or ``memo`` (18+) hold our numbers, and every step search
 4. each payment, by its reference, created and posted when missing;
 5. each reconciliation, done only while the payment's (or credit note's) receivable line is open.
 
+With ``orders`` (the connection's order-to-invoice setting) the invoice of step 2 is made from a
+confirmed sales order (connectors/ledgers/odoo/orders.py).
+
 A step whose answer was lost leaves the posting uncertain; the next attempt walks the same steps
 and finds what the lost answer made, so nothing is created twice. :meth:`Poster.run` with
 ``dry=True`` walks them without writing and answers None at the first missing step: that is the
@@ -25,6 +28,7 @@ from connectors.base import Permanent, PostResult, RefStore, Uncertain
 from connectors.ledgers.common import CustomerIdentity
 from connectors.ledgers.odoo.documents import OdooMove, OdooPayment, OdooPlan
 from connectors.ledgers.odoo.facts import OdooFacts, many2one_id
+from connectors.ledgers.odoo.orders import invoice_through_order, uses_order
 from connectors.ledgers.odoo.rpc import OdooRPC
 
 __all__ = ["Poster"]
@@ -52,7 +56,10 @@ class _Missing(Exception):
 class Poster:
     """Walks the steps of one plan against one database."""
 
-    def __init__(self, rpc: OdooRPC, facts: OdooFacts, refs: RefStore, *, dry: bool = False) -> None:
+    def __init__(
+        self, rpc: OdooRPC, facts: OdooFacts, refs: RefStore, *, dry: bool = False, orders: bool = False
+    ) -> None:
+        self.orders = orders
         self.rpc = rpc
         self.facts = facts
         self.refs = refs
@@ -71,6 +78,8 @@ class Poster:
         move_ids: list[int] = []
         main: dict[str, Any] | None = None
         if plan.move is not None:
+            if self.orders and uses_order(plan, self.facts.currency):
+                invoice_through_order(self, plan, partner)
             main = self.move(plan.move, partner)
             move_ids.append(int(main["id"]))
         invoice_id = (
@@ -114,7 +123,7 @@ class Poster:
         if found:
             remote = int(found[0])
         else:
-            self._write_allowed()
+            self.write_allowed()
             values = {"name": identity.name, "ref": identity.key, "customer_rank": 1}
             if identity.email:
                 values["email"] = identity.email
@@ -143,7 +152,7 @@ class Poster:
         """Find or create the move, correct its tax and post it."""
         found = self.find_move(move)
         if found is None:
-            self._write_allowed()
+            self.write_allowed()
             values = dict(move.values)
             if partner and move.move_type != "entry":
                 values["partner_id"] = partner
@@ -157,7 +166,7 @@ class Poster:
                 raise Uncertain(f"odoo: creating {move.ref} gave no id; look it up")
             found = {"id": int(move_id), "state": "draft"}
         if found.get("state") == "draft":
-            self._write_allowed()
+            self.write_allowed()
             self._correct_tax(int(found["id"]), move)
             self.rpc.call("account.move", "action_post", ids=[int(found["id"])])
             found = self.rpc.call("account.move", "read", ids=[int(found["id"])], fields=MOVE_FIELDS)[0]
@@ -193,7 +202,7 @@ class Poster:
         if rows:
             record = dict(rows[0])
         else:
-            self._write_allowed()
+            self.write_allowed()
             values: dict[str, Any] = {
                 "payment_type": payment.payment_type, "partner_type": "customer", "amount": payment.amount,
                 "journal_id": payment.journal_id, "currency_id": payment.currency_id, "date": payment.date,
@@ -206,7 +215,7 @@ class Poster:
                 raise Uncertain(f"odoo: creating payment {payment.reference} gave no id; look it up")
             record = {"id": int(created), "state": "draft", "move_id": False}
         if record.get("state") == "draft":
-            self._write_allowed()
+            self.write_allowed()
             self.rpc.call("account.payment", "action_post", ids=[int(record["id"])])
             record = self.rpc.call(
                 "account.payment", "read", ids=[int(record["id"])], fields=["state", "amount", "move_id"]
@@ -240,9 +249,9 @@ class Poster:
                                    fields=["amount_residual"])  # fmt: skip
         for line in open_lines:
             if _dec(line.get("amount_residual")):
-                self._write_allowed()
+                self.write_allowed()
                 self.rpc.call("account.move", "js_assign_outstanding_line", int(line["id"]), ids=[invoice_id])
 
-    def _write_allowed(self) -> None:
+    def write_allowed(self) -> None:
         if self.dry:
             raise _Missing

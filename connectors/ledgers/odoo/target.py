@@ -61,7 +61,7 @@ class OdooTarget(LedgerTarget):
     """Posts PostingDocuments to one Odoo database (17, 18, 19; Community or Enterprise).
 
     Config: ``base_url`` (the server), ``settings`` (``database``, ``login``, ``protocol``,
-    ``lock_date``, ``walk_in_name``, ``due_days``, ``max_wait_seconds``), ``credentials``
+    ``lock_date``, ``order_to_invoice``, ``walk_in_name``, ``due_days``, ``max_wait_seconds``), ``credentials``
     (``api_key``; ``database`` and ``login`` are read there too when stored with the key).
     """
 
@@ -82,6 +82,9 @@ class OdooTarget(LedgerTarget):
         SetupField("protocol", "Protocol", kind="choice", default="auto",
                    choices=(("auto", "Best the server has (JSON-2 from Odoo 19, else XML-RPC)"), ("xmlrpc", "XML-RPC"),
                             ("jsonrpc", "JSON-RPC"), ("json2", "JSON-2 (Odoo 19 and later)"))),
+        SetupField("order_to_invoice", "Sales become sales orders", kind="bool", default=False,
+                   help="On: each sale is a confirmed sales order that Odoo invoices (order-to-invoice). "
+                   "Off: each sale is an invoice."),
         SetupField("walk_in_name", "Customer for sales without one", default="Walk-in customer"),
         SetupField("due_days", "Invoice due in (days)", kind="int", default=0),
     )  # fmt: skip
@@ -101,6 +104,12 @@ class OdooTarget(LedgerTarget):
         self.rpc = OdooRPC(self.http, db=self.database, login=self.login, api_key=str(credentials.get("api_key") or ""),
                            protocol=str(settings.get("protocol") or "auto"))  # fmt: skip
         self._facts_key = f"{config.base_url}|{self.database}|{config.connection_id}"
+        self.order_to_invoice = str(settings.get("order_to_invoice", "")).lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+        )
 
     # -- facts and plans ------------------------------------------------------------------------------
 
@@ -152,7 +161,7 @@ class OdooTarget(LedgerTarget):
         self._refuse_odoo(doc)
         plan = self.plan(doc)
         try:
-            result = Poster(self.rpc, self.facts(), self.config.refs).run(plan)
+            result = Poster(self.rpc, self.facts(), self.config.refs, orders=self.order_to_invoice).run(plan)
         except ClosedPeriod:
             forget_facts(self._facts_key)
             raise
@@ -161,7 +170,8 @@ class OdooTarget(LedgerTarget):
 
     def lookup(self, doc: PostingDocument) -> PostResult | None:
         """The complete posting for ``doc``, or None while any step is missing."""
-        return Poster(self.rpc, self.facts(), self.config.refs, dry=True).run(self.plan(doc))
+        poster = Poster(self.rpc, self.facts(), self.config.refs, dry=True, orders=self.order_to_invoice)
+        return poster.run(self.plan(doc))
 
     # -- read-back ---------------------------------------------------------------------------------------
 

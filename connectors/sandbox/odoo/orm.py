@@ -42,7 +42,8 @@ X2M: dict[str, dict[str, str]] = {
     "account.tax": {"invoice_repartition_line_ids": "account.tax.repartition.line"},
     "product.product": {"taxes_id": "account.tax"},
     "sale.order": {"order_line": "sale.order.line", "invoice_ids": "account.move"},
-    "sale.order.line": {"tax_id": "account.tax"},
+    "sale.order.line": {"tax_id": "account.tax", "tax_ids": "account.tax"},
+    "sale.advance.payment.inv": {"sale_order_ids": "sale.order"},
 }  # fmt: skip
 
 

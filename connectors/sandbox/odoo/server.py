@@ -72,6 +72,10 @@ class OdooSandbox(SandboxServer):
         #: Every call with its arguments, as the server understood them (contract tests).
         self.call_log: list[tuple[str, str, str, list[Any], dict[str, Any]]] = []
 
+    def __enter__(self) -> OdooSandbox:
+        self.start()
+        return self
+
     # -- what tests use ----------------------------------------------------------------------------
 
     def credentials(self) -> dict[str, str]:
