@@ -230,3 +230,38 @@ def test_a_price_included_mapped_tax_is_sent_as_its_price_excluded_twin(odoo: An
     target = target_for(odoo)
     included = str(max(target.facts().taxes))
     assert target.facts().sales_tax(included) == 1
+
+
+@pytest.mark.django_db
+def test_the_wizard_stores_the_key_write_only_and_the_connection_test_reads_the_company(odoo: Any) -> None:
+    from integrator.models import AuditEvent, LedgerConnection
+    from integrator.services.ledger_setup import set_up_ledger_connection, test_ledger_connection
+
+    conn = set_up_ledger_connection(
+        "odoo", name="Kente & Clay (Odoo)", functional_currency="GBP",
+        raw_setup={"base_url": odoo.url, "database": odoo.db, "login": odoo.login, "api_key": odoo.api_key},
+    )  # fmt: skip
+    stored = LedgerConnection.objects.get(pk=conn.pk)
+    assert dict(stored.credentials) == {"api_key": odoo.api_key}
+    assert stored.settings["database"] == odoo.db and stored.settings["login"] == odoo.login
+    check = test_ledger_connection(stored)
+    assert check.ok and check.message.startswith(
+        "Connected to Kente & Clay Ltd (Odoo 17.0, xmlrpc), currency GBP"
+    )
+    audit = repr(list(AuditEvent.objects.values_list("before", "after")))
+    assert odoo.api_key not in audit
+
+
+def test_a_payment_of_an_invoice_odoo_does_not_hold_yet_waits_for_it(odoo: Any) -> None:
+    from dataclasses import replace
+
+    from connectors.base import Deferred
+
+    target = target_for(odoo)
+    payment = replace(payment_doc("PAY-90", "12.00", ""), related_number="INV-90")
+    with pytest.raises(Deferred):
+        target.post(payment)
+    assert odoo.records("account.payment") == []
+    target.post(sale_doc("INV-90", (("10.00", 1),), receivable=True))
+    target.post(payment)
+    assert odoo.records("account.move", [("ref", "=", "INV-90")])[0]["payment_state"] == "paid"

@@ -24,7 +24,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from connectors.base import Permanent, PostResult, RefStore, Uncertain
+from connectors.base import Deferred, Permanent, PostResult, RefStore, Uncertain
 from connectors.ledgers.common import CustomerIdentity
 from connectors.ledgers.odoo.documents import OdooMove, OdooPayment, OdooPlan
 from connectors.ledgers.odoo.facts import OdooFacts, many2one_id
@@ -85,6 +85,9 @@ class Poster:
         invoice_id = (
             int(main["id"]) if main is not None and plan.move and plan.move.move_type != "entry" else None
         )
+        if plan.move is None and plan.reconcile_number and self._invoice(plan) is None:
+            # Never an unapplied payment for an invoice that is on its way: wait for it.
+            raise Deferred(f"odoo: waiting for invoice {plan.reconcile_number} before its payment")
         payment_ids = []
         for payment in plan.payments:
             record = self.payment(payment, partner)
