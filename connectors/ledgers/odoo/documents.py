@@ -88,6 +88,7 @@ def _quantity_and_price(line: SalesLine) -> tuple[Decimal, Decimal]:
 
 
 def _sales_move(plan: SalesDocument, facts: OdooFacts) -> OdooMove:
+    """An invoice or credit note: net lines with the price-excluded tax, our tax per tax."""
     refund = plan.type == "credit_note"
     sign = Decimal(1) if refund else Decimal(-1)
     lines = []
@@ -131,6 +132,7 @@ def _missing_currency(code: str) -> int:
 
 
 def _entry(plan: JournalPlan, facts: OdooFacts) -> OdooMove:
+    """A journal entry (in the company currency, or converted at the document's rate)."""
     lines: list[tuple[int, int, dict[str, Any]]] = []
     partner_lines = []
     foreign = plan.currency != facts.currency

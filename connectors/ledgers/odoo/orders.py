@@ -113,6 +113,7 @@ def invoice_through_order(poster: Poster, plan: OdooPlan, partner: int | None) -
 
 
 def _order_name(poster: Poster, order_id: int) -> str:
+    """The order's number (``S00001``), which Odoo writes on its invoices as ``invoice_origin``."""
     rows = poster.rpc.call("sale.order", "read", ids=[order_id], fields=["name"])
     name = rows[0].get("name") if rows else None
     if not name:

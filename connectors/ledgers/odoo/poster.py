@@ -74,6 +74,7 @@ class Poster:
             return None
 
     def _run(self, plan: OdooPlan) -> PostResult:
+        """The steps in order: customer, move, payments and their reconciliation, allocation."""
         partner = self.partner(plan.customer) if plan.customer is not None else None
         move_ids: list[int] = []
         main: dict[str, Any] | None = None

@@ -126,6 +126,7 @@ class OdooRPC:
             raise
 
     def _xmlrpc(self, path: str, method: str, params: list[Any], *, log: Mapping[str, Any]) -> Any:
+        """One XML-RPC call; a fault is classified, except the marshal-None one (a success)."""
         response = self.http.request(
             "POST",
             path,
@@ -145,6 +146,7 @@ class OdooRPC:
             raise Uncertain(f"odoo: unreadable XML-RPC answer ({exc})") from exc
 
     def _jsonrpc_raw(self, path: str, params: Mapping[str, Any], log: Mapping[str, Any] | None = None) -> Any:
+        """One JSON-RPC call (``/jsonrpc`` or a JSON route); an ``error`` is classified."""
         body = {"jsonrpc": "2.0", "method": "call", "params": dict(params), "id": next(self._ids)}
         response = self.http.request(
             "POST", path, data=dumps(body), headers={"Content-Type": "application/json"},
@@ -167,6 +169,7 @@ class OdooRPC:
     def _json2(
         self, model: str, method: str, args: list[Any], ids: list[int] | None, kwargs: Mapping[str, Any]
     ) -> Any:
+        """One JSON-2 call: positional arguments named, errors by status and exception name."""
         names = POSITIONAL.get(method, ())
         if len(args) > len(names):
             raise Permanent(f"odoo: {method} has no JSON-2 names for {len(args)} positional arguments")

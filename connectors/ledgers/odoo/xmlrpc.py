@@ -31,6 +31,7 @@ class XmlRpcFault(Exception):
 
 
 def _value(value: Any) -> str:
+    """The ``<value>`` element of a Python value (Decimals exact, None as ``<nil/>``)."""
     if value is None:
         return "<value><nil/></value>"
     if value is True or value is False:

@@ -225,6 +225,7 @@ class OdooBooks:
         return ids[0]
 
     def _create_move(self, vals: dict[str, Any]) -> int:
+        """A draft move with its lines computed (entries must balance at once)."""
         move_type = vals.get("move_type") or "entry"
         on = str(vals.get("date") or vals.get("invoice_date") or date.today().isoformat())
         self.check_lock(on)
@@ -254,6 +255,7 @@ class OdooBooks:
         return [self.store.get("account.move.line", i) for i in move.get("line_ids") or []]
 
     def _check_balanced(self, move: Mapping[str, Any]) -> None:
+        """Odoo's refusal of a move whose debits and credits differ."""
         lines = self._lines(move)
         debit = sum((dec(ln.get("debit")) for ln in lines), ZERO)
         credit = sum((dec(ln.get("credit")) for ln in lines), ZERO)
@@ -277,6 +279,7 @@ class OdooBooks:
                     reconciled=False)  # fmt: skip
 
     def _compute_move(self, move: dict[str, Any]) -> None:
+        """Odoo's line computation: subtotals, tax per line and tax lines (a corrected tax line kept), the receivable."""
         if move["move_type"] == "entry":
             for line in self._lines(move):
                 self._line_common(move, line)
@@ -369,6 +372,7 @@ class OdooBooks:
         return ids[0]
 
     def _post(self, move: dict[str, Any]) -> None:
+        """``action_post`` of one move: lock date, balance, the journal's next number."""
         if move["state"] == "posted":
             raise OdooError(f"The entry {move['name']} (id {move['id']}) is already posted.")
         self.check_lock(move["date"])
@@ -396,6 +400,7 @@ class OdooBooks:
     # -- sales orders (the sale module) --------------------------------------------------------------------
 
     def _order_defaults(self, vals: dict[str, Any]) -> None:
+        """A quotation's number and state; the order line's tax field named as the version names it."""
         if not vals.get("partner_id"):
             raise OdooError("Customer is required on a quotation.", "odoo.exceptions.ValidationError")
         tax_field = "tax_ids" if self.version >= 19 else "tax_id"
@@ -411,6 +416,7 @@ class OdooBooks:
                     company_id=self.company_id)  # fmt: skip
 
     def _sale_order__action_confirm(self, ids: list[int]) -> bool:
+        """Confirm quotations into sales orders."""
         for rid in ids:
             order = self.store.get("sale.order", rid)
             if order["state"] not in ("draft", "sent"):
@@ -419,6 +425,7 @@ class OdooBooks:
         return True
 
     def _sale_advance_payment_inv__create_invoices(self, ids: list[int]) -> dict[str, Any]:
+        """The invoicing wizard: one draft invoice per confirmed order, lines on the products' income accounts."""
         wizard = self.store.get("sale.advance.payment.inv", ids[0])
         tax_field = "tax_ids" if self.version >= 19 else "tax_id"
         made = []
@@ -445,6 +452,7 @@ class OdooBooks:
     # -- payments ----------------------------------------------------------------------------------
 
     def _create_payment(self, vals: dict[str, Any]) -> int:
+        """A draft payment (17: with its move at once; 18+: the move is made when posted)."""
         on = str(vals.get("date") or date.today().isoformat())
         self.check_lock(on)
         journal = self.store.get("account.journal", vals["journal_id"])
@@ -466,6 +474,7 @@ class OdooBooks:
         return rid
 
     def _payment_move(self, payment: dict[str, Any]) -> dict[str, Any]:
+        """The payment's move: the journal's account against the partner's receivable."""
         journal = self.store.get("account.journal", payment["journal_id"])
         partner = self.store.get("res.partner", payment["partner_id"]) if payment.get("partner_id") else {}
         receivable = partner.get("property_account_receivable_id") or self._default_receivable()
@@ -490,6 +499,7 @@ class OdooBooks:
         return move
 
     def _account_payment__action_post(self, ids: list[int]) -> None:
+        """Post payments (answers None, as Odoo's does)."""
         for rid in ids:
             payment = self.store.get("account.payment", rid)
             if payment["state"] != "draft":
@@ -506,6 +516,7 @@ class OdooBooks:
     # -- reconciliation ------------------------------------------------------------------------------
 
     def _account_move__js_assign_outstanding_line(self, ids: list[int], line_id: int) -> bool:
+        """Reconcile an open receivable line with the invoice's, updating residuals and states."""
         move = self.store.get("account.move", ids[0])
         other = self.store.get("account.move.line", line_id)
         term = next((ln for ln in self._lines(move) if ln.get("display_type") == "payment_term"), None)
@@ -529,6 +540,7 @@ class OdooBooks:
         return True
 
     def _settle_state(self, owner: dict[str, Any], invoice: dict[str, Any]) -> None:
+        """A move's residual and payment state (and its payment's) after a reconciliation."""
         terms = [ln for ln in self._lines(owner) if ln.get("display_type") == "payment_term"] or [
             ln for ln in self._lines(owner) if ln["account_id"] == self._default_receivable()
         ]

@@ -57,6 +57,7 @@ class OdooError(Exception):
 
 
 def _compare(value: Any, op: str, target: Any) -> bool:
+    """One domain term: Odoo's operators, ``False`` matching empty values, x2many as contains."""
     if (
         isinstance(value, list)
         and value

@@ -165,6 +165,7 @@ class OdooSandbox(SandboxServer):
     # -- dispatch with per-model faults ------------------------------------------------------------
 
     def _fault_key(self, path: str, body: bytes) -> str:
+        """``<path>#<model>.<method>`` of a call, for per-method fault patterns."""
         try:
             if path == "/xmlrpc/2/object":
                 _, params = load_call(body)
@@ -180,6 +181,7 @@ class OdooSandbox(SandboxServer):
         return path
 
     def _dispatch(self, http: BaseHTTPRequestHandler) -> None:
+        """The base dispatch, with faults drawn per model and method and 429 windows recorded."""
         parts = urlsplit(http.path)
         length = int(http.headers.get("Content-Length") or 0)
         body = http.rfile.read(length) if length else b""
@@ -263,6 +265,7 @@ class OdooSandbox(SandboxServer):
 
     @staticmethod
     def _xml_fault(name: str, message: str) -> Response:
+        """A fault as Odoo's XML-RPC layer writes it (message alone for user errors, else a traceback)."""
         code = FAULT_CODES.get(name, 1)
         text = (
             message if code in (2, 3, 4) else f"Traceback (most recent call last):\n  ...\n{name}: {message}"
