@@ -18,7 +18,6 @@ again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -276,7 +275,3 @@ class OdooTarget(LedgerTarget):
             return None
         rate = Decimal(str(rows[0]["rate"]))
         return (Decimal(1) / rate).quantize(Decimal("0.0000000001")) if rate else None
-
-    def describe(self) -> Mapping[str, Any]:
-        """What the connection page shows: version and protocol in use."""
-        return {"version": ".".join(str(n) for n in self.rpc.version()), "protocol": self.rpc.protocol}
