@@ -31,6 +31,7 @@ __all__ = ["OdooBooks"]
 ZERO = Decimal(0)
 LOCK_MESSAGE = "You cannot add/modify entries prior to and inclusive of the lock date {lock}."
 POSTED_MESSAGE = "You cannot modify a posted entry of this journal."
+READ_METHODS = frozenset({"search", "search_read", "search_count", "read", "fields_get"})
 FREE_ON_POSTED = frozenset({"ref", "narration", "payment_reference", "to_check"})
 
 
@@ -117,7 +118,23 @@ class OdooBooks:
     # -- the entry point -----------------------------------------------------------------------------
 
     def execute(self, model: str, method: str, args: list[Any], kwargs: Mapping[str, Any]) -> Any:
-        """Run ``model.method(*args, **kwargs)`` as ``execute_kw`` would."""
+        """Run ``model.method(*args, **kwargs)`` as ``execute_kw`` would: in one transaction, so a
+        refused call leaves nothing behind."""
+        if method in READ_METHODS:
+            return self._execute(model, method, args, kwargs)
+        tables = {name: {rid: {k: list(v) if isinstance(v, list) else v for k, v in rec.items()}
+                         for rid, rec in rows.items()} for name, rows in self.store.tables.items()}  # fmt: skip
+        sequence = dict(self.sequence)
+        try:
+            return self._execute(model, method, args, kwargs)
+        except OdooError:
+            self.store.tables.clear()
+            self.store.tables.update(tables)
+            self.sequence = sequence
+            raise
+
+    def _execute(self, model: str, method: str, args: list[Any], kwargs: Mapping[str, Any]) -> Any:
+        """The call itself (see :meth:`execute`)."""
         kwargs = {k: v for k, v in kwargs.items() if k != "context"}
         special = getattr(self, f"_{model.replace('.', '_')}__{method}", None)
         if special is not None:
