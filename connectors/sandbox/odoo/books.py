@@ -122,16 +122,16 @@ class OdooBooks:
         refused call leaves nothing behind."""
         if method in READ_METHODS:
             return self._execute(model, method, args, kwargs)
-        tables = {name: {rid: {k: list(v) if isinstance(v, list) else v for k, v in rec.items()}
-                         for rid, rec in rows.items()} for name, rows in self.store.tables.items()}  # fmt: skip
+        self.store.begin()
         sequence = dict(self.sequence)
         try:
-            return self._execute(model, method, args, kwargs)
-        except OdooError:
-            self.store.tables.clear()
-            self.store.tables.update(tables)
+            result = self._execute(model, method, args, kwargs)
+        except BaseException:
+            self.store.rollback()
             self.sequence = sequence
             raise
+        self.store.commit()
+        return result
 
     def _execute(self, model: str, method: str, args: list[Any], kwargs: Mapping[str, Any]) -> Any:
         """The call itself (see :meth:`execute`)."""

@@ -111,16 +111,41 @@ class Store:
     def __init__(self) -> None:
         self.tables: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
         self._ids: dict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
+        #: During a transaction: each touched record's state before it (None: inserted by it).
+        self._undo: dict[tuple[str, int], dict[str, Any] | None] | None = None
+
+    def begin(self) -> None:
+        """Start a transaction: records are copied the first time they are touched."""
+        self._undo = {}
+
+    def commit(self) -> None:
+        """Keep what the transaction did."""
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Undo what the transaction did (inserted records go, touched ones are restored)."""
+        undo, self._undo = self._undo or {}, None
+        for (model, rid), before in undo.items():
+            if before is None:
+                self.tables[model].pop(rid, None)
+            else:
+                self.tables[model][rid] = before
 
     def insert(self, model: str, values: Mapping[str, Any]) -> int:
         """Store a record as given (no commands, no checks); its id."""
         rid = next(self._ids[model])
         self.tables[model][rid] = {"id": rid, **values}
+        if self._undo is not None:
+            self._undo[(model, rid)] = None
         return rid
 
     def get(self, model: str, rid: int) -> dict[str, Any]:
-        """A record by id, or MissingError."""
+        """A record by id, or MissingError (inside a transaction, remembered before any change)."""
         record = self.tables[model].get(int(rid))
+        if record is not None and self._undo is not None and (model, int(rid)) not in self._undo:
+            self._undo[(model, int(rid))] = {
+                k: list(v) if isinstance(v, list) else v for k, v in record.items()
+            }
         if record is None:
             raise OdooError(
                 f"Record does not exist or has been deleted.\n(Record: {model}({rid},), User: 2)",
