@@ -80,7 +80,7 @@ def _deliver(client: Any, n: int) -> None:
         assert response.status_code == 202
 
 
-def _drain(limit_seconds: float = 600) -> None:
+def _drain(limit_seconds: float = 900) -> None:
     deadline = time.time() + limit_seconds
     while time.time() < deadline:
         run_outbox(limit=1000)
