@@ -282,11 +282,14 @@ class VendorHTTP:
         idempotency_key: str = "",
         raise_for_status: bool = True,
         secret_response: bool = False,
+        log_body: Any = None,
     ) -> requests.Response:
         """Send one request. Raises RateLimited, Retryable or Uncertain as the module doc says;
         other 4xx answers are returned for the connector to classify. ``secret_response`` marks
         an answer that is itself a credential (Magento's admin token is a bare JSON string, which
-        key-based redaction cannot see): the log keeps ``[redacted]`` instead of it."""
+        key-based redaction cannot see): the log keeps ``[redacted]`` instead of it. ``log_body``,
+        when given, is what the log keeps instead of the request body (a body carrying a secret in
+        a place key-based redaction cannot see, such as Odoo's positional API key)."""
         url = self.url(path)
         is_write = method.upper() not in ("GET", "HEAD", "OPTIONS")
         self.limiter.acquire(self.max_wait)
@@ -325,7 +328,9 @@ class VendorHTTP:
                         status=response.status_code if response is not None else None,
                         duration_ms=int((time.monotonic() - started) * 1000),
                         idempotency_key=idempotency_key,
-                        request_body=_body_for_log(json_body if json_body is not None else data),
+                        request_body=_body_for_log(
+                            log_body if log_body is not None else json_body if json_body is not None else data
+                        ),
                         response_body=(
                             None
                             if response is None
