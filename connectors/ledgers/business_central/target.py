@@ -398,7 +398,13 @@ class BusinessCentralTarget(LedgerTarget):
             answer = yield Call("GET", f"{path}?$expand={sales.lines_key}")
             entity = dict(answer.body or {})
         action = "Microsoft.NAV.shipAndInvoice" if sales.collection == "salesOrders" else "Microsoft.NAV.post"
-        yield Call("POST", f"{path}/{action}")
+        try:
+            yield Call("POST", f"{path}/{action}")
+        except Permanent:
+            # Refused because someone (another attempt) posted it meanwhile? Then it is done.
+            answer = yield Call("GET", path)
+            if (answer.body or {}).get("status") == "Draft":
+                raise
         if sales.collection == "salesOrders":
             found = yield Call("GET", _filter("salesInvoices", "externalDocumentNumber", sales.external))
             rows = _rows(found)
@@ -444,8 +450,14 @@ class BusinessCentralTarget(LedgerTarget):
                                     "externalDocumentNumber": payment.external, "description": payment.description}  # fmt: skip
             if payment.applies_to:
                 body["appliesToInvoiceId"] = payment.applies_to
-            made = yield Call("POST", f"customerPaymentJournals({journal})/customerPayments", body)
-            rows = [made.body]
+            try:
+                made = yield Call("POST", f"customerPaymentJournals({journal})/customerPayments", body)
+                rows = [made.body]
+            except DuplicateDocument:
+                answer = yield Call("GET", _filter("customerPayments", "externalDocumentNumber", payment.external))
+                rows = _rows(answer)
+                if not rows:
+                    raise
         return PostResult(
             str(rows[0]["id"]), payment.external, {"entity": "customerPayments", "account": payment.account}
         )

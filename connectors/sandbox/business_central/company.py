@@ -384,6 +384,9 @@ class Company:
             raise BCError(400, "Application_DialogException", "The invoice to apply to is not posted")
         day = str(body.get("postingDate") or date.today().isoformat())
         self.check_date(day)
+        external = str(body.get("externalDocumentNumber") or "")
+        if self.unique_external_numbers and external and any(p["externalDocumentNumber"] == external for p in self.payments):
+            raise BCError(400, "Internal_EntityWithSameKeyExists", f"The record already exists. External Document No.='{external}'")  # fmt: skip
         row = {"id": _new_id(), "journalId": journal_id, "journalDisplayName": journal["code"],
                "lineNumber": 10000 * (1 + sum(1 for p in self.payments if p["journalId"] == journal_id)),
                "customerId": customer["id"], "customerNumber": customer["number"], "postingDate": day,
