@@ -43,13 +43,30 @@ def line(code: str, role: str, debit: str = "0", credit: str = "0", **kw: Any) -
     return PostingLine(account_code=code, role=role, debit=Decimal(debit), credit=Decimal(credit), **kw)
 
 
-def sale(reference: str, nets: tuple[str, ...] = ("10.00",), tax: str | None = None, *, day: date = DAY) -> PostingDocument:
+def sale(
+    reference: str, nets: tuple[str, ...] = ("10.00",), tax: str | None = None, *, day: date = DAY
+) -> PostingDocument:
     """A card sale of lines at 20 % VAT; ``tax`` overrides the shop's VAT (its own rounding)."""
     revenue = [line("4000", "revenue", credit=n, tax_code="UK-VAT20", tax_rate=Decimal("0.20")) for n in nets]
-    vat = Decimal(tax) if tax is not None else sum((Decimal(n) * Decimal("0.2") for n in nets), Decimal(0)).quantize(Decimal("0.01"))
+    vat = (
+        Decimal(tax)
+        if tax is not None
+        else sum((Decimal(n) * Decimal("0.2") for n in nets), Decimal(0)).quantize(Decimal("0.01"))
+    )
     total = sum((Decimal(n) for n in nets), Decimal(0)) + vat
-    lines = (line("1100", "clearing", debit=str(total)), *revenue, line("2100", "tax", credit=str(vat), tax_code="UK-VAT20"))
-    return PostingDocument(reference=reference, idempotency_key=f"key-{reference}", kind="sale", date=day, currency="GBP", lines=lines)
+    lines = (
+        line("1100", "clearing", debit=str(total)),
+        *revenue,
+        line("2100", "tax", credit=str(vat), tax_code="UK-VAT20"),
+    )
+    return PostingDocument(
+        reference=reference,
+        idempotency_key=f"key-{reference}",
+        kind="sale",
+        date=day,
+        currency="GBP",
+        lines=lines,
+    )
 
 
 @pytest.fixture
@@ -84,7 +101,9 @@ def test_a_sale_becomes_a_posted_invoice_paid_into_clearing(sandbox: BusinessCen
     assert payment["amount"] == Decimal("-42.00") and payment["appliesToInvoiceId"] == invoice["id"]
 
 
-def test_vat_rounded_otherwise_by_the_shop_is_fitted_without_moving_revenue(sandbox: BusinessCentralSandbox) -> None:
+def test_vat_rounded_otherwise_by_the_shop_is_fitted_without_moving_revenue(
+    sandbox: BusinessCentralSandbox,
+) -> None:
     # Three lines of 0.05 at 20 %: the shop rounds each line's 0.01 (0.03), Business Central the
     # document's 0.03 -> the same; 0.04 + 0.04 + 0.04 lines: shop 0.03 (0.01 each), BC 0.02.
     target = target_for(sandbox)
@@ -138,7 +157,9 @@ def test_a_refund_is_a_credit_memo_refunded_from_clearing(sandbox: BusinessCentr
     target = target_for(sandbox)
     lines = (line("4000", "revenue", debit="10.00", tax_code="UK-VAT20"), line("2100", "tax", debit="2.00", tax_code="UK-VAT20"),
              line("1100", "clearing", credit="12.00"))  # fmt: skip
-    doc = PostingDocument(reference="R-1", idempotency_key="k-r1", kind="refund", date=DAY, currency="GBP", lines=lines)
+    doc = PostingDocument(
+        reference="R-1", idempotency_key="k-r1", kind="refund", date=DAY, currency="GBP", lines=lines
+    )
     check(target, doc)
     [memo] = sandbox.company.documents["salesCreditMemos"]
     assert memo["status"] == "Open" and memo["totalAmountIncludingTax"] == Decimal("12.00")
@@ -147,15 +168,23 @@ def test_a_refund_is_a_credit_memo_refunded_from_clearing(sandbox: BusinessCentr
 
 def test_a_payout_is_a_posted_general_journal(sandbox: BusinessCentralSandbox) -> None:
     target = target_for(sandbox)
-    lines = (line("1000", "bank", debit="95.00"), line("6100", "fee", debit="5.00"), line("1100", "clearing", credit="100.00"))
-    doc = PostingDocument(reference="PO-1", idempotency_key="k-po1", kind="payout", date=DAY, currency="GBP", lines=lines)
+    lines = (
+        line("1000", "bank", debit="95.00"),
+        line("6100", "fee", debit="5.00"),
+        line("1100", "clearing", credit="100.00"),
+    )
+    doc = PostingDocument(
+        reference="PO-1", idempotency_key="k-po1", kind="payout", date=DAY, currency="GBP", lines=lines
+    )
     check(target, doc)
     assert target.post(doc).remote_id == "PO-1"  # found posted: nothing new
     assert len([e for e in sandbox.company.ledger if e["documentNumber"] == "PO-1"]) == 3
     assert sandbox.company.journal_lines == []
 
 
-def test_a_foreign_sale_becomes_a_local_journal_at_functional_amounts(sandbox: BusinessCentralSandbox) -> None:
+def test_a_foreign_sale_becomes_a_local_journal_at_functional_amounts(
+    sandbox: BusinessCentralSandbox,
+) -> None:
     target = target_for(sandbox)
     lines = (PostingLine("1100", Decimal("6000"), Decimal(0), "clearing", functional_debit=Decimal("7.80"), functional_credit=Decimal(0)),
              PostingLine("4000", Decimal(0), Decimal("6000"), "revenue", tax_code="NONE", functional_debit=Decimal(0), functional_credit=Decimal("7.80")))  # fmt: skip
@@ -190,7 +219,9 @@ def test_a_batch_answer_lost_after_commit_is_finished_by_look_up(sandbox: Busine
     assert len(sandbox.company.documents["salesInvoices"]) == 5 and len(sandbox.company.payments) == 5
 
 
-def test_a_date_before_the_users_allowed_range_is_refused_before_any_request(sandbox: BusinessCentralSandbox) -> None:
+def test_a_date_before_the_users_allowed_range_is_refused_before_any_request(
+    sandbox: BusinessCentralSandbox,
+) -> None:
     target = target_for(sandbox, allow_posting_from="2026-11-01")
     target.allowed_range()
     before = len(sandbox.requests)
@@ -224,7 +255,9 @@ def test_a_stale_etag_is_refused_as_entity_changed(sandbox: BusinessCentralSandb
 def Call_patch(doc_id: str, line_id: str, etag: str) -> Any:  # noqa: N802 - reads as the call it makes
     from connectors.ledgers.common.flows import Call
 
-    return Call("PATCH", f"salesInvoices({doc_id})/salesInvoiceLines({line_id})", {"quantity": 2}, {"If-Match": etag})
+    return Call(
+        "PATCH", f"salesInvoices({doc_id})/salesInvoiceLines({line_id})", {"quantity": 2}, {"If-Match": etag}
+    )
 
 
 def test_an_expired_token_is_renewed_once(sandbox: BusinessCentralSandbox) -> None:

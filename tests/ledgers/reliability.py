@@ -63,8 +63,15 @@ def deliver_sales(client: Any, slug: str, n: int, *, day: str = "2026-10-01") ->
                 "currency": "GBP", "total": "12.00", "tenders": [{"method": "card", "amount": "12.00"}],
                 "lines": [{"sku": "KENTE", "name": "Kente", "quantity": 1, "unit_price": "10.00",
                            "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "2.00"}]}]}  # fmt: skip
-        body = json.dumps({"id": f"e-{slug}-{i}", "type": "sale.completed", "created_at": data["occurred_at"], "data": data}).encode()
-        response = client.post(f"/hooks/{slug}/", data=body, content_type="application/json", **signed_headers(body, secret="s3cret"))
+        body = json.dumps(
+            {"id": f"e-{slug}-{i}", "type": "sale.completed", "created_at": data["occurred_at"], "data": data}
+        ).encode()
+        response = client.post(
+            f"/hooks/{slug}/",
+            data=body,
+            content_type="application/json",
+            **signed_headers(body, secret="s3cret"),
+        )
         assert response.status_code == 202
 
 
@@ -75,7 +82,9 @@ def drain(limit_seconds: float = 600) -> None:
     deadline = time.time() + limit_seconds
     while time.time() < deadline:
         run_outbox(limit=1000)
-        if not Posting.objects.filter(state__in=[PostingState.PENDING, PostingState.SENDING, PostingState.UNCERTAIN]).exists():
+        if not Posting.objects.filter(
+            state__in=[PostingState.PENDING, PostingState.SENDING, PostingState.UNCERTAIN]
+        ).exists():
             return
         time.sleep(0.1)
     raise AssertionError("postings did not settle in time")

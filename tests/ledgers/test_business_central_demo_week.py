@@ -42,4 +42,6 @@ def test_the_demo_week_in_business_central_equals_the_journal() -> None:
     in_bc = -sum((v for k, v in week.ledger_vat.items() if k in UK_VAT), Decimal(0))
     assert in_bc == journal > 0
     assert ledger_vat == journal  # the VAT account's ledger entries, too
-    print(f"Business Central: {week.posted} documents {week.documents}, UK VAT {journal}, {len(fitted)} VAT fits")
+    print(
+        f"Business Central: {week.posted} documents {week.documents}, UK VAT {journal}, {len(fitted)} VAT fits"
+    )

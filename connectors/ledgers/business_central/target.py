@@ -454,7 +454,9 @@ class BusinessCentralTarget(LedgerTarget):
                 made = yield Call("POST", f"customerPaymentJournals({journal})/customerPayments", body)
                 rows = [made.body]
             except DuplicateDocument:
-                answer = yield Call("GET", _filter("customerPayments", "externalDocumentNumber", payment.external))
+                answer = yield Call(
+                    "GET", _filter("customerPayments", "externalDocumentNumber", payment.external)
+                )
                 rows = _rows(answer)
                 if not rows:
                     raise

@@ -214,8 +214,6 @@ class Company:
         doc.update(
             totalAmountExcludingTax=net, totalTaxAmount=vat_total, totalAmountIncludingTax=net + vat_total
         )
-        if doc["status"] in ("Draft", "Open") and "remainingAmount" in doc:
-            pass
 
     def find_document(self, collection: str, doc_id: str) -> dict[str, Any]:
         """A sales document by id."""
@@ -297,7 +295,8 @@ class Company:
         entries.append((self.receivable_account, -sign * doc["totalAmountIncludingTax"]))
         self._entries(doc["number"], doc["postingDate"], "Credit Memo" if credit else "Invoice", entries)
         doc["status"] = "Open"
-        doc["remainingAmount"] = doc["totalAmountIncludingTax"]
+        if not credit:  # only an invoice shows what is left to pay
+            doc["remainingAmount"] = doc["totalAmountIncludingTax"]
 
     def _entries(self, number: str, day: str, kind: str, entries: list[tuple[str, Decimal]]) -> None:
         for account, amount in entries:
@@ -385,7 +384,11 @@ class Company:
         day = str(body.get("postingDate") or date.today().isoformat())
         self.check_date(day)
         external = str(body.get("externalDocumentNumber") or "")
-        if self.unique_external_numbers and external and any(p["externalDocumentNumber"] == external for p in self.payments):
+        if (
+            self.unique_external_numbers
+            and external
+            and any(p["externalDocumentNumber"] == external for p in self.payments)
+        ):
             raise BCError(400, "Internal_EntityWithSameKeyExists", f"The record already exists. External Document No.='{external}'")  # fmt: skip
         row = {"id": _new_id(), "journalId": journal_id, "journalDisplayName": journal["code"],
                "lineNumber": 10000 * (1 + sum(1 for p in self.payments if p["journalId"] == journal_id)),
