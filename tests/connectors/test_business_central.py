@@ -252,7 +252,7 @@ def test_a_stale_etag_is_refused_as_entity_changed(sandbox: BusinessCentralSandb
     assert stale.status == 412 and isinstance(target._classify(stale), EntityChanged)
 
 
-def Call_patch(doc_id: str, line_id: str, etag: str) -> Any:  # noqa: N802 - reads as the call it makes
+def Call_patch(doc_id: str, line_id: str, etag: str) -> Any:
     from connectors.ledgers.common.flows import Call
 
     return Call(

@@ -16,8 +16,8 @@ from typing import Any
 from integrator.choices import AccountType, PostingMode, PostingState, RuleKind
 from integrator.models import Channel, LedgerAccount, LedgerConnection, MappingSet, Posting, TaxCode
 from integrator.services.channels import create_channel
-from integrator.services.posting import ledger_target_for
 from integrator.services.mappings import activate_version, create_version
+from integrator.services.posting import ledger_target_for
 from tests.conftest import signed_headers
 
 __all__ = ["FAST_RETRIES", "deliver_sales", "drain", "till_on"]

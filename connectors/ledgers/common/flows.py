@@ -14,7 +14,7 @@ instead of hundreds, and every document still follows exactly the steps it would
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -73,14 +73,14 @@ def run_flow(flow: Flow[T], send: SendOne, classify: Classify) -> T:
             try:
                 call = flow.throw(exc)
             except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+                return stop.value
             continue
         call, result = _advance(flow, answer, classify)
     return result  # type: ignore[return-value]
 
 
 def run_flows(
-    flows: list[Flow[T]], send_many: SendMany, classify: Classify, *, batch_size: int = 100
+    flows: Sequence[Flow[T]], send_many: SendMany, classify: Classify, *, batch_size: int = 100
 ) -> list[T | ConnectorError]:
     """Run flows in lock-step, each round's calls gathered into batches of ``batch_size``.
 
