@@ -134,8 +134,9 @@ class SapB1Sandbox(SandboxServer):
     def _out(self, version: str, value: Any) -> Any:
         """A row in the version's JSON: v2 writes dates with a time and zone."""
         if isinstance(value, dict):
+            # PaidToDate is a v2 property; the v1 metadata's Document has none.
             return {k: (f"{v}T00:00:00Z" if version == "v2" and isinstance(v, str) and DATE_KEYS.search(k) and len(v) == 10
-                        else self._out(version, v)) for k, v in value.items()}  # fmt: skip
+                        else self._out(version, v)) for k, v in value.items() if version == "v2" or k != "PaidToDate"}  # fmt: skip
         if isinstance(value, list):
             return [self._out(version, v) for v in value]
         return value
