@@ -61,11 +61,20 @@ def test_the_registry_finds_the_target() -> None:
 
 def test_a_sale_is_an_invoice_with_our_vat_paid_by_an_incoming_payment(sandbox: SapB1Sandbox) -> None:
     target = target_for(sandbox)
-    check(target, sale("S-1", ("0.04", "0.04", "0.04", "10.00"), tax="2.03"))  # the shop's VAT, not the rate's
+    check(
+        target, sale("S-1", ("0.04", "0.04", "0.04", "10.00"), tax="2.03")
+    )  # the shop's VAT, not the rate's
     [invoice] = sandbox.company.documents["Invoices"]
-    assert invoice["VatSum"] == Decimal("2.03") and invoice["NumAtCard"] == "S-1" and invoice["DocumentStatus"] == "bost_Close"
+    assert (
+        invoice["VatSum"] == Decimal("2.03")
+        and invoice["NumAtCard"] == "S-1"
+        and invoice["DocumentStatus"] == "bost_Close"
+    )
     [payment] = sandbox.company.payments["IncomingPayments"]
-    assert payment["TransferAccount"] == "1100" and payment["PaymentInvoices"][0]["DocEntry"] == invoice["DocEntry"]
+    assert (
+        payment["TransferAccount"] == "1100"
+        and payment["PaymentInvoices"][0]["DocEntry"] == invoice["DocEntry"]
+    )
 
 
 def test_a_lost_answer_is_finished_by_the_next_attempt_without_a_duplicate(sandbox: SapB1Sandbox) -> None:
@@ -77,7 +86,10 @@ def test_a_lost_answer_is_finished_by_the_next_attempt_without_a_duplicate(sandb
     assert target.lookup(doc) is None  # found, but not paid yet
     result = target.post(doc)
     assert target.lookup(doc) == result
-    assert len(sandbox.company.documents["Invoices"]) == 1 and len(sandbox.company.payments["IncomingPayments"]) == 1
+    assert (
+        len(sandbox.company.documents["Invoices"]) == 1
+        and len(sandbox.company.payments["IncomingPayments"]) == 1
+    )
 
 
 def test_a_duplicate_refusal_is_resolved_by_look_up() -> None:
@@ -88,23 +100,39 @@ def test_a_duplicate_refusal_is_resolved_by_look_up() -> None:
         first, second = target.post_batch([doc, doc])
         assert not isinstance(first, Exception) and not isinstance(second, Exception), (first, second)
         assert first.remote_id == second.remote_id
-        assert len(b1.company.documents["Invoices"]) == 1 and len(b1.company.payments["IncomingPayments"]) == 1
+        assert (
+            len(b1.company.documents["Invoices"]) == 1 and len(b1.company.payments["IncomingPayments"]) == 1
+        )
 
 
 def test_a_refund_is_a_credit_memo_paid_back_by_an_outgoing_payment(sandbox: SapB1Sandbox) -> None:
     target = target_for(sandbox)
     lines = (line("4000", "revenue", debit="10.00", tax_code="UK-VAT20"), line("2100", "tax", debit="2.00", tax_code="UK-VAT20"),
              line("1100", "clearing", credit="12.00"))  # fmt: skip
-    check(target, PostingDocument(reference="R-1", idempotency_key="k", kind="refund", date=DAY, currency="GBP", lines=lines))
+    check(
+        target,
+        PostingDocument(
+            reference="R-1", idempotency_key="k", kind="refund", date=DAY, currency="GBP", lines=lines
+        ),
+    )
     [memo] = sandbox.company.documents["CreditNotes"]
     [refund] = sandbox.company.payments["VendorPayments"]
-    assert memo["DocTotal"] == Decimal("12.00") and refund["PaymentInvoices"][0]["InvoiceType"] == "it_CredItnote"
+    assert (
+        memo["DocTotal"] == Decimal("12.00")
+        and refund["PaymentInvoices"][0]["InvoiceType"] == "it_CredItnote"
+    )
 
 
 def test_a_payout_is_a_journal_entry_made_once(sandbox: SapB1Sandbox) -> None:
     target = target_for(sandbox)
-    lines = (line("1000", "bank", debit="95.00"), line("6100", "fee", debit="5.00"), line("1100", "clearing", credit="100.00"))
-    doc = PostingDocument(reference="PO-1", idempotency_key="k", kind="payout", date=DAY, currency="GBP", lines=lines)
+    lines = (
+        line("1000", "bank", debit="95.00"),
+        line("6100", "fee", debit="5.00"),
+        line("1100", "clearing", credit="100.00"),
+    )
+    doc = PostingDocument(
+        reference="PO-1", idempotency_key="k", kind="payout", date=DAY, currency="GBP", lines=lines
+    )
     check(target, doc)
     assert target.post(doc).remote_id == "1" and len(sandbox.company.journals) == 1
 
@@ -113,13 +141,18 @@ def test_an_invoice_on_terms_goes_through_a_sales_order(sandbox: SapB1Sandbox) -
     target = target_for(sandbox, order_to_invoice=True)
     lines = (line("1200", "receivable", debit="12.00"), line("4000", "revenue", credit="10.00", tax_code="UK-VAT20"),
              line("2100", "tax", credit="2.00", tax_code="UK-VAT20"))  # fmt: skip
-    doc = PostingDocument(reference="INV-9", idempotency_key="k", kind="invoice", date=DAY, currency="GBP", lines=lines)
+    doc = PostingDocument(
+        reference="INV-9", idempotency_key="k", kind="invoice", date=DAY, currency="GBP", lines=lines
+    )
     check(target, doc)
     [order] = sandbox.company.documents["Orders"]
     [invoice] = sandbox.company.documents["Invoices"]
     assert order["DocumentStatus"] == "bost_Close" and invoice["DocumentLines"][0]["BaseType"] == 17
     assert invoice["DocumentLines"][0]["BaseEntry"] == order["DocEntry"]
-    assert target.post(doc).remote_id == str(invoice["DocEntry"]) and len(sandbox.company.documents["Orders"]) == 1
+    assert (
+        target.post(doc).remote_id == str(invoice["DocEntry"])
+        and len(sandbox.company.documents["Orders"]) == 1
+    )
 
 
 def test_a_batch_of_50_sales_costs_a_few_requests(sandbox: SapB1Sandbox) -> None:
@@ -151,12 +184,25 @@ def test_closed_periods_are_refused_before_any_request(sandbox: SapB1Sandbox) ->
     sandbox.company.set_period_status(date(2026, 10, 15), "ltUnlockedExceptSales")
     target.posting_periods(refresh=True)
     before = len(sandbox.requests)
-    for doc in (sale("P-1", day=date(2026, 9, 15)), sale("P-2", day=date(2026, 10, 15)), sale("P-3", day=date(2027, 2, 1))):
+    for doc in (
+        sale("P-1", day=date(2026, 9, 15)),
+        sale("P-2", day=date(2026, 10, 15)),
+        sale("P-3", day=date(2027, 2, 1)),
+    ):
         with pytest.raises(ClosedPeriod):
             target.post(doc)
     assert len(sandbox.requests) == before
     payout = (line("1000", "bank", debit="5.00"), line("1100", "clearing", credit="5.00"))
-    target.post(PostingDocument(reference="PO-OK", idempotency_key="k", kind="payout", date=date(2026, 10, 15), currency="GBP", lines=payout))
+    target.post(
+        PostingDocument(
+            reference="PO-OK",
+            idempotency_key="k",
+            kind="payout",
+            date=date(2026, 10, 15),
+            currency="GBP",
+            lines=payout,
+        )
+    )
 
 
 def test_the_service_layers_own_4013_is_a_closed_period(sandbox: SapB1Sandbox) -> None:

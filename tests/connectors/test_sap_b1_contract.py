@@ -19,7 +19,10 @@ from tests.connectors.test_sap_b1 import target_for
 from tests.contract_edmx import Edmx, load
 from tests.ledgers.demo_week import demo_chart
 
-METADATA = {"v1": "sap-b1/service-layer-b1s-v1.odata-v3.metadata.xml", "v2": "sap-b1/service-layer-b1s-v2.odata-v4.edmx.xml"}
+METADATA = {
+    "v1": "sap-b1/service-layer-b1s-v1.odata-v3.metadata.xml",
+    "v2": "sap-b1/service-layer-b1s-v2.odata-v4.edmx.xml",
+}
 
 
 def metadata(version: str) -> Edmx:
@@ -36,12 +39,28 @@ def posted(request: Any) -> Any:
         target.post(sale("C-1", ("10.00", "25.00")))
         refund = (line("4000", "revenue", debit="10.00", tax_code="UK-VAT20"), line("2100", "tax", debit="2.00", tax_code="UK-VAT20"),
                   line("1100", "clearing", credit="12.00"))  # fmt: skip
-        target.post(PostingDocument(reference="C-R", idempotency_key="k", kind="refund", date=DAY, currency="GBP", lines=refund))
-        payout = (line("1000", "bank", debit="95.00"), line("6100", "fee", debit="5.00"), line("1100", "clearing", credit="100.00"))
-        target.post(PostingDocument(reference="C-PO", idempotency_key="k2", kind="payout", date=DAY, currency="GBP", lines=payout))
+        target.post(
+            PostingDocument(
+                reference="C-R", idempotency_key="k", kind="refund", date=DAY, currency="GBP", lines=refund
+            )
+        )
+        payout = (
+            line("1000", "bank", debit="95.00"),
+            line("6100", "fee", debit="5.00"),
+            line("1100", "clearing", credit="100.00"),
+        )
+        target.post(
+            PostingDocument(
+                reference="C-PO", idempotency_key="k2", kind="payout", date=DAY, currency="GBP", lines=payout
+            )
+        )
         terms = (line("1200", "receivable", debit="12.00"), line("4000", "revenue", credit="10.00", tax_code="UK-VAT20"),
                  line("2100", "tax", credit="2.00", tax_code="UK-VAT20"))  # fmt: skip
-        target.post(PostingDocument(reference="C-T", idempotency_key="k3", kind="invoice", date=DAY, currency="GBP", lines=terms))
+        target.post(
+            PostingDocument(
+                reference="C-T", idempotency_key="k3", kind="invoice", date=DAY, currency="GBP", lines=terms
+            )
+        )
         target.post_batch([sale(f"C-B{n}") for n in range(3)])
         yield b1
 

@@ -40,13 +40,16 @@ def company() -> Company:
 
 def invoice(c: Company, **line: Any) -> dict[str, Any]:
     body = {"AccountCode": "4000", "LineTotal": Decimal("0.04"), "VatGroup": "UK-VAT20", **line}
-    return c.add_document("Invoices", {"CardCode": "C1", "DocType": "dDocument_Service", "DocDate": "2026-10-05", "DocumentLines": [body]})
+    return c.add_document(
+        "Invoices",
+        {"CardCode": "C1", "DocType": "dDocument_Service", "DocDate": "2026-10-05", "DocumentLines": [body]},
+    )
 
 
 def test_vat_is_the_callers_tax_total_or_computed_per_line() -> None:
     c = company()
     assert invoice(c)["VatSum"] == Decimal("0.01")
-    assert invoice(c, TaxTotal=Decimal("0")) ["VatSum"] == Decimal("0")
+    assert invoice(c, TaxTotal=Decimal("0"))["VatSum"] == Decimal("0")
 
 
 def test_period_statuses_refuse_what_they_must() -> None:
@@ -55,16 +58,31 @@ def test_period_statuses_refuse_what_they_must() -> None:
     with pytest.raises(B1Error) as refused:
         invoice(c)
     assert refused.value.code == -4013
-    c.add_journal({"ReferenceDate": "2026-10-05", "JournalEntryLines": [{"AccountCode": "1000", "Debit": 1}, {"AccountCode": "1100", "Credit": 1}]})
+    c.add_journal(
+        {
+            "ReferenceDate": "2026-10-05",
+            "JournalEntryLines": [{"AccountCode": "1000", "Debit": 1}, {"AccountCode": "1100", "Credit": 1}],
+        }
+    )
     with pytest.raises(B1Error):
-        c.add_journal({"ReferenceDate": "2027-01-05", "JournalEntryLines": [{"AccountCode": "1000", "Debit": 1}, {"AccountCode": "1100", "Credit": 1}]})
+        c.add_journal(
+            {
+                "ReferenceDate": "2027-01-05",
+                "JournalEntryLines": [
+                    {"AccountCode": "1000", "Debit": 1},
+                    {"AccountCode": "1100", "Credit": 1},
+                ],
+            }
+        )
 
 
 def test_no_session_is_401_code_301_in_each_versions_shape(b1: SapB1Sandbox) -> None:
     v1 = requests.get(f"{b1.url}/b1s/v1/Invoices", timeout=5)
     v2 = requests.get(f"{b1.url}/b1s/v2/Invoices", timeout=5)
     assert v1.status_code == v2.status_code == 401
-    assert v1.json()["error"]["code"] == 301 and v1.json()["error"]["message"]["value"].startswith("Invalid session")
+    assert v1.json()["error"]["code"] == 301 and v1.json()["error"]["message"]["value"].startswith(
+        "Invalid session"
+    )
     assert v2.json()["error"]["code"] == "301" and v2.json()["error"]["message"].startswith("Invalid session")
     cookie = login(b1)
     assert requests.get(f"{b1.url}/b1s/v1/Invoices", headers=cookie, timeout=5).status_code == 200
@@ -98,5 +116,8 @@ def test_sessions_end_after_the_configured_number_of_requests() -> None:
     with SapB1Sandbox(session_requests=2) as b1:
         b1.seed_chart(*demo_chart())
         cookie = login(b1)
-        statuses = [requests.get(f"{b1.url}/b1s/v1/VatGroups", headers=cookie, timeout=5).status_code for _ in range(3)]
+        statuses = [
+            requests.get(f"{b1.url}/b1s/v1/VatGroups", headers=cookie, timeout=5).status_code
+            for _ in range(3)
+        ]
     assert statuses == [200, 200, 401]

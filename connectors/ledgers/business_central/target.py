@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -37,6 +37,7 @@ from connectors.base import (
     ClosedPeriod,
     ConnectionCheck,
     ConnectorError,
+    Deferred,
     LedgerConfig,
     LedgerTarget,
     LedgerView,
@@ -335,6 +336,8 @@ class BusinessCentralTarget(LedgerTarget):
             if check_only:
                 return None
             entity = yield from self._fit_and_post(sales, entity)
+        elif sales.collection == "salesOrders":
+            entity = yield from self._invoice_of_order(sales, entity)
         total = Decimal(str(entity.get("totalAmountIncludingTax", 0)))
         if total != sales.total:
             raise Permanent(f"business central: {sales.external} holds {total}, not {sales.total}: check it before posting again",
@@ -347,8 +350,9 @@ class BusinessCentralTarget(LedgerTarget):
             if made is None:
                 return None
             payment_ids.append(made.remote_id)
+        kind = "salesInvoices" if sales.collection == "salesOrders" else sales.collection
         return PostResult(str(entity["id"]), str(entity.get("number") or ""),
-                          {"entity": sales.collection, "external": sales.external, "payment_ids": payment_ids,
+                          {"entity": kind, "external": sales.external, "payment_ids": payment_ids,
                            "order_id": str(entity.get("orderId") or "")})  # fmt: skip
 
     def _fit_and_post(self, sales: BCSales, entity: dict[str, Any]) -> Flow[dict[str, Any]]:
@@ -397,6 +401,8 @@ class BusinessCentralTarget(LedgerTarget):
                     )
             answer = yield Call("GET", f"{path}?$expand={sales.lines_key}")
             entity = dict(answer.body or {})
+        if sales.collection == "salesOrders":
+            self._wait_for_schedule(sales)
         action = "Microsoft.NAV.shipAndInvoice" if sales.collection == "salesOrders" else "Microsoft.NAV.post"
         try:
             yield Call("POST", f"{path}/{action}")
@@ -406,13 +412,26 @@ class BusinessCentralTarget(LedgerTarget):
             if (answer.body or {}).get("status") == "Draft":
                 raise
         if sales.collection == "salesOrders":
-            found = yield Call("GET", _filter("salesInvoices", "externalDocumentNumber", sales.external))
-            rows = _rows(found)
-            if not rows:
-                raise Uncertain(f"business central: the invoice of order {sales.external} is not there yet")
-            return {**rows[0], "orderId": entity["id"]}
+            return (yield from self._invoice_of_order(sales, entity))
         answer = yield Call("GET", path)
         return dict(answer.body or {})
+
+    def _invoice_of_order(self, sales: BCSales, order: dict[str, Any]) -> Flow[dict[str, Any]]:
+        """The posted invoice that shipping and invoicing the order made (linked by ``orderId``)."""
+        found = yield Call("GET", _filter("salesInvoices", "externalDocumentNumber", sales.external))
+        rows = [r for r in _rows(found) if r.get("orderId") == order["id"]]
+        if not rows:
+            raise Uncertain(f"business central: the invoice of order {sales.external} is not there yet")
+        return dict(rows[0])
+
+    def _wait_for_schedule(self, sales: BCSales) -> None:
+        """Orders are shipped and invoiced together at the connection's scheduled time of day
+        (``settings["order_post_after"]``, ``HH:MM`` UTC): before it, the order waits as a draft."""
+        after = str(self.config.settings.get("order_post_after") or "")
+        if after and datetime.now(UTC).strftime("%H:%M") < after:
+            raise Deferred(
+                f"business central: order {sales.external} waits for the scheduled ship-and-invoice at {after} UTC"
+            )
 
     def _journal_id(self, code: str, balancing: str, payment: bool) -> Flow[str]:
         """The id of a general or customer payment journal, made once when it is missing."""
