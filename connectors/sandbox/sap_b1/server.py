@@ -151,7 +151,8 @@ class SapB1Sandbox(SandboxServer):
         if req.path.endswith("/Login") and req.method == "POST":
             return self._login(req, version)
         cookie = req.header("Cookie")
-        session = (re.search(r"B1SESSION=([\w-]+)", cookie) or [None, ""])[1]
+        found = re.search(r"B1SESSION=([\w-]+)", cookie)
+        session = found[1] if found else ""
         now = time.time()
         with self.lock:
             state = self.sessions.get(session)
