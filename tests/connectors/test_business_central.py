@@ -301,3 +301,15 @@ def test_error_classification_table(fixture: str, status: int, expected: type) -
     assert type(error) is expected and error.vendor_code == body["error"]["code"]
     if isinstance(error, RateLimited):
         assert error.retry_after == 7
+
+
+def test_dimension_defaults_and_vat_rates_as_text_come_from_the_settings(
+    sandbox: BusinessCentralSandbox,
+) -> None:
+    target = target_for(
+        sandbox, shortcut_dimension_1="RETAIL", shortcut_dimension_2="UK", tax_rates="UK-VAT20=0.20; NONE=0"
+    )
+    target.post(sale("S-DIM"))
+    [invoice] = sandbox.company.documents["salesInvoices"]
+    assert (invoice["shortcutDimension1Code"], invoice["shortcutDimension2Code"]) == ("RETAIL", "UK")
+    assert {t.code: t.rate for t in target.fetch_tax_codes()}["UK-VAT20"] == Decimal("0.20")

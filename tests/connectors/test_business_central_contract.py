@@ -47,7 +47,7 @@ def posted() -> Any:
     """A sandbox after a sale, a VAT fit, a refund, a payout, a payment and a batch."""
     with BusinessCentralSandbox() as bc:
         bc.seed_chart(*demo_chart())
-        target = target_for(bc)
+        target = target_for(bc, shortcut_dimension_1="RETAIL")
         target.post(sale("C-1", ("10.00", "25.00")))
         target.post(sale("C-FIT", ("0.04", "0.04", "0.04", "10.00"), tax="2.03"))
         refund = (line("4000", "revenue", debit="10.00", tax_code="UK-VAT20"), line("2100", "tax", debit="2.00", tax_code="UK-VAT20"),

@@ -237,3 +237,19 @@ def test_error_classification_table(fixture: str, status: int, expected: type) -
     body = json.loads((FIXTURES / fixture).read_text())
     error = classify_error(status, body)
     assert type(error) is expected and error.vendor_code == str(body["error"]["code"])
+
+
+def test_every_line_carries_the_connections_department_and_project(sandbox: SapB1Sandbox) -> None:
+    target = target_for(sandbox, costing_code="RETAIL", project_code="KENTE")
+    target.post(sale("S-DIM"))
+    payout = (line("1000", "bank", debit="5.00"), line("1100", "clearing", credit="5.00"))
+    target.post(
+        PostingDocument(
+            reference="PO-DIM", idempotency_key="k", kind="payout", date=DAY, currency="GBP", lines=payout
+        )
+    )
+    lines = (
+        sandbox.company.documents["Invoices"][0]["DocumentLines"]
+        + sandbox.company.journals[0]["JournalEntryLines"]
+    )
+    assert {(ln["CostingCode"], ln["ProjectCode"]) for ln in lines} == {("RETAIL", "KENTE")}

@@ -35,7 +35,7 @@ def posted(request: Any) -> Any:
     with SapB1Sandbox() as b1:
         b1.seed_chart(*demo_chart())
         b1.version = request.param  # type: ignore[attr-defined]
-        target = target_for(b1, order_to_invoice=True)
+        target = target_for(b1, order_to_invoice=True, costing_code="RETAIL", project_code="KENTE")
         target.post(sale("C-1", ("10.00", "25.00")))
         refund = (line("4000", "revenue", debit="10.00", tax_code="UK-VAT20"), line("2100", "tax", debit="2.00", tax_code="UK-VAT20"),
                   line("1100", "clearing", credit="12.00"))  # fmt: skip

@@ -68,6 +68,9 @@ class BCSettings:
     order_to_invoice: bool = False
     walk_in_name: str = "Walk-in customer"
     due_days: int = 0
+    #: Dimension defaults the company's sales documents carry (global dimensions 1 and 2).
+    shortcut_dimension_1: str = ""
+    shortcut_dimension_2: str = ""
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> BCSettings:
@@ -174,6 +177,10 @@ def _sales(doc: SalesDocument, settings: BCSettings) -> BCSales:
     }
     if collection == "salesInvoices":
         body["dueDate"] = (doc.due_date or doc.date).isoformat()
+    if settings.shortcut_dimension_1:
+        body["shortcutDimension1Code"] = settings.shortcut_dimension_1
+    if settings.shortcut_dimension_2:
+        body["shortcutDimension2Code"] = settings.shortcut_dimension_2
     if credit and doc.related_remote_id:
         body["invoiceId"] = doc.related_remote_id
     taxes: dict[str, Decimal] = {}

@@ -132,6 +132,10 @@ class BusinessCentralTarget(LedgerTarget):
         SetupField("allow_posting_from", "Allow posting from (this user)", kind="date"),
         SetupField("allow_posting_to", "Allow posting to (this user)", kind="date"),
         SetupField("order_to_invoice", "Invoices on terms go through sales orders", kind="bool", default=False),
+        SetupField("order_post_after", "Ship and invoice waiting orders after (HH:MM UTC)", default=""),
+        SetupField("tax_rates", "VAT rates of the VAT codes", help="UK-VAT20=0.20; UK-ZERO=0 (the API lists codes without rates)"),
+        SetupField("shortcut_dimension_1", "Global dimension 1 default (e.g. a department)"),
+        SetupField("shortcut_dimension_2", "Global dimension 2 default (e.g. a project)"),
     )  # fmt: skip
 
     def __init__(self, config: LedgerConfig) -> None:
@@ -609,7 +613,7 @@ class BusinessCentralTarget(LedgerTarget):
 
     def fetch_tax_codes(self) -> list[RemoteTaxCode]:
         """VAT product posting groups (``taxGroups``), with the rates stated in the settings."""
-        rates = {str(k): Decimal(str(v)) for k, v in (self.config.settings.get("tax_rates") or {}).items()}
+        rates = _rates(self.config.settings.get("tax_rates"))
         rows = (self._get("taxGroups") or {}).get("value") or []
         return [RemoteTaxCode(code=str(r["code"]), name=str(r.get("displayName") or ""), rate=rates.get(str(r["code"]), ZERO),
                               remote_id=str(r["code"])) for r in rows]  # fmt: skip
@@ -622,3 +626,11 @@ def _amount(amount: Decimal) -> dict[str, Decimal]:
         if amount >= 0
         else {"quantity": Decimal(-1), "unitPrice": -amount}
     )
+
+
+def _rates(value: Any) -> dict[str, Decimal]:
+    """VAT rates from the settings: a mapping, or text ``CODE=0.20; CODE2=0``."""
+    if isinstance(value, Mapping):
+        return {str(k): Decimal(str(v)) for k, v in value.items()}
+    pairs = (item.split("=", 1) for item in str(value or "").replace(",", ";").split(";") if "=" in item)
+    return {k.strip(): Decimal(v.strip()) for k, v in pairs}

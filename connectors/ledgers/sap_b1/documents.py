@@ -63,6 +63,9 @@ class B1Settings:
     order_to_invoice: bool = False
     walk_in_name: str = "Walk-in customer"
     due_days: int = 0
+    #: Defaults every line carries: a distribution rule (department) and a project.
+    costing_code: str = ""
+    project_code: str = ""
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> B1Settings:
@@ -125,12 +128,22 @@ class B1Rendered:
     payment: B1Payment | None = None
 
 
+def _defaults(settings: B1Settings) -> dict[str, str]:
+    """The dimension defaults of a line."""
+    out = {}
+    if settings.costing_code:
+        out["CostingCode"] = settings.costing_code
+    if settings.project_code:
+        out["ProjectCode"] = settings.project_code
+    return out
+
+
 def _sales(doc: SalesDocument, settings: B1Settings) -> B1Sales:
     credit = doc.type == "credit_note"
     reference = reference_of(doc.reference)
     lines = [
         {"ItemDescription": line.description[:100], "AccountCode": line.account_code, "LineTotal": line.amount,
-         "VatGroup": line.tax_code_ref or line.tax_code or settings.no_tax_group, "TaxTotal": line.tax}
+         "VatGroup": line.tax_code_ref or line.tax_code or settings.no_tax_group, "TaxTotal": line.tax, **_defaults(settings)}
         for line in doc.lines
     ]  # fmt: skip
     body: dict[str, Any] = {
@@ -151,7 +164,7 @@ def _sales(doc: SalesDocument, settings: B1Settings) -> B1Sales:
     return B1Sales("CreditNotes" if credit else "Invoices", body, reference, doc.total, payments, via_order)
 
 
-def _journal(doc: JournalPlan) -> B1Journal:
+def _journal(doc: JournalPlan, settings: B1Settings) -> B1Journal:
     reference = reference_of(doc.reference)
     body = {
         "ReferenceDate": doc.date.isoformat(),
@@ -160,7 +173,8 @@ def _journal(doc: JournalPlan) -> B1Journal:
         "Memo": (doc.memo or doc.reference)[:50],
         "Reference": reference,
         "JournalEntryLines": [
-            {"AccountCode": line.account_code, "Debit": line.debit, "Credit": line.credit, "LineMemo": line.description[:50]}
+            {"AccountCode": line.account_code, "Debit": line.debit, "Credit": line.credit, "LineMemo": line.description[:50],
+             **_defaults(settings)}
             for line in doc.lines if line.debit or line.credit
         ],
     }  # fmt: skip
@@ -182,5 +196,5 @@ def render(plan: PlannedDocument, settings: B1Settings, *, local_currency: str) 
                             plan.date.isoformat(), "it_Invoice", applies)  # fmt: skip
         return B1Rendered(plan, payment=payment)
     if isinstance(plan, BankDeposit):
-        return B1Rendered(plan, journal=_journal(deposit_as_journal(plan)))
-    return B1Rendered(plan, journal=_journal(plan))
+        return B1Rendered(plan, journal=_journal(deposit_as_journal(plan), settings))
+    return B1Rendered(plan, journal=_journal(plan, settings))

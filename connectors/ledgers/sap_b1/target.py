@@ -120,6 +120,8 @@ class SapB1Target(LedgerTarget):
         SetupField("receivable_account", "Customers' control account", default="1200"),
         SetupField("no_tax_group", "VAT group of untaxed lines", default="NONE"),
         SetupField("order_to_invoice", "Invoices on terms go through sales orders", kind="bool", default=False),
+        SetupField("costing_code", "Distribution rule (department) every line carries"),
+        SetupField("project_code", "Project every line carries"),
     )  # fmt: skip
 
     def __init__(self, config: LedgerConfig) -> None:

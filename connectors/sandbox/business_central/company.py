@@ -165,6 +165,9 @@ class Company:
                "currencyCode": self.currency, "pricesIncludeTax": False, "status": "Draft", "_lines": [], "_version": 1}  # fmt: skip
         if collection == "salesInvoices":
             doc["dueDate"] = str(body.get("dueDate") or day)
+        for key in ("shortcutDimension1Code", "shortcutDimension2Code"):
+            if body.get(key):
+                doc[key] = str(body[key])[:20]
         if collection == "salesCreditMemos" and body.get("invoiceId"):
             doc["invoiceId"] = body["invoiceId"]
         for line in body.get(lines_key) or []:

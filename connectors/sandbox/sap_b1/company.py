@@ -205,7 +205,8 @@ class Company:
         tax = Decimal(str(body["TaxTotal"])) if body.get("TaxTotal") is not None else _round(total * rate)
         line = {"LineNum": n, "ItemDescription": str(body.get("ItemDescription") or "")[:100], "AccountCode": account["Code"],
                 "LineTotal": total, "VatGroup": group, "TaxTotal": tax, "TaxPercentagePerRow": rate * 100,
-                "BaseType": int(body.get("BaseType", -1)), "BaseEntry": body.get("BaseEntry"), "BaseLine": body.get("BaseLine")}  # fmt: skip
+                "BaseType": int(body.get("BaseType", -1)), "BaseEntry": body.get("BaseEntry"), "BaseLine": body.get("BaseLine"),
+                "CostingCode": str(body.get("CostingCode") or ""), "ProjectCode": str(body.get("ProjectCode") or "")}  # fmt: skip
         if line["BaseType"] == 17:
             order = self.document("Orders", int(line["BaseEntry"]))
             if order["DocumentStatus"] != "bost_Open":
@@ -279,7 +280,8 @@ class Company:
             self.account(str(line.get("AccountCode") or ""))
             lines.append({"Line_ID": n, "AccountCode": line["AccountCode"], "Debit": Decimal(str(line.get("Debit", 0))),
                           "Credit": Decimal(str(line.get("Credit", 0))), "LineMemo": str(line.get("LineMemo") or "")[:50],
-                          "ShortName": line.get("ShortName") or line["AccountCode"]})  # fmt: skip
+                          "ShortName": line.get("ShortName") or line["AccountCode"], "CostingCode": str(line.get("CostingCode") or ""),
+                          "ProjectCode": str(line.get("ProjectCode") or "")})  # fmt: skip
         if not lines or sum((ln["Debit"] - ln["Credit"] for ln in lines), ZERO):
             raise B1Error(400, -5002, "Unbalanced transaction")
         entry = self._next("JE")
