@@ -59,7 +59,7 @@ def test_500_postings_under_faults_and_expiring_sessions_exactly_once(client: An
     assert {d["DocumentStatus"] for d in invoices} == {"bost_Close"}  # every invoice paid
     assert Posting.objects.filter(state=PostingState.POSTED).count() == 500  # 0 lost
     assert inside == []
-    assert logins > 5  # sessions ended and were renewed
+    assert logins >= 3  # sessions ended (every 97 requests) and were renewed
     print(f"SAP Business One: 500 postings, {batches} $batch requests, {logins} logins, 0 duplicates, 0 lost")
 
 
