@@ -2,6 +2,7 @@
 
 * :mod:`.documents` - the ledger-target layer's plan as Business Central bodies (pure functions);
 * :mod:`.errors` - ``{"error": {"code", "message"}}`` classified into the taxonomy;
+* :mod:`.reading` - a posting read back as a LedgerView, the chart and VAT codes;
 * :mod:`.target` - :class:`BusinessCentralTarget`: Entra ID token, look-up-first flows run alone
   or in ``$batch``, VAT fitting, allowed posting dates, read-back and lists.
 

@@ -63,7 +63,8 @@ from connectors.ledgers.business_central.documents import (
     render,
 )
 from connectors.ledgers.business_central.errors import DuplicateDocument, classify_error
-from connectors.ledgers.common import CustomerIdentity, PlanOptions, expected_view, make_view, plan_document
+from connectors.ledgers.business_central.reading import accounts_of, read_back_view, tax_codes_of
+from connectors.ledgers.common import CustomerIdentity, PlanOptions, expected_view, plan_document
 from connectors.ledgers.common.flows import Answer, Call, Flow, run_flow, run_flows
 from connectors.ledgers.common.taxfit import differences, shift_for
 
@@ -78,8 +79,6 @@ FACTS_TTL = 600.0
 FIT_ATTEMPTS = 4
 ZERO = Decimal(0)
 BLANK = "0001-01-01"
-CATEGORY = {"Assets": "asset", "Liabilities": "liability", "Equity": "equity", "Income": "revenue",
-            "Cost of Goods Sold": "expense", "Expense": "expense"}  # fmt: skip
 
 _tokens: dict[str, tuple[float, str]] = {}
 _ranges: dict[str, tuple[float, date | None, date | None]] = {}
@@ -551,42 +550,8 @@ class BusinessCentralTarget(LedgerTarget):
     # -- read-back -----------------------------------------------------------------------------------
 
     def read_back(self, doc: PostingDocument, result: PostResult) -> LedgerView:
-        """What Business Central holds: document lines per account, VAT per code, the receivable;
-        payment lines against their journal's balancing account; ledger entries of journals."""
-        kind = str(result.raw.get("entity") or "")
-        accounts: list[tuple[str, Decimal]] = []
-        taxes: list[tuple[str, Decimal]] = []
-        if kind in ("salesInvoices", "salesCreditMemos"):
-            lines_key = "salesInvoiceLines" if kind == "salesInvoices" else "salesCreditMemoLines"
-            row = self._get(f"{kind}({result.remote_id})?$expand={lines_key}")
-            sign = Decimal(-1) if kind == "salesInvoices" else Decimal(1)
-            for line in row.get(lines_key) or []:
-                accounts.append(
-                    (str(line["lineObjectNumber"]), sign * Decimal(str(line["amountExcludingTax"])))
-                )
-                taxes.append((str(line["taxCode"]), sign * Decimal(str(line["totalTaxAmount"]))))
-            accounts.append((self.receivable, -sign * Decimal(str(row["totalAmountIncludingTax"]))))
-            for payment_id in result.raw.get("payment_ids") or []:
-                accounts += self._payment_entries(str(payment_id))
-        elif kind == "customerPayments":
-            accounts += self._payment_entries(result.remote_id)
-        else:
-            for entry in (
-                self._get(_filter("generalLedgerEntries", "documentNumber", result.remote_id)) or {}
-            ).get("value") or []:
-                accounts.append(
-                    (
-                        str(entry["accountNumber"]),
-                        Decimal(str(entry["debitAmount"])) - Decimal(str(entry["creditAmount"])),
-                    )
-                )
-        return make_view(self.local_currency, accounts, taxes, (f"{kind} {result.remote_id}",))
-
-    def _payment_entries(self, payment_id: str) -> list[tuple[str, Decimal]]:
-        line = self._get(f"customerPayments({payment_id})")
-        journal = self._get(f"customerPaymentJournals({line['journalId']})")
-        amount = Decimal(str(line["amount"]))
-        return [(self.receivable, amount), (str(journal["balancingAccountNumber"]), -amount)]
+        """What Business Central holds for the posting (see :func:`.reading.read_back_view`)."""
+        return read_back_view(self._get, self.receivable, self.local_currency, result)
 
     # -- setting up ----------------------------------------------------------------------------------
 
@@ -606,17 +571,13 @@ class BusinessCentralTarget(LedgerTarget):
 
     def fetch_accounts(self) -> list[RemoteAccount]:
         """G/L accounts that take postings."""
-        rows = (self._get("accounts") or {}).get("value") or []
-        return [RemoteAccount(code=str(r["number"]), name=str(r.get("displayName") or ""), type=CATEGORY.get(str(r.get("category")), "expense"),
-                              remote_id=str(r.get("id") or ""), active=not r.get("blocked"))
-                for r in rows if r.get("accountType", "Posting") == "Posting"]  # fmt: skip
+        return accounts_of((self._get("accounts") or {}).get("value") or [])
 
     def fetch_tax_codes(self) -> list[RemoteTaxCode]:
         """VAT product posting groups (``taxGroups``), with the rates stated in the settings."""
-        rates = _rates(self.config.settings.get("tax_rates"))
-        rows = (self._get("taxGroups") or {}).get("value") or []
-        return [RemoteTaxCode(code=str(r["code"]), name=str(r.get("displayName") or ""), rate=rates.get(str(r["code"]), ZERO),
-                              remote_id=str(r["code"])) for r in rows]  # fmt: skip
+        return tax_codes_of(
+            (self._get("taxGroups") or {}).get("value") or [], self.config.settings.get("tax_rates")
+        )
 
 
 def _amount(amount: Decimal) -> dict[str, Decimal]:
@@ -626,11 +587,3 @@ def _amount(amount: Decimal) -> dict[str, Decimal]:
         if amount >= 0
         else {"quantity": Decimal(-1), "unitPrice": -amount}
     )
-
-
-def _rates(value: Any) -> dict[str, Decimal]:
-    """VAT rates from the settings: a mapping, or text ``CODE=0.20; CODE2=0``."""
-    if isinstance(value, Mapping):
-        return {str(k): Decimal(str(v)) for k, v in value.items()}
-    pairs = (item.split("=", 1) for item in str(value or "").replace(",", ";").split(";") if "=" in item)
-    return {k.strip(): Decimal(v.strip()) for k, v in pairs}
