@@ -66,6 +66,7 @@ class Edmx:
     """The types of one metadata document (names without their namespace)."""
 
     def __init__(self, path: Path) -> None:
+        """Read the types, enums and entity sets of a metadata file."""
         root = ET.parse(path).getroot()
         self.types: dict[str, TypeDef] = {}
         self.enums: dict[str, set[str]] = {}
@@ -93,6 +94,7 @@ class Edmx:
                     nav.type, nav.collection = end if end else ("", False)
 
     def _read_type(self, node: ET.Element) -> None:
+        """One entity or complex type with its properties and navigation properties."""
         typedef = TypeDef(
             node.get("Name", ""), base=_type_of(node.get("BaseType", ""))[0] if node.get("BaseType") else ""
         )
@@ -113,6 +115,7 @@ class Edmx:
         self.types[typedef.name] = typedef
 
     def _all(self, name: str) -> TypeDef:
+        """A type with the properties of its base types."""
         typedef = self.types[name]
         if not typedef.base:
             return typedef
@@ -154,6 +157,7 @@ class Edmx:
         return problems
 
     def _value(self, prop: Prop, value: Any, writing: bool, path: str) -> list[str]:
+        """What is wrong with one property value (empty: nothing)."""
         if value is None:
             return [] if prop.nullable else [f"{path}: may not be null"]
         if prop.collection:

@@ -159,6 +159,7 @@ def _line(line: SalesLine, settings: BCSettings) -> dict[str, Any]:
 
 
 def _sales(doc: SalesDocument, settings: BCSettings) -> BCSales:
+    """A draft invoice, credit memo or order, our VAT per code and the payments to apply once posted."""
     credit = doc.type == "credit_note"
     order = settings.order_to_invoice and doc.type == "invoice" and not doc.settlements
     collection = "salesCreditMemos" if credit else "salesOrders" if order else "salesInvoices"
@@ -202,6 +203,7 @@ def _sales(doc: SalesDocument, settings: BCSettings) -> BCSales:
 
 
 def _journal(doc: JournalPlan) -> BCJournal:
+    """General journal lines of one document number (debit positive), with our reference."""
     external = external_number(doc.reference)
     number = doc.reference if len(doc.reference) <= 20 else short_form(doc.reference, 20)
     lines = tuple(

@@ -138,6 +138,7 @@ class BusinessCentralTarget(LedgerTarget):
     )  # fmt: skip
 
     def __init__(self, config: LedgerConfig) -> None:
+        """Read the connection: tenant, environment, company, receivables account, limits."""
         super().__init__(config)
         s = config.settings
         self.settings = BCSettings.from_mapping(s)
@@ -248,6 +249,7 @@ class BusinessCentralTarget(LedgerTarget):
         return start, end
 
     def _refuse_closed_period(self, doc: PostingDocument) -> None:
+        """Raise ClosedPeriod, before any request, for a date outside the allowed posting range."""
         start, end = self.allowed_range()
         if (start and doc.date < start) or (end and doc.date > end):
             text = f"{doc.reference} is dated {doc.date}: Posting Date is not within your range of allowed posting dates ({start or '…'} to {end or '…'})"
@@ -304,6 +306,7 @@ class BusinessCentralTarget(LedgerTarget):
     def _flow(
         self, rendered: BCRendered, customer_id: str, *, check_only: bool = False
     ) -> Flow[PostResult | None]:
+        """The look-up-first flow of a rendered document (``check_only``: find, never make)."""
         if rendered.sales is not None:
             return self._sales_flow(rendered.sales, customer_id, check_only)
         if rendered.payment is not None:
@@ -312,6 +315,7 @@ class BusinessCentralTarget(LedgerTarget):
         return self._journal_flow(rendered.journal, check_only)
 
     def _find_sales(self, sales: BCSales) -> Flow[dict[str, Any] | None]:
+        """The live sales document holding our reference (with its lines), or None."""
         answer = yield Call(
             "GET", _filter(sales.collection, "externalDocumentNumber", sales.external, sales.lines_key)
         )

@@ -139,6 +139,7 @@ def _defaults(settings: B1Settings) -> dict[str, str]:
 
 
 def _sales(doc: SalesDocument, settings: B1Settings) -> B1Sales:
+    """A marketing document with our VAT on every line and the payments that settle it."""
     credit = doc.type == "credit_note"
     reference = reference_of(doc.reference)
     lines = [
@@ -165,6 +166,7 @@ def _sales(doc: SalesDocument, settings: B1Settings) -> B1Sales:
 
 
 def _journal(doc: JournalPlan, settings: B1Settings) -> B1Journal:
+    """A journal entry carrying our reference."""
     reference = reference_of(doc.reference)
     body = {
         "ReferenceDate": doc.date.isoformat(),

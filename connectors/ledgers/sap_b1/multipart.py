@@ -36,6 +36,7 @@ def _http_request(part: Part) -> str:
 
 
 def _http_response(part: Part) -> str:
+    """An answer as an HTTP response message."""
     head = [
         f"HTTP/1.1 {part.status} {REASONS.get(part.status, 'Status')}",
         *(f"{k}: {v}" for k, v in part.headers.items()),
@@ -49,6 +50,7 @@ def _wrap(text: str, content_id: int | None = None) -> str:
 
 
 def _encode(groups: list[tuple[bool, list[Part]]], render: object, boundary: str) -> bytes:
+    """Groups as a multipart body: single parts, or change sets of nested multipart."""
     out = []
     for n, (changeset, parts) in enumerate(groups):
         out.append(f"--{boundary}{CRLF}")
@@ -88,6 +90,7 @@ def _sections(text: str, boundary: str) -> list[str]:
 
 
 def _split_head(text: str) -> tuple[dict[str, str], str]:
+    """(headers, rest) of a MIME section."""
     head, _, rest = text.partition("\r\n\r\n")
     headers = {}
     for line in head.split("\r\n"):
@@ -98,6 +101,7 @@ def _split_head(text: str) -> tuple[dict[str, str], str]:
 
 
 def _parse(text: str, boundary: str, response: bool) -> list[tuple[bool, list[Part]]]:
+    """The groups of a multipart body (a nested multipart section is a change set)."""
     groups: list[tuple[bool, list[Part]]] = []
     for section in _sections(text, boundary):
         headers, rest = _split_head(section)
@@ -112,6 +116,7 @@ def _parse(text: str, boundary: str, response: bool) -> list[tuple[bool, list[Pa
 
 
 def _http_part(section: str, response: bool) -> Part:
+    """One embedded HTTP request or response message."""
     _, http = _split_head(section)
     head, _, body = http.partition("\r\n\r\n")
     lines = head.split("\r\n")

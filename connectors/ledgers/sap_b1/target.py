@@ -125,6 +125,7 @@ class SapB1Target(LedgerTarget):
     )  # fmt: skip
 
     def __init__(self, config: LedgerConfig) -> None:
+        """Read the connection: company database, Service Layer version, receivables account."""
         super().__init__(config)
         s = config.settings
         self.settings = B1Settings.from_mapping(s)
@@ -184,6 +185,7 @@ class SapB1Target(LedgerTarget):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, call: Call) -> Answer:
+        """One call as JSON with the session (see :meth:`_exchange`)."""
         data = dumps(call.body) if call.body is not None else None
         headers = {"Accept": "application/json", **call.headers}
         if data is not None:
@@ -254,6 +256,7 @@ class SapB1Target(LedgerTarget):
         return cached[1]
 
     def _refuse_closed_period(self, doc: PostingDocument, sales: bool) -> None:
+        """Raise ClosedPeriod, before any request, for a date the posting periods do not take."""
         period = next(
             (
                 p
@@ -328,6 +331,7 @@ class SapB1Target(LedgerTarget):
     # -- flows ---------------------------------------------------------------------------------------
 
     def _flow(self, rendered: B1Rendered, card: str, *, check_only: bool = False) -> Flow[PostResult | None]:
+        """The look-up-first flow of a rendered document (``check_only``: find, never make)."""
         if rendered.sales is not None:
             return self._sales_flow(rendered.sales, card, check_only)
         if rendered.payment is not None:

@@ -177,6 +177,7 @@ class Company:
         return doc
 
     def _add_line(self, doc: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """A G/L account line of a draft, refusing read-only properties (VAT is computed)."""
         if body.get("lineType", "Item") != "Account":
             raise BCError(
                 400,
@@ -302,6 +303,7 @@ class Company:
             doc["remainingAmount"] = doc["totalAmountIncludingTax"]
 
     def _entries(self, number: str, day: str, kind: str, entries: list[tuple[str, Decimal]]) -> None:
+        """General ledger entries of a posted document (zero amounts left out)."""
         for account, amount in entries:
             if not amount:
                 continue

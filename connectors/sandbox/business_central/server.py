@@ -71,6 +71,7 @@ class BusinessCentralSandbox(SandboxServer):
         port: int = 0,
         seed: int = 0,
     ) -> None:
+        """A tenant with one company; limits per 5 minutes and at once (None: no limit)."""
         super().__init__(host, port, seed)
         self.tenant = tenant or str(uuid.uuid4())
         self.environment = environment
@@ -138,6 +139,7 @@ class BusinessCentralSandbox(SandboxServer):
     # -- the gate ----------------------------------------------------------------------------------
 
     def _call(self, req: Request) -> Response:
+        """Tokens, authentication, limits, then the API or ``$batch``."""
         if req.method == "POST" and req.path == f"/{self.tenant}/oauth2/v2.0/token":
             return self._token(req)
         if not req.path.startswith(self.api_root):
@@ -162,6 +164,7 @@ class BusinessCentralSandbox(SandboxServer):
                 self._in_flight -= 1
 
     def _admit(self) -> Response | None:
+        """Take a slot under the limits, or answer 429 and open a Retry-After window."""
         now = time.time()
         with self.lock:
             while self._window and self._window[0] <= now - 300:
@@ -178,6 +181,7 @@ class BusinessCentralSandbox(SandboxServer):
         )
 
     def _token(self, req: Request) -> Response:
+        """The client-credentials grant."""
         form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
         if form.get("grant_type") != "client_credentials":
             return Response(400, {"error": "unsupported_grant_type", "error_description": "AADSTS70003"})
@@ -192,6 +196,7 @@ class BusinessCentralSandbox(SandboxServer):
     # -- $batch --------------------------------------------------------------------------------------
 
     def _batch(self, req: Request) -> Response:
+        """A JSON ``$batch``: each request answered in order; an atomicity group undone on its first failure."""
         body = loads(req.body or b"{}")
         items = body.get("requests") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items or len(items) > 100:
@@ -248,6 +253,7 @@ class BusinessCentralSandbox(SandboxServer):
     def _resource(
         self, method: str, segments: list[tuple[str, str]], arg: dict[str, str], body: Any, if_match: str
     ) -> tuple[int, Any, dict[str, str]]:
+        """Route one request on the company to its rule."""
         c = self.company
         if segments[0][0] != "companies":
             raise BCError(404, "BadRequest_NotFound", "Unknown resource")
@@ -319,6 +325,7 @@ class BusinessCentralSandbox(SandboxServer):
         )
 
     def _doc(self, doc: dict[str, Any], arg: dict[str, str]) -> dict[str, Any]:
+        """A sales document as the API shows it (its lines when expanded)."""
         out = public(doc)
         lines_key = next((v for k, v in LINES.items() if doc in self.company.documents[k]), "")
         if lines_key and lines_key in arg.get("$expand", ""):

@@ -198,6 +198,7 @@ class Company:
         return doc
 
     def _line(self, n: int, body: dict[str, Any]) -> dict[str, Any]:
+        """A service line: account, total, VAT group and VAT (given or computed); a copy closes its order."""
         account = self.account(str(body.get("AccountCode") or ""))
         group = str(body.get("VatGroup") or "")
         rate = self.rate(group)

@@ -40,6 +40,7 @@ DATE_KEYS = re.compile(r"(Date|Effectivefrom|DateFrom|DateTo)$")
 
 
 def _filter(rows: list[dict[str, Any]], expression: str) -> list[dict[str, Any]]:
+    """Rows matching ``field eq value`` clauses joined by ``and``."""
     if not expression:
         return rows
     clauses = []
@@ -70,6 +71,7 @@ class SapB1Sandbox(SandboxServer):
         port: int = 0,
         seed: int = 0,
     ) -> None:
+        """One company database; sessions time out after ``session_timeout_minutes`` idle."""
         super().__init__(host, port, seed)
         self.company_db, self.user, self.password = company_db, user, password
         self.session_timeout = session_timeout_minutes
@@ -144,6 +146,7 @@ class SapB1Sandbox(SandboxServer):
     # -- the gate ------------------------------------------------------------------------------------
 
     def _call(self, req: Request) -> Response:
+        """Login, the session check, then the API or ``$batch``."""
         m = re.match(r"^/b1s/(v1|v2)/", req.path)
         if not m:
             return Response(404, self.error_body(404, f"no route for {req.path}"))
@@ -175,6 +178,7 @@ class SapB1Sandbox(SandboxServer):
             return self._api(version, req.method, req.path, req.query, req.body)
 
     def _login(self, req: Request, version: str) -> Response:
+        """Check the company, user and password; open a session."""
         body = loads(req.body or b"{}")
         if (body.get("CompanyDB"), body.get("UserName"), body.get("Password")) != (
             self.company_db,
@@ -194,6 +198,7 @@ class SapB1Sandbox(SandboxServer):
     # -- $batch --------------------------------------------------------------------------------------
 
     def _batch(self, req: Request, version: str) -> Response:
+        """A multipart ``$batch``: reads answered alone, change sets applied all-or-nothing."""
         groups = decode_request(req.body, req.header("Content-Type"))
         answers: list[tuple[bool, list[Part]]] = []
         with self.lock:
@@ -221,6 +226,7 @@ class SapB1Sandbox(SandboxServer):
     # -- resources -----------------------------------------------------------------------------------
 
     def _api(self, version: str, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> Response:
+        """One request on an entity set, answered in the version's error shape."""
         m = ENTITY.match(path)
         if not m:
             return self._error(version, 404, -1, f"Resource not found for the segment '{path}'")
@@ -236,6 +242,7 @@ class SapB1Sandbox(SandboxServer):
     def _resource(
         self, version: str, method: str, name: str, key: str, arg: dict[str, str], body: Any
     ) -> Response:
+        """Route one request on the company to its rule."""
         c = self.company
         sets: dict[str, list[dict[str, Any]]] = {"ChartOfAccounts": c.accounts, "VatGroups": c.vat_groups, "BusinessPartners": c.partners,
                                                  "JournalEntries": c.journals, **c.documents, **c.payments}  # fmt: skip
