@@ -109,8 +109,8 @@ class FaultPlan:
 
     def next(self, *faults: Fault, path: str | None = None, method: str = "") -> None:
         """Queue faults for the next requests, in order; with ``path`` (a regular expression), for
-        the next requests whose path matches it (other requests pass untouched); with ``method``,
-        only for requests of that method."""
+        the next requests whose path matches it, and with ``method``, of that method (other requests
+        pass untouched)."""
         pattern = re.compile(path) if path else None
         with self._lock:
             self._scripted.extend((fault, pattern, method.upper()) for fault in faults)
@@ -137,7 +137,7 @@ class FaultPlan:
             if self.only_paths is not None and not self.only_paths.search(path):
                 return None
             for index, (fault, pattern, wanted) in enumerate(self._scripted):
-                if (pattern is None or pattern.search(path)) and (not wanted or wanted == method.upper()):
+                if (pattern is None or pattern.search(path)) and (not wanted or wanted == method):
                     del self._scripted[index]
                     return fault
             roll = self._random.random()
