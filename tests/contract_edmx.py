@@ -17,9 +17,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tests.contract import SPECS_DIR
+
 __all__ = ["Edmx", "load"]
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 INTEGER = {"Edm.Int16", "Edm.Int32", "Edm.Int64", "Edm.Byte", "Edm.SByte"}
@@ -198,5 +199,5 @@ class Edmx:
 
 @cache
 def load(relative: str) -> Edmx:
-    """The metadata at ``shared/specs/<relative>`` (parsed once per process)."""
-    return Edmx(SPECS / relative)
+    """The metadata at ``shared/specs/<relative>`` (``$SHARED_SPECS_DIR``; parsed once per process)."""
+    return Edmx(SPECS_DIR / relative)

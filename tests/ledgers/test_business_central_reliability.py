@@ -52,6 +52,12 @@ def test_500_postings_under_faults_exactly_once_and_never_inside_retry_after(cli
         payments = list(bc.company.payments)
         inside = bc.requests_inside_retry_after()
         batches = len(bc.requests_to("POST", r"/\$batch$"))
+    unposted = [f"{p.entry.reference}: {p.state} {p.error_class} {p.last_error}" for p in
+                Posting.objects.exclude(state=PostingState.POSTED).select_related("entry")]  # fmt: skip
+    unpaid = [(d["externalDocumentNumber"], d.get("remainingAmount"), [(p["externalDocumentNumber"], p["amount"], p["appliesToInvoiceId"] == d["id"])
+               for p in payments if p["externalDocumentNumber"].startswith(d["externalDocumentNumber"] + "/")]) for d in invoices if d["status"] != "Paid"]  # fmt: skip
+    assert unposted == [], unposted
+    assert unpaid == [], unpaid
     references = [d["externalDocumentNumber"] for d in invoices]
     assert len(invoices) == 500 and len(set(references)) == 500, f"{len(invoices)} invoices"  # 0 duplicates
     assert {d["status"] for d in invoices} == {"Paid"}  # every draft finished and paid
