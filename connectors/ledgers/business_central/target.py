@@ -325,6 +325,7 @@ class BusinessCentralTarget(LedgerTarget):
     def _sales_flow(self, sales: BCSales, customer_id: str, check_only: bool) -> Flow[PostResult | None]:
         """Look up; make the draft; fit its VAT; post; apply the payments; each step once."""
         entity = yield from self._find_sales(sales)
+        fresh = entity is None  # made by this call: it can have no payment yet
         if entity is None:
             if check_only:
                 return None
@@ -336,6 +337,7 @@ class BusinessCentralTarget(LedgerTarget):
                 )
                 entity = dict(answer.body or {})
             except DuplicateDocument:
+                fresh = False  # someone else made it: its payments may exist
                 entity = yield from self._find_sales(sales)
                 if entity is None:
                     raise
@@ -353,7 +355,7 @@ class BusinessCentralTarget(LedgerTarget):
         for payment in sales.payments:
             applied = BCPayment(payment.account, payment.amount, payment.external, payment.date, payment.description,
                                 entity["id"] if sales.collection == "salesInvoices" else "")  # fmt: skip
-            made = yield from self._payment_flow(applied, customer_id, check_only)
+            made = yield from self._payment_flow(applied, customer_id, check_only, known_missing=fresh)
             if made is None:
                 return None
             payment_ids.append(made.remote_id)
@@ -462,11 +464,16 @@ class BusinessCentralTarget(LedgerTarget):
         return str(rows[0]["id"])
 
     def _payment_flow(
-        self, payment: BCPayment, customer_id: str, check_only: bool
+        self, payment: BCPayment, customer_id: str, check_only: bool, *, known_missing: bool = False
     ) -> Flow[PostResult | None]:
-        """A customer payment line, added once (found by its external document number)."""
-        answer = yield Call("GET", _filter("customerPayments", "externalDocumentNumber", payment.external))
-        rows = _rows(answer)
+        """A customer payment line, added once (found by its external document number; not looked
+        for when the invoice it pays was made by this same call)."""
+        rows: list[dict[str, Any]] = []
+        if not known_missing:
+            answer = yield Call(
+                "GET", _filter("customerPayments", "externalDocumentNumber", payment.external)
+            )
+            rows = _rows(answer)
         if not rows:
             if check_only:
                 return None
