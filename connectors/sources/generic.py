@@ -238,6 +238,7 @@ class GenericSource(SalesSource):
                 discount=self._amt(ln.get("discount", 0), cur),
                 tax_lines=self._taxes(ln.get("taxes", []), cur),
                 kind=ln.get("kind", "product"),
+                restock=bool(ln["restock"]) if ln.get("restock") is not None else None,
             )
             for i, ln in enumerate(data.get("lines", []))
         )
