@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
+from integrator.models import TaxCheck
 from integrator.services.tax_engine import BUILTIN_RULES, Item, compute
+from reconciliation.models import ReconciliationException
+from reconciliation.services.runs import run_reconciliation
+from tests.conftest import sale_event
 
 
 def test_ghana_2025_invoice_with_levies_totals_3199_89() -> None:
@@ -83,3 +88,30 @@ def test_nigeria_south_africa_and_exempt() -> None:
         compute(
             [Item("a", D("1"))], jurisdiction="SN", on=date(2026, 1, 5), currency="XOF", rules=BUILTIN_RULES
         )
+
+
+def test_the_tax_a_source_sends_is_checked_and_a_difference_raised(channel: Any, post_event: Any) -> None:
+    # Given a UK channel checked against the rules
+    channel.settings = {**(channel.settings or {}), "tax_jurisdiction": "GB"}
+    channel.save(update_fields=["settings"])
+    # When one sale charges the right VAT and one charges 15 % instead of 20 %
+    post_event(channel.slug, sale_event("S-OK"))  # 120.00 + 24.00
+    wrong = sale_event("S-BAD", total="138.00", lines=[{"sku": "KENTE-12", "name": "Kente", "category": "textiles",
+                       "quantity": 1, "unit_price": "120.00",
+                       "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "18.00"}]}])  # fmt: skip
+    post_event(channel.slug, wrong)
+    # Then the first is within rounding and the second differs by 6.00, with the reason
+    checks = {c.transaction.external_id: c for c in TaxCheck.objects.select_related("transaction")}
+    assert checks["S-OK"].within_rounding and checks["S-OK"].difference == 0
+    bad = checks["S-BAD"]
+    assert (bad.within_rounding, bad.stated, bad.computed, bad.difference) == (
+        False,
+        D("18.00"),
+        D("24.00"),
+        D("-6.00"),
+    )
+    assert "UK-VAT20 24.00" in bad.reason
+    # And the reconciliation run raises it as an exception
+    run_reconciliation(date(2026, 11, 20))
+    exception = ReconciliationException.objects.get(key=f"tax:{bad.transaction_id}")
+    assert (exception.expected, exception.actual) == (D("24.00"), D("18.00"))

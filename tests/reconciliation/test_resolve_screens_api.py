@@ -257,7 +257,7 @@ def test_api_runs_exceptions_and_statements(
         )
     assert started.status_code == 202
     run = client.get(f"/api/v1/reconciliation-runs/{started.json()['id']}/").json()
-    assert run["status"] == "done" and (run["done"], run["total"]) == (5, 5) and run["exceptions_open"] == 2
+    assert run["status"] == "done" and (run["done"], run["total"]) == (7, 7) and run["exceptions_open"] == 2
     listed = client.get("/api/v1/reconciliation-exceptions/?kind=payout_not_deposited").json()["results"]
     assert len(listed) == 1 and listed[0]["transaction"] == str(Transaction.objects.get(kind="payout").pk)
     assert client.get("/api/v1/reconciliation-exceptions/?status=resolved").json()["results"] == []

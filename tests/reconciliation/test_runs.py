@@ -40,7 +40,7 @@ def test_payout_deposited_in_the_bank_is_matched(
     )
     assert match.run == run and run.matches_made == 1
     assert open_exceptions() == []
-    assert run.status == RunStatus.DONE and (run.done, run.total) == (5, 5)
+    assert run.status == RunStatus.DONE and (run.done, run.total) == (7, 7)
     assert run_reconciliation(NOV[23]).matches_made == 0 and Match.objects.count() == 1  # idempotent
 
 

@@ -1,7 +1,7 @@
 """What sales and refunds on the spine do to stock, and their cost of goods sold.
 
-:func:`on_journal` is called by :func:`integrator.services.pipeline.advance_transaction` once a
-transaction's lines are drafted. For a ledger with an inventory book and products that track
+:func:`book_stock` is called through the spine's hook (:mod:`.spine`) once a transaction's lines
+are drafted. For a ledger with an inventory book and products that track
 stock, it:
 
 1. reverses the stock movements of the transaction's older revisions (a revised document moves
@@ -13,8 +13,6 @@ stock, it:
 4. journals what moved as a separate entry beside the document's (``<reference>/cogs``):
    ``Dr COGS / Cr inventory`` for a sale, the mirror for a return. Per transaction it is posted
    through the outbox at once; in daily-summary mode the day's summary carries it.
-
-The document's own lines are returned unchanged.
 """
 
 from __future__ import annotations
@@ -27,12 +25,12 @@ from integrator.choices import EntryKind, PostingMode, RuleKind
 from integrator.models import InventoryBook, JournalEntry, Product, StockMovement, Transaction
 from integrator.services.inventory import stock
 from integrator.services.inventory.books import Leg
-from integrator.services.journal import DraftLine, create_entry
+from integrator.services.journal import create_entry
 from integrator.services.mappings import RuleBook
 from integrator.services.posting import create_posting
 from integrator.services.transactions import VOID_STATUSES
 
-__all__ = ["cogs_reference", "on_journal", "restocked"]
+__all__ = ["book_stock", "cogs_reference", "restocked"]
 
 ZERO = Decimal(0)
 Kind = StockMovement.Kind
@@ -66,10 +64,9 @@ def _sold_unit_cost(txn: Transaction, product: Product) -> Decimal | None:
     return value / quantity if quantity else None
 
 
-def on_journal(
-    txn: Transaction, doc: CanonicalDocument, book: RuleBook, lines: list[DraftLine], *, functional: str
-) -> list[DraftLine]:
-    """Move stock for the transaction's current revision and journal its COGS (see the module)."""
+def book_stock(txn: Transaction, doc: CanonicalDocument, book: RuleBook) -> list[StockMovement]:
+    """Move stock for the transaction's current revision and journal its COGS (see the module);
+    returns the movements made."""
     connection = txn.channel.ledger_connection
     inventory = (
         InventoryBook.objects.select_related("connection").filter(connection=connection).first()
@@ -77,7 +74,7 @@ def on_journal(
         else None
     )
     if inventory is None:
-        return lines
+        return []
     on = txn.business_date
     moved: list[StockMovement] = []
     older = StockMovement.objects.filter(
@@ -119,7 +116,7 @@ def on_journal(
                 moved.append(result.movement)
     if moved:
         _cogs_entry(txn, inventory, book, moved)
-    return lines
+    return moved
 
 
 def _cogs_entry(

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 
-from integrator.models import BookLine, InventoryBook, JournalLine, Product, StockMovement
+from integrator.models import BookLine, InventoryBook, JournalLine, Product, StockLevel, StockMovement
 
-__all__ = ["Valuation", "ValuationRow", "inventory_balance", "stock_valuation"]
+__all__ = ["Valuation", "ValuationRow", "check_stock", "inventory_balance", "stock_valuation"]
 
 ZERO = Decimal(0)
 
@@ -116,3 +116,57 @@ def stock_valuation(book: InventoryBook, as_of: date) -> Valuation:
     result.journal_balance = inventory_balance(book, as_of)
     result.ledger_balance = _ledger_balance(book, as_of)
     return result
+
+
+def check_stock(start: date, end: date):  # type: ignore[no-untyped-def]
+    """Reconciliation step: stock value against the inventory account of every inventory book at
+    the end of the period, and our stock levels against what the sales sources last reported
+    (Shopify inventory levels, Square inventory counts, read into ``StockLevel.source_quantity``)."""
+    from reconciliation.choices import ExceptionKind
+    from reconciliation.services.findings import CheckOutcome, Finding
+
+    findings = []
+    books = list(InventoryBook.objects.select_related("connection", "inventory_account"))
+    for book in books:
+        valuation = stock_valuation(book, end)
+        if valuation.reconciles:
+            continue
+        other = valuation.ledger_balance if valuation.difference == 0 else valuation.journal_balance
+        findings.append(
+            Finding(
+                key=f"stock:{book.pk}",
+                kind=ExceptionKind.AMOUNT_MISMATCH,
+                day=end,
+                currency=valuation.currency,
+                amount=abs(valuation.total - (other or ZERO)),
+                expected=valuation.total,
+                actual=other,
+                connection_id=book.connection_id,
+                explanation=(
+                    f"Stock is worth {valuation.total} {valuation.currency} on {end}, but the inventory account "
+                    f"{book.inventory_account.code} holds {other} {valuation.currency}."
+                ),
+            )
+        )
+    levels = StockLevel.objects.filter(source_quantity__isnull=False).exclude(source_quantity=F("quantity"))
+    for level in levels.select_related("product"):
+        findings.append(
+            Finding(
+                key=f"stocklevel:{level.pk}",
+                kind=ExceptionKind.AMOUNT_MISMATCH,
+                day=end,
+                amount=abs(level.quantity - (level.source_quantity or ZERO)),
+                expected=level.quantity,
+                actual=level.source_quantity,
+                explanation=(
+                    f"{level.product.sku} at {level.location}: our stock is {level.quantity.normalize()} "
+                    f"{level.product.unit}, the sales system says {(level.source_quantity or ZERO).normalize()}."
+                ),
+            )
+        )
+    return CheckOutcome(
+        name="stock vs inventory account",
+        scope=Q(kind=ExceptionKind.AMOUNT_MISMATCH, key__startswith="stock", day__gte=start, day__lte=end),
+        findings=findings,
+        checked=len(books) + StockLevel.objects.filter(source_quantity__isnull=False).count(),
+    )

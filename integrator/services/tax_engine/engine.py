@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from integrator import money
 
-__all__ = ["Component", "Item", "ItemTax", "Rule", "TaxResult", "compute", "rule_for"]
+__all__ = ["Component", "Item", "ItemTax", "Rule", "TaxResult", "compute", "levy", "rule_for"]
 
 ZERO = Decimal(0)
 
@@ -102,6 +102,12 @@ class Rule:
             name, amount = levies[-1]
             levies[-1] = (name, amount + difference)
         return value, levies
+
+
+def levy(base: Decimal, rate: Decimal, *, inclusive: bool) -> Decimal:
+    """The exact (unrounded) tax at ``rate`` on ``base``, or inside it when ``inclusive`` - the
+    single-rate case sources use when they name a rate but send no amount."""
+    return base * rate / (1 + rate) if inclusive else base * rate
 
 
 def rule_for(rules: list[Rule], jurisdiction: str, tax_class: str, on: date) -> Rule:
