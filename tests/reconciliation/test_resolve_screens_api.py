@@ -134,7 +134,7 @@ def test_start_a_run_from_the_screen_and_watch_its_progress(
     )
     ReconciliationRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, done=2)
     row = client.get(f"/reconciliation/runs/{run.pk}/progress/").content.decode()
-    assert 'hx-trigger="every 1s"' in row and 'value="2"' in row and "2/5" in row
+    assert 'hx-trigger="every 1s"' in row and 'value="2"' in row and "2/7" in row
     detail = client.get(f"/reconciliation/runs/{run.pk}/").content.decode()
     assert "Sales system vs ledger, per channel and day" in detail and "144.00" in detail
     assert "Give a day, or both" in client.post("/reconciliation/", {"start": "2026-11-21"}).content.decode()
@@ -304,8 +304,8 @@ def test_reconcile_command_prints_progress_and_a_summary(
     out = io.StringIO()
     call_command("reconcile", "--day", "2026-11-23", stdout=out)
     text = out.getvalue()
-    assert "[1/5] Sales system vs ledger: unposted transactions: 0 checked" in text
-    assert "[4/5] Payouts vs bank deposits: 1 checked, 0 exception(s), 0 new, 1 payout(s) matched" in text
+    assert "[1/7] Sales system vs ledger: unposted transactions: 0 checked" in text
+    assert "[4/7] Payouts vs bank deposits: 1 checked, 0 exception(s), 0 new, 1 payout(s) matched" in text
     assert (
         "Reconciliation of 2026-11-23: Done: 0 transactions checked, 1 payouts matched, 0 open exception(s)"
         in text
