@@ -40,6 +40,7 @@ from integrator.models import CostPool, InventoryBook, JournalLine, Product, Shi
 from integrator.services.inventory.landed import add_cost, create_shipment, receive_shipment
 from integrator.services.inventory.valuation import stock_valuation
 from integrator.services.posting import run_outbox
+from integrator.services.profit import profit_report
 from tests.conftest import sale_event
 
 
@@ -130,5 +131,18 @@ def test_ghana_import_sales_return_and_late_freight_equal_the_hand_calculation(
     # And the stock levels moved with every sale and return
     assert StockLevel.objects.get(product=shea).quantity == D("120")
     assert StockLevel.objects.get(product=kente).quantity == D("42")
+    # And the profit report by product says the same, reconciled to the journal
+    profit = profit_report(inventory.connection, date(2026, 11, 1), date(2026, 11, 30))
+    rows = {r.key: r for r in profit.rows}
+    shea_row, kente_row = rows["SHEA-KG"], rows["KENTE-12"]
+    assert (shea_row.net_revenue, shea_row.cogs, shea_row.gross_margin) == (
+        D("960.00"),
+        D("568.80"),
+        D("391.20"),
+    )
+    assert (kente_row.revenue, kente_row.refunds, kente_row.cogs) == (D("900.00"), D("180.00"), D("313.20"))
+    assert kente_row.gross_margin == D("406.80")
+    assert (profit.total().gross_margin, profit.total().margin_percent) == (D("798.00"), D("47.50"))
+    assert profit.reconciles and profit.journal_cogs == D("882.00") and profit.journal_revenue == D("1680.00")
     # And on the day before the late invoice the valuation was the earlier figure
     assert stock_valuation(inventory, date(2026, 11, 22)).total == D("2430.00")
