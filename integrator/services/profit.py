@@ -199,11 +199,11 @@ def profit_report(
     )
     for m in moved.select_related("product"):
         p = m.product
-        txn = by_txn.get(m.transaction_id) if m.transaction_id else None
-        if m.transaction_id and txn is None:
+        sold = by_txn.get(m.transaction_id) if m.transaction_id else None
+        if m.transaction_id and sold is None:
             continue  # a document outside the report's channels or not booked
         key = _key(group_by, sku=p.sku, name=p.name, category=p.category,
-                   channel=txn.channel.name if txn else LATE, day=m.date)  # fmt: skip
+                   channel=sold.channel.name if sold else LATE, day=m.date)  # fmt: skip
         row(key).cogs += m.cogs
     report.rows = sorted(rows.values(), key=lambda r: r.key)
     report.journal_revenue, report.journal_cogs = _journal_figures(connection, start, end)

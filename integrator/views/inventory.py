@@ -173,7 +173,7 @@ def shipment_import(request: HttpRequest) -> HttpResponse:
         return redirect("inventory:shipments")
     upload = request.FILES.get("file")
     if upload is not None:
-        if upload.size > MAX_FILE_BYTES:
+        if (upload.size or 0) > MAX_FILE_BYTES:
             messages.error(request, "The file is larger than 1 MB.")
             return redirect("inventory:shipments")
         content, name = upload.read(), upload.name or "shipments.csv"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import F, Q, Sum
 
@@ -118,7 +119,7 @@ def stock_valuation(book: InventoryBook, as_of: date) -> Valuation:
     return result
 
 
-def check_stock(start: date, end: date):  # type: ignore[no-untyped-def]
+def check_stock(start: date, end: date) -> Any:
     """Reconciliation step: stock value against the inventory account of every inventory book at
     the end of the period, and our stock levels against what the sales sources last reported
     (Shopify inventory levels, Square inventory counts, read into ``StockLevel.source_quantity``)."""

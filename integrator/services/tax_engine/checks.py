@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Q
 
@@ -75,7 +76,7 @@ def check_transaction_tax(txn: Transaction, doc: CanonicalDocument) -> TaxCheck 
     return check
 
 
-def check_tax(start: date, end: date):  # type: ignore[no-untyped-def]
+def check_tax(start: date, end: date) -> Any:
     """Reconciliation step: current revisions whose tax differs from the rules beyond rounding."""
     from reconciliation.choices import ExceptionKind
     from reconciliation.services.findings import CheckOutcome, Finding
