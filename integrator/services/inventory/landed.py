@@ -11,8 +11,11 @@ cost and posts::
 
     Dr inventory        landed value of the lines
     Dr import VAT       recoverable VAT paid at the border
-       Cr payables      the supplier's invoice (in its currency) and costs billed to us
+       Cr payables      the supplier's invoice and costs billed to us
        Cr clearing      costs paid through the clearing agent
+
+Every line is in the functional currency (at the rate each amount was converted at; the foreign
+amount is named in the line's description), so the entry balances in one currency like a sale's.
 
 A cost entered after receipt is a late cost: the share of each line's receipt still on hand
 revalues stock, the share already sold is expensed as COGS, and it posts the same way.
@@ -157,15 +160,16 @@ def landed_costs(shipment: Shipment, costs: list[ShipmentCost] | None = None) ->
 
 
 def _credit_legs(shipment: Shipment, costs: list[ShipmentCost]) -> list[Leg]:
-    """The credit side: payables or clearing per cost, in the cost's own currency."""
+    """The credit side: payables or clearing per cost, at its functional amount."""
     book = shipment.book
     legs: list[Leg] = []
     for cost in costs:
         account = book.clearing_account_id if cost.paid_through == ShipmentCost.PaidThrough.CLEARING else None
         account = account or book.payables_account_id
-        legs.append((account, -cost.amount, cost.currency, -(cost.functional_amount or ZERO),
+        functional = cost.functional_amount or ZERO
+        legs.append((account, -functional, "", -functional,
                      "payables" if account == book.payables_account_id else "clearing",
-                     f"{cost.get_kind_display()} {shipment.reference}"))  # fmt: skip
+                     f"{cost.get_kind_display()} {shipment.reference} ({cost.amount} {cost.currency})"))  # fmt: skip
     return legs
 
 
@@ -210,8 +214,9 @@ def receive_shipment(shipment: Shipment, *, on: date | None = None, actor: Any =
                          f"Stock received {shipment.reference}"))  # fmt: skip
             invoice_total += money.quantize(line.quantity * line.unit_price, shipment.currency)
         goods_functional = sum((lc.goods for lc in result), ZERO)
-        legs.append((book.payables_account_id, -invoice_total, shipment.currency, -goods_functional, "payables",
-                     f"Supplier invoice {shipment.invoice_number or shipment.reference}"))  # fmt: skip
+        legs.append((book.payables_account_id, -goods_functional, "", -goods_functional, "payables",
+                     f"Supplier invoice {shipment.invoice_number or shipment.reference} "
+                     f"({invoice_total} {shipment.currency})"))  # fmt: skip
         legs += [_vat_leg(shipment, c) for c in costs if c.kind == Kind.IMPORT_VAT]
         legs += _credit_legs(shipment, costs)
         entry = post_stock_entry(book, reference=f"inventory/shipment/{shipment.reference}", on=on,
