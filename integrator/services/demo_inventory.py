@@ -37,9 +37,10 @@ GHANA = {
 }
 
 
-def setup_inventory(store: Any, today: date) -> Shipment | None:
+def setup_inventory(store: Any, today: date, *, receive: bool = True) -> Shipment | None:
     """Give the demo's built-in books an inventory book, track the Ghanaian products, and receive
-    their shipment a fortnight before ``today``. Does nothing for an external ledger."""
+    their shipment a fortnight before ``today`` (left a draft without ``receive``: a person
+    receives it on the screen). Does nothing for an external ledger."""
     connection = store.connection
     if connection.platform != "builtin":
         return None
@@ -82,4 +83,4 @@ def setup_inventory(store: Any, today: date) -> Shipment | None:
                 {"kind": "import_vat", "amount": D("350.00"), "currency": "GBP", "paid_through": "clearing"},
             ],
         )  # fmt: skip
-        return receive_shipment(shipment, on=invoice_day + timedelta(days=2))
+        return receive_shipment(shipment, on=invoice_day + timedelta(days=2)) if receive else shipment
