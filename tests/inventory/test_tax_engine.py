@@ -90,7 +90,9 @@ def test_nigeria_south_africa_and_exempt() -> None:
         )
 
 
-def test_the_tax_a_source_sends_is_checked_and_a_difference_raised(channel: Any, post_event: Any) -> None:
+def test_the_tax_a_source_sends_is_checked_and_a_difference_raised(
+    channel: Any, post_event: Any, users: Any
+) -> None:
     # Given a UK channel checked against the rules
     channel.settings = {**(channel.settings or {}), "tax_jurisdiction": "GB"}
     channel.save(update_fields=["settings"])
@@ -111,6 +113,15 @@ def test_the_tax_a_source_sends_is_checked_and_a_difference_raised(channel: Any,
         D("-6.00"),
     )
     assert "UK-VAT20 24.00" in bad.reason
+    # And the transaction's page says so
+    from django.test import Client
+
+    from integrator.models import Transaction
+
+    viewer = Client()
+    viewer.force_login(users["auditor"])
+    page = viewer.get(f"/transactions/{Transaction.objects.get(external_id='S-BAD').pk}/").content.decode()
+    assert "differs by" in page and "the rules give 24.00" in page
     # And the reconciliation run raises it as an exception
     run_reconciliation(date(2026, 11, 20))
     exception = ReconciliationException.objects.get(key=f"tax:{bad.transaction_id}")
