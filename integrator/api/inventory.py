@@ -36,6 +36,7 @@ from integrator.services.inventory.landed import add_cost, create_shipment, rece
 from integrator.services.inventory.valuation import stock_valuation
 from integrator.services.profit import GROUPS, profit_report
 from integrator.services.rates import NeedsRate
+from integrator.services.tax_engine.report import tax_report
 
 __all__ = ["register"]
 
@@ -239,7 +240,27 @@ class InventoryReportViewSet(CoreViewSetMixin, viewsets.GenericViewSet):
     queryset = StockLevel.objects.none()
     filter_backends = ()
     pagination_class = None
-    action_permissions = {"valuation": "integrator.view_shipment", "profit": "integrator.view_shipment"}
+    action_permissions = {
+        "valuation": "integrator.view_shipment",
+        "profit": "integrator.view_shipment",
+        "tax": "integrator.view_shipment",
+    }
+
+    @extend_schema(
+        parameters=[OpenApiParameter("start", str), OpenApiParameter("end", str)],
+        responses={200: dict, **ERRORS},
+    )
+    @action(detail=False, methods=["get"])
+    def tax(self, request: Request) -> Response:
+        """Tax per code over a period, with each tax account's ledger movement."""
+        end = _day(request, "end", date.today())
+        report = tax_report(_book().connection, _day(request, "start", end.replace(day=1)), end)
+        return Response({
+            "start": report.start, "end": report.end, "currency": report.currency,
+            "rows": [{"code": r.code, "account": r.account, "base": str(r.base), "tax": str(r.tax)} for r in report.rows],
+            "ledger": None if report.ledger is None else {k: str(v) for k, v in report.ledger.items()},
+            "reconciles": report.reconciles, "checks": report.checks, "differences": report.differences,
+        })  # fmt: skip
 
     @extend_schema(parameters=[OpenApiParameter("as_of", str)], responses={200: dict, **ERRORS})
     @action(detail=False, methods=["get"])

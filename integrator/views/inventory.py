@@ -1,6 +1,6 @@
 """The Inventory section: stock levels, import shipments with their landed costs, the stock
-valuation reconciled to the inventory account, reorder suggestions, and profit by product,
-category, channel or month (with CSV and XLSX downloads).
+valuation reconciled to the inventory account, reorder suggestions, profit by product,
+category, channel or month (with CSV and XLSX downloads), and the tax report per code.
 
 Everyone signed in reads; clerks and managers enter, import and receive shipments and act on
 suggestions. Every write goes through a service (atomic, audited).
@@ -31,6 +31,7 @@ from integrator.services.inventory.landed import add_cost, landed_costs, receive
 from integrator.services.inventory.valuation import stock_valuation
 from integrator.services.profit import GROUPS, export_csv, export_xlsx, profit_report
 from integrator.services.rates import NeedsRate
+from integrator.services.tax_engine.report import tax_report
 from integrator.widgets import IsoDateInput
 
 __all__ = ["app_name", "urlpatterns"]
@@ -272,6 +273,18 @@ def profit(request: HttpRequest) -> HttpResponse:
     })  # fmt: skip
 
 
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def tax(request: HttpRequest) -> HttpResponse:
+    """Tax per period and code, reconciled to the ledger's tax accounts."""
+    book = _book()
+    today = date.today()
+    start = _day(request.GET.get("start"), today.replace(day=1))
+    end = _day(request.GET.get("end"), today)
+    report = tax_report(book.connection, start, end) if book else None
+    return render(request, "inventory/tax.html", {"report": report, "start": start, "end": end})
+
+
 urlpatterns = [
     path("", index, name="index"),
     path("shipments/", shipments, name="shipments"),
@@ -283,4 +296,5 @@ urlpatterns = [
     path("reorder/", reorder, name="reorder"),
     path("reorder/<uuid:pk>/", reorder_dismiss, name="reorder-dismiss"),
     path("profit/", profit, name="profit"),
+    path("tax/", tax, name="tax"),
 ]

@@ -131,7 +131,7 @@ def test_an_auditor_reads_but_cannot_receive(inventory: InventoryBook, shea: Pro
     client = Client()
     client.force_login(users["auditor"])
     for url in ("/inventory/", "/inventory/shipments/", f"/inventory/shipments/{shipment.pk}/", "/inventory/valuation/",
-                "/inventory/reorder/", "/inventory/profit/"):  # fmt: skip
+                "/inventory/reorder/", "/inventory/profit/", "/inventory/tax/", "/api/v1/inventory/tax/"):  # fmt: skip
         assert client.get(url).status_code == 200, url
     assert client.post(f"/inventory/shipments/{shipment.pk}/receive/").status_code == 403
     shipment.refresh_from_db()

@@ -126,3 +126,24 @@ def test_the_tax_a_source_sends_is_checked_and_a_difference_raised(
     run_reconciliation(date(2026, 11, 20))
     exception = ReconciliationException.objects.get(key=f"tax:{bad.transaction_id}")
     assert (exception.expected, exception.actual) == (D("24.00"), D("18.00"))
+
+
+def test_the_tax_report_per_code_reconciles_to_the_tax_account(channel: Any, post_event: Any) -> None:
+    from integrator.services.posting import run_outbox
+    from integrator.services.tax_engine.report import tax_report
+
+    # Given two sales at 20 % and one zero-rated line
+    post_event(channel.slug, sale_event("S-1"))  # 120.00 + 24.00
+    post_event(channel.slug, sale_event("S-2", total="180.00", lines=[
+        {"sku": "KENTE-12", "name": "Kente", "category": "textiles", "quantity": 1, "unit_price": "120.00",
+         "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "24.00"}]},
+        {"sku": "COFFEE", "name": "Coffee", "category": "food", "quantity": 3, "unit_price": "12.00",
+         "taxes": [{"title": "VAT 0%", "rate": "0", "amount": "0.00"}]}]))  # fmt: skip
+    run_outbox()
+    # When the period's tax report is made
+    report = tax_report(channel.ledger_connection, date(2026, 11, 1), date(2026, 11, 30))
+    rows = {r.code: r for r in report.rows}
+    # Then VAT20 is 48.00 on 240.00, zero-rated 0.00 on 36.00, and the VAT account agrees
+    assert (rows["VAT20"].base, rows["VAT20"].tax) == (D("240.00"), D("48.00"))
+    assert (rows["VAT0"].base, rows["VAT0"].tax) == (D("36.00"), D("0"))
+    assert report.ledger == {"2100": D("48.00")} and report.reconciles is True
