@@ -53,7 +53,7 @@ def test_receive_a_shipment_sell_and_read_the_margin(
     assert shipment.status == Shipment.Status.RECEIVED
     # Then the page shows each line's landed unit cost, as the books have it
     shea = ShipmentLine.objects.get(shipment=shipment, product__sku="SHEA-250")
-    expect(page.get_by_test_id("landed-unit-SHEA-250")).to_have_text(str(shea.landed_unit_cost.normalize()))
+    expect(page.get_by_test_id("landed-unit-SHEA-250")).to_have_text(f"{shea.landed_unit_cost.normalize():f}")
     save_screenshot(page, "inventory-shipment-received")
 
     # When the web shop sells ten jars of shea butter (VAT-inclusive 9.95 each)

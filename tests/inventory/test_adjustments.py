@@ -45,3 +45,22 @@ def test_count_write_off_and_transfer(inventory: InventoryBook, shea: Product) -
     assert (valuation.total, valuation.reconciles) == (D("275.00"), True)  # 55 kg at 5.00
     # And the count took the shop below its reorder point of 40 kg: one suggestion
     assert ReorderSuggestion.objects.get().level.location == "main"
+
+
+def test_a_source_level_that_differs_is_a_reconciliation_exception(
+    inventory: InventoryBook, shea: Product
+) -> None:
+    from integrator.services.inventory.stock import record_source_levels
+    from reconciliation.models import ReconciliationException
+    from reconciliation.services.runs import run_reconciliation
+
+    # Given 100 kg in our books and the shop's own count of 97 kg (and a SKU we do not track)
+    adjust_stock(inventory, shea, D(100), unit_cost=D("5.00"), key="opening", on=date(2026, 11, 1))
+    assert record_source_levels({"SHEA-KG": D(97), "UNKNOWN": D(4)}, location="main") == 1
+    run_outbox()
+    # When the day is reconciled, then the 3 kg difference is an exception and the value reconciles
+    run_reconciliation(date(2026, 11, 1))
+    exception = ReconciliationException.objects.get(key__startswith="stocklevel:")
+    assert (exception.expected, exception.actual, exception.amount) == (D(100), D(97), D(3))
+    assert "SHEA-KG at main: our stock is 100 kg, the sales system says 97" in exception.explanation
+    assert not ReconciliationException.objects.filter(key__startswith="stock:").exists()

@@ -27,8 +27,8 @@ def notify_reorder(suggestion_id: Any) -> bool:
     notify_inventory_threshold(
         level.product.sku,
         level.location,
-        suggestion.level_quantity.normalize(),
-        suggestion.reorder_point.normalize(),
+        f"{suggestion.level_quantity.normalize():f}",
+        f"{suggestion.reorder_point.normalize():f}",
         url="/inventory/reorder/",
         name=level.product.name,
     )

@@ -26,6 +26,7 @@ __all__ = [
     "locked_level",
     "locked_pool",
     "receive_stock",
+    "record_source_levels",
     "reverse_movement",
     "transfer_stock",
 ]
@@ -194,3 +195,24 @@ def transfer_stock(
         into = _record(key=f"{key}/in", kind=Kind.TRANSFER, product=product, location=destination, book=None,
                        on=on, quantity=quantity, note=f"from {source}")  # fmt: skip
     return Moved(out, True), Moved(into, True)
+
+
+def record_source_levels(levels: dict[str, Decimal], *, location: str, read_at: Any = None) -> int:
+    """Keep what a sales source says it holds (Shopify inventory levels, Square inventory counts),
+    per SKU at ``location``, beside our own quantity: the reconciliation compares the two. Unknown
+    SKUs and products that keep no stock are skipped. Returns how many levels were recorded."""
+    from django.utils import timezone
+
+    recorded = 0
+    products = {p.sku: p for p in Product.objects.filter(sku__in=levels.keys(), track_stock=True)}
+    with transaction.atomic():
+        for sku, quantity in levels.items():
+            product = products.get(sku)
+            if product is None:
+                continue
+            StockLevel.objects.get_or_create(product=product, location=location)
+            StockLevel.objects.filter(product=product, location=location).update(
+                source_quantity=quantity, source_read_at=read_at or timezone.now()
+            )
+            recorded += 1
+    return recorded

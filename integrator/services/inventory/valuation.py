@@ -160,8 +160,8 @@ def check_stock(start: date, end: date) -> Any:
                 expected=level.quantity,
                 actual=level.source_quantity,
                 explanation=(
-                    f"{level.product.sku} at {level.location}: our stock is {level.quantity.normalize()} "
-                    f"{level.product.unit}, the sales system says {(level.source_quantity or ZERO).normalize()}."
+                    f"{level.product.sku} at {level.location}: our stock is {level.quantity.normalize():f} "
+                    f"{level.product.unit}, the sales system says {(level.source_quantity or ZERO).normalize():f}."
                 ),
             )
         )
