@@ -25,6 +25,7 @@ __all__ = [
     "issue_stock",
     "locked_level",
     "locked_pool",
+    "pull_source_levels",
     "receive_stock",
     "record_source_levels",
     "reverse_movement",
@@ -216,3 +217,17 @@ def record_source_levels(levels: dict[str, Decimal], *, location: str, read_at: 
             )
             recorded += 1
     return recorded
+
+
+def pull_source_levels(channel: Any, *, location_id: str, location: str = "") -> int:
+    """Read what a channel's sales system holds at one of its locations (a source connector with
+    ``fetch_inventory_levels``, e.g. Shopify) and record it beside our levels at ``location``. The
+    call to the vendor happens before, and outside, the database transaction."""
+    from integrator.services.channels import source_for
+
+    source = source_for(channel)
+    fetch = getattr(source, "fetch_inventory_levels", None)
+    if fetch is None:
+        raise ValueError(f"{channel.platform} does not report stock levels to the integrator")
+    levels = fetch(location_id)
+    return record_source_levels(levels, location=location or "main")
