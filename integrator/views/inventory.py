@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,8 +25,9 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 
 from integrator import money
-from integrator.models import InventoryBook, ReorderSuggestion, Shipment, ShipmentCost, StockLevel
+from integrator.models import InventoryBook, ReorderSuggestion, Shipment, ShipmentCost, StockCount, StockLevel
 from integrator.services import audit
+from integrator.services.inventory.adjustments import record_count
 from integrator.services.inventory.imports import COLUMNS, import_shipments, parse_shipments
 from integrator.services.inventory.landed import add_cost, landed_costs, receive_shipment
 from integrator.services.inventory.valuation import stock_valuation
@@ -285,6 +287,62 @@ def tax(request: HttpRequest) -> HttpResponse:
     return render(request, "inventory/tax.html", {"report": report, "start": start, "end": end})
 
 
+class CountForm(forms.Form):
+    """A stock take: one ``SKU, units`` per line."""
+
+    location = forms.CharField(max_length=80, initial="main")
+    counted_on = forms.DateField(widget=IsoDateInput())
+    counts = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}), help_text="One “SKU, units counted” a line."
+    )
+    note = forms.CharField(max_length=255, required=False)
+
+    def clean_counts(self) -> dict[str, Decimal]:
+        """Parse the lines."""
+        out: dict[str, Decimal] = {}
+        for n, line in enumerate(str(self.cleaned_data["counts"]).splitlines(), start=1):
+            if not line.strip():
+                continue
+            sku, _, qty = line.partition(",")
+            try:
+                out[sku.strip()] = Decimal(qty.strip())
+            except InvalidOperation as exc:
+                raise forms.ValidationError(f"line {n}: {qty.strip()!r} is not a number") from exc
+        if not out:
+            raise forms.ValidationError("count at least one product")
+        return out
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def counts(request: HttpRequest) -> HttpResponse:
+    """Stock takes: the recent ones, and (clerks, managers) a new one applied at once."""
+    book = _book()
+    can_count = request.user.has_perm("integrator.add_stockcount")
+    form = CountForm(
+        initial={"counted_on": date.today(), "location": book.default_location if book else "main"}
+    )
+    if request.method == "POST":
+        if not can_count:
+            raise PermissionDenied
+        form = CountForm(request.POST)
+        if book is None:
+            messages.error(request, "Set up the inventory book first.")
+        elif form.is_valid():
+            data = form.cleaned_data
+            try:
+                count = record_count(book, location=data["location"], counted_on=data["counted_on"],
+                                     counts=data["counts"], note=data["note"], actor=request.user)  # fmt: skip
+            except ValueError as exc:
+                messages.error(request, f"The count was not recorded: {exc}.")
+            else:
+                changed = sum(1 for ln in count.lines.all() if ln.expected != ln.counted)
+                messages.success(request, f"Count recorded: {changed} level(s) adjusted at cost.")
+                return redirect("inventory:counts")
+    recent = StockCount.objects.prefetch_related("lines__product").order_by("-counted_on", "-created_at")[:20]
+    return render(request, "inventory/counts.html", {"form": form, "recent": recent, "can_count": can_count})
+
+
 urlpatterns = [
     path("", index, name="index"),
     path("shipments/", shipments, name="shipments"),
@@ -297,4 +355,5 @@ urlpatterns = [
     path("reorder/<uuid:pk>/", reorder_dismiss, name="reorder-dismiss"),
     path("profit/", profit, name="profit"),
     path("tax/", tax, name="tax"),
+    path("counts/", counts, name="counts"),
 ]

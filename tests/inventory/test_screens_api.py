@@ -146,3 +146,25 @@ def test_profit_downloads(inventory: InventoryBook, users: dict[str, Any]) -> No
     )
     xlsx = client.get("/inventory/profit/?start=2026-11-01&end=2026-11-30&group=channel&format=xlsx")
     assert xlsx.content[:2] == b"PK"
+
+
+def test_a_clerk_records_a_count_on_the_screen(
+    inventory: InventoryBook, shea: Product, users: dict[str, Any]
+) -> None:
+    from integrator.services.inventory.adjustments import adjust_stock
+
+    adjust_stock(inventory, shea, D(50), unit_cost=D("5.00"), key="opening", on=date(2026, 11, 1))
+    client = _clerk(users)
+    response = client.post("/inventory/counts/", {"location": "main", "counted_on": "2026-11-05",
+                                                  "counts": "SHEA-KG, 46\n", "note": "Friday count"})  # fmt: skip
+    assert response.status_code == 302
+    assert StockLevel.objects.get(product=shea).quantity == D(46)
+    page = client.get("/inventory/counts/").content.decode()
+    assert "Friday count" in page and ">50<" in page and ">46<" in page
+    refused = client.post(
+        "/inventory/counts/", {"location": "main", "counted_on": "2026-11-05", "counts": "NOPE, 1"}
+    )
+    assert refused.status_code == 200 and StockLevel.objects.get(product=shea).quantity == D(46)
+    auditor = Client()
+    auditor.force_login(users["auditor"])
+    assert auditor.post("/inventory/counts/", {"counts": "SHEA-KG, 1"}).status_code == 403

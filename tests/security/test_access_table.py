@@ -247,6 +247,7 @@ TABLE: dict[str, tuple[str, str | dict[str, str]]] = {
     "inventory:reorder-dismiss": ("", "CM"),
     "inventory:profit": (STAFF, ""),
     "inventory:tax": (STAFF, ""),
+    "inventory:counts": (STAFF, "CM"),
     "api:inventory-stocklevel-list": (READERS, ""),
     "api:inventory-stocklevel-detail": (READERS, ""),
     "api:inventory-shipment-list": (READERS, {"POST": "CM", "PATCH": "", "DELETE": ""}),

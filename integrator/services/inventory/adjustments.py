@@ -18,7 +18,7 @@ from integrator.services import audit
 from integrator.services.inventory import stock
 from integrator.services.inventory.books import post_stock_entry
 
-__all__ = ["adjust_stock", "apply_count", "transfer"]
+__all__ = ["adjust_stock", "apply_count", "record_count", "transfer"]
 
 ZERO = Decimal(0)
 Kind = StockMovement.Kind
@@ -89,6 +89,31 @@ def apply_count(count: StockCount, book: InventoryBook, *, actor: Any = None) ->
         count.save(update_fields=["applied"])
         audit.record("stock.count_applied", obj=count, actor=actor, after={"adjusted": len(made)})
     return made
+
+
+def record_count(
+    book: InventoryBook, *, location: str, counted_on: date, counts: dict[str, Decimal], note: str = "",
+    actor: Any = None,
+) -> StockCount:  # fmt: skip
+    """Record a stock take (SKU -> units counted) and apply it at once. Unknown SKUs, and products
+    that keep no stock, are refused (ValueError) before anything is saved."""
+    from integrator.models import Product
+
+    products = {p.sku: p for p in Product.objects.filter(sku__in=counts.keys(), track_stock=True)}
+    unknown = sorted(set(counts) - products.keys())
+    if unknown:
+        raise ValueError(f"no product keeping stock with SKU {', '.join(unknown)}")
+    if any(q < 0 for q in counts.values()):
+        raise ValueError("a count cannot be negative")
+    with transaction.atomic():
+        count = StockCount.objects.create(
+            location=location or book.default_location, counted_on=counted_on, note=note[:255],
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )  # fmt: skip
+        for sku, quantity in counts.items():
+            count.lines.create(product=products[sku], counted=quantity)
+        apply_count(count, book, actor=actor)
+    return count
 
 
 def transfer(
