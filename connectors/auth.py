@@ -65,13 +65,17 @@ DEFAULT_REFRESH_MARGIN = timedelta(minutes=5)
 @dataclass(frozen=True)
 class OAuth2Provider:
     """A vendor's OAuth 2.0 endpoints and habits. ``pkce`` says whether the vendor documents PKCE
-    (S256) for the authorization-code flow; ``default_scopes`` are asked for when none are given."""
+    (S256) for the authorization-code flow; ``default_scopes`` are asked for when none are given;
+    ``client_auth`` is how the token endpoint authenticates the app: ``basic`` (HTTP Basic, RFC 6749
+    section 2.3.1) or ``post`` (``client_id`` and ``client_secret`` in the form body, as Sage and
+    FreshBooks document)."""
 
     name: str
     authorize_url: str
     token_url: str
     pkce: bool = True
     default_scopes: tuple[str, ...] = ()
+    client_auth: str = "basic"
 
 
 class OAuthError(Exception):
@@ -403,13 +407,14 @@ class OAuth2Client:
         """POST the token endpoint; returns the JSON answer or raises OAuthError / the taxonomy."""
         client_id = str(self._credentials.get("client_id", ""))
         client_secret = str(self._credentials.get("client_secret", ""))
-        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
-        response = self.http.request(
-            "POST",
-            self.token_url,
-            data=dict(form),
-            headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
-        )
+        headers = {"Accept": "application/json"}
+        payload = dict(form)
+        if self.provider.client_auth == "post":
+            payload.update(client_id=client_id, client_secret=client_secret)
+        else:
+            basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {basic}"
+        response = self.http.request("POST", self.token_url, data=payload, headers=headers)
         try:
             body = response.json()
         except ValueError:

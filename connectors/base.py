@@ -285,6 +285,10 @@ class SalesSource:
     scheduled_pull_minutes: ClassVar[int | None] = None
     #: How far back a scheduled pull starts before the last one (vendor reporting lag, clock skew).
     pull_overlap: ClassVar[timedelta] = timedelta(minutes=10)
+    #: True for a platform that publishes no payouts (Squarespace Commerce): its tenders' processing
+    #: fees are booked with the sale (Dr fees, Cr clearing), since no payout will ever book them.
+    #: Platforms with payouts leave it False: the payout books the fees the bank saw.
+    fees_at_sale: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig) -> None:
         self.config = config

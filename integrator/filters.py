@@ -232,11 +232,16 @@ class TransactionFilterSet(BaseFilterSet):
                   "total_min", "total_max", "external_id", "number"]  # fmt: skip
 
     def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        """Order/document number, vendor id, or an amount (total or tax)."""
+        """Order/document number, vendor id, the number a ledger document carries (ours, shortened
+        where the vendor's field is short, or the ledger's own), or an amount (total or tax)."""
         value = value.strip()
         if not value:
             return queryset
-        query = Q(number__icontains=value) | Q(external_id__icontains=value)
+        in_ledger = JournalEntry.objects.filter(
+            Q(number__icontains=value) | Q(posting__remote_number__icontains=value)
+            | Q(summary__number__icontains=value) | Q(summary__posting__remote_number__icontains=value)
+        ).values("transaction_id")  # fmt: skip
+        query = Q(number__icontains=value) | Q(external_id__icontains=value) | Q(pk__in=in_ledger)
         amount = parse_amount_query(value)
         if amount is not None:
             query |= Q(total=amount) | Q(total=-amount) | Q(tax_total=amount)
@@ -266,11 +271,14 @@ class JournalEntryFilterSet(BaseFilterSet):
                   "transaction_id", "reference", "superseded"]  # fmt: skip
 
     def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        """Reference or memo, or an amount on any line."""
+        """Reference, memo, the document number sent or the ledger's own, or an amount on any line."""
         value = value.strip()
         if not value:
             return queryset
-        query = Q(reference__icontains=value) | Q(memo__icontains=value)
+        query = (
+            Q(reference__icontains=value) | Q(memo__icontains=value) | Q(number__icontains=value)
+            | Q(posting__remote_number__icontains=value)
+        )  # fmt: skip
         amount = parse_amount_query(value)
         if amount is not None and amount > 0:
             ids = JournalEntry.objects.filter(Q(lines__debit=amount) | Q(lines__credit=amount)).values("pk")

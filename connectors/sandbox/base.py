@@ -102,17 +102,18 @@ class FaultPlan:
 
     def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
-        self._scripted: list[tuple[Fault, re.Pattern[str] | None]] = []
+        self._scripted: list[tuple[Fault, re.Pattern[str] | None, str]] = []
         self._rates: list[tuple[float, Fault]] = []
         self._random = random.Random(seed)
         self.only_paths: re.Pattern[str] | None = None
 
-    def next(self, *faults: Fault, path: str | None = None) -> None:
+    def next(self, *faults: Fault, path: str | None = None, method: str = "") -> None:
         """Queue faults for the next requests, in order; with ``path`` (a regular expression), for
-        the next requests whose path matches it (other requests pass untouched)."""
+        the next requests whose path matches it, and with ``method``, of that method (other requests
+        pass untouched)."""
         pattern = re.compile(path) if path else None
         with self._lock:
-            self._scripted.extend((fault, pattern) for fault in faults)
+            self._scripted.extend((fault, pattern, method.upper()) for fault in faults)
 
     def rates(
         self, *pairs: tuple[float, Fault], only_paths: str | None = None, seed: int | None = None
@@ -130,13 +131,13 @@ class FaultPlan:
             self._scripted.clear()
             self._rates.clear()
 
-    def draw(self, path: str) -> Fault | None:
+    def draw(self, path: str, method: str = "") -> Fault | None:
         """The fault for this request, if any."""
         with self._lock:
             if self.only_paths is not None and not self.only_paths.search(path):
                 return None
-            for index, (fault, pattern) in enumerate(self._scripted):
-                if pattern is None or pattern.search(path):
+            for index, (fault, pattern, wanted) in enumerate(self._scripted):
+                if (pattern is None or pattern.search(path)) and (not wanted or wanted == method):
                     del self._scripted[index]
                     return fault
             roll = self._random.random()
@@ -262,7 +263,7 @@ class SandboxServer:
         )
         with self.lock:
             self.requests.append(req)
-        fault = self.faults.draw(parts.path)
+        fault = self.faults.draw(parts.path, http.command)
         if fault is not None and fault.kind == "timeout":
             time.sleep(fault.delay)
             self._close(http)

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,497 +16,1075 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='BookEntry',
+            name="BookEntry",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('number', models.PositiveIntegerField()),
-                ('reference', models.CharField(max_length=120)),
-                ('idempotency_key', models.CharField(max_length=64)),
-                ('kind', models.CharField(max_length=12)),
-                ('date', models.DateField(db_index=True)),
-                ('currency', models.CharField(max_length=3)),
-                ('memo', models.CharField(blank=True, max_length=255)),
-                ('posted_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("reference", models.CharField(max_length=120)),
+                ("idempotency_key", models.CharField(max_length=64)),
+                ("kind", models.CharField(max_length=12)),
+                ("date", models.DateField(db_index=True)),
+                ("currency", models.CharField(max_length=3)),
+                ("memo", models.CharField(blank=True, max_length=255)),
+                ("posted_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['connection', 'number'],
+                "ordering": ["connection", "number"],
             },
         ),
         migrations.CreateModel(
-            name='Channel',
+            name="Channel",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('platform', models.CharField(help_text='Connector slug, e.g. shopify, stripe, generic.', max_length=40)),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.SlugField(help_text='Used in the webhook URL /hooks/<slug>/.', max_length=60, unique=True)),
-                ('timezone', models.CharField(default='UTC', help_text='Business day boundaries.', max_length=64)),
-                ('currency', models.CharField(help_text="The channel's (shop's) currency.", max_length=3)),
-                ('posting_mode', models.CharField(choices=[('per_transaction', 'One document per transaction'), ('daily_summary', 'One summary per channel-day and currency')], default='per_transaction', max_length=20)),
-                ('base_url', models.URLField(blank=True, help_text='Vendor API base URL (sandbox or production).')),
-                ('credentials', integrator.crypto.EncryptedJSONField(blank=True, null=True)),
-                ('webhook_secrets', integrator.crypto.EncryptedJSONField(blank=True, null=True)),
-                ('settings', models.JSONField(blank=True, default=dict)),
-                ('active', models.BooleanField(default=True)),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "platform",
+                    models.CharField(
+                        help_text="Connector slug, e.g. shopify, stripe, generic.", max_length=40
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="Used in the webhook URL /hooks/<slug>/.", max_length=60, unique=True
+                    ),
+                ),
+                (
+                    "timezone",
+                    models.CharField(default="UTC", help_text="Business day boundaries.", max_length=64),
+                ),
+                ("currency", models.CharField(help_text="The channel's (shop's) currency.", max_length=3)),
+                (
+                    "posting_mode",
+                    models.CharField(
+                        choices=[
+                            ("per_transaction", "One document per transaction"),
+                            ("daily_summary", "One summary per channel-day and currency"),
+                        ],
+                        default="per_transaction",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "base_url",
+                    models.URLField(blank=True, help_text="Vendor API base URL (sandbox or production)."),
+                ),
+                ("credentials", integrator.crypto.EncryptedJSONField(blank=True, null=True)),
+                ("webhook_secrets", integrator.crypto.EncryptedJSONField(blank=True, null=True)),
+                ("settings", models.JSONField(blank=True, default=dict)),
+                ("active", models.BooleanField(default=True)),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='IntegrationCall',
+            name="IntegrationCall",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('vendor', models.CharField(max_length=40)),
-                ('connection_key', models.CharField(blank=True, max_length=80)),
-                ('method', models.CharField(max_length=10)),
-                ('url', models.CharField(max_length=500)),
-                ('status', models.PositiveIntegerField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('idempotency_key', models.CharField(blank=True, max_length=128)),
-                ('request_body', models.JSONField(blank=True, null=True)),
-                ('response_body', models.JSONField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("vendor", models.CharField(max_length=40)),
+                ("connection_key", models.CharField(blank=True, max_length=80)),
+                ("method", models.CharField(max_length=10)),
+                ("url", models.CharField(max_length=500)),
+                ("status", models.PositiveIntegerField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                ("idempotency_key", models.CharField(blank=True, max_length=128)),
+                ("request_body", models.JSONField(blank=True, null=True)),
+                ("response_body", models.JSONField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(max_length=40)),
-                ('description', models.CharField(max_length=255)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='running', max_length=10)),
-                ('done', models.PositiveIntegerField(default=0)),
-                ('total', models.PositiveIntegerField(blank=True, null=True)),
-                ('message', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("kind", models.CharField(max_length=40)),
+                ("description", models.CharField(max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                ("done", models.PositiveIntegerField(default=0)),
+                ("total", models.PositiveIntegerField(blank=True, null=True)),
+                ("message", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.CreateModel(
-            name='LedgerConnection',
+            name="LedgerConnection",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('platform', models.CharField(help_text='Connector slug, e.g. builtin, quickbooks, xero.', max_length=40)),
-                ('name', models.CharField(max_length=120)),
-                ('functional_currency', models.CharField(max_length=3)),
-                ('base_url', models.URLField(blank=True)),
-                ('credentials', integrator.crypto.EncryptedJSONField(blank=True, null=True)),
-                ('settings', models.JSONField(blank=True, default=dict)),
-                ('lock_date', models.DateField(blank=True, help_text='Our own books-closed date.', null=True)),
-                ('remote_lock_date', models.DateField(blank=True, help_text="The ledger's lock date, as last read.", null=True)),
-                ('lock_policy', models.CharField(choices=[('hold', 'Hold as an exception for a person'), ('move', 'Post on the first open day, with a note')], default='hold', max_length=10)),
-                ('needs_reauth', models.BooleanField(default=False)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "platform",
+                    models.CharField(
+                        help_text="Connector slug, e.g. builtin, quickbooks, xero.", max_length=40
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("functional_currency", models.CharField(max_length=3)),
+                ("base_url", models.URLField(blank=True)),
+                ("credentials", integrator.crypto.EncryptedJSONField(blank=True, null=True)),
+                ("settings", models.JSONField(blank=True, default=dict)),
+                (
+                    "lock_date",
+                    models.DateField(blank=True, help_text="Our own books-closed date.", null=True),
+                ),
+                (
+                    "remote_lock_date",
+                    models.DateField(
+                        blank=True, help_text="The ledger's lock date, as last read.", null=True
+                    ),
+                ),
+                (
+                    "lock_policy",
+                    models.CharField(
+                        choices=[
+                            ("hold", "Hold as an exception for a person"),
+                            ("move", "Post on the first open day, with a note"),
+                        ],
+                        default="hold",
+                        max_length=10,
+                    ),
+                ),
+                ("needs_reauth", models.BooleanField(default=False)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('sku', models.CharField(max_length=80, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('category', models.CharField(blank=True, max_length=80)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("sku", models.CharField(max_length=80, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("category", models.CharField(blank=True, max_length=80)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['sku'],
+                "ordering": ["sku"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('occurred_at', models.DateTimeField()),
-                ('actor_label', models.CharField(help_text="Username, 'system' or the worker's name.", max_length=150)),
-                ('action', models.CharField(db_index=True, max_length=60)),
-                ('object_type', models.CharField(db_index=True, max_length=60)),
-                ('object_id', models.CharField(db_index=True, max_length=64)),
-                ('object_repr', models.CharField(blank=True, max_length=200)),
-                ('before', models.JSONField(blank=True, null=True)),
-                ('after', models.JSONField(blank=True, null=True)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('row_hash', models.CharField(max_length=64, unique=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("occurred_at", models.DateTimeField()),
+                (
+                    "actor_label",
+                    models.CharField(help_text="Username, 'system' or the worker's name.", max_length=150),
+                ),
+                ("action", models.CharField(db_index=True, max_length=60)),
+                ("object_type", models.CharField(db_index=True, max_length=60)),
+                ("object_id", models.CharField(db_index=True, max_length=64)),
+                ("object_repr", models.CharField(blank=True, max_length=200)),
+                ("before", models.JSONField(blank=True, null=True)),
+                ("after", models.JSONField(blank=True, null=True)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("row_hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='BookLine',
+            name="BookLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account_code', models.CharField(max_length=40)),
-                ('description', models.CharField(blank=True, max_length=255)),
-                ('debit', models.DecimalField(decimal_places=4, default=0, max_digits=18)),
-                ('credit', models.DecimalField(decimal_places=4, default=0, max_digits=18)),
-                ('tax_code', models.CharField(blank=True, max_length=40)),
-                ('entry', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='integrator.bookentry')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("account_code", models.CharField(max_length=40)),
+                ("description", models.CharField(blank=True, max_length=255)),
+                ("debit", models.DecimalField(decimal_places=4, default=0, max_digits=18)),
+                ("credit", models.DecimalField(decimal_places=4, default=0, max_digits=18)),
+                ("tax_code", models.CharField(blank=True, max_length=40)),
+                (
+                    "entry",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="integrator.bookentry",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['entry', 'id'],
+                "ordering": ["entry", "id"],
             },
         ),
         migrations.CreateModel(
-            name='InboundEvent',
+            name="InboundEvent",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('dedupe_key', models.CharField(max_length=200)),
-                ('event_type', models.CharField(max_length=80)),
-                ('source', models.CharField(choices=[('webhook', 'Webhook'), ('pull', 'Pull'), ('file', 'File')], default='webhook', max_length=10)),
-                ('headers', models.JSONField(blank=True, default=dict)),
-                ('body', models.TextField()),
-                ('status', models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('ignored', 'Ignored (nothing for the books)'), ('failed', 'Failed (will be retried)'), ('quarantined', 'Quarantined (cannot be read)')], default='received', max_length=12)),
-                ('error', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('deliveries', models.PositiveIntegerField(default=1, help_text='How many times the vendor sent it.')),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='integrator.channel')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("dedupe_key", models.CharField(max_length=200)),
+                ("event_type", models.CharField(max_length=80)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("webhook", "Webhook"), ("pull", "Pull"), ("file", "File")],
+                        default="webhook",
+                        max_length=10,
+                    ),
+                ),
+                ("headers", models.JSONField(blank=True, default=dict)),
+                ("body", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("processed", "Processed"),
+                            ("ignored", "Ignored (nothing for the books)"),
+                            ("failed", "Failed (will be retried)"),
+                            ("quarantined", "Quarantined (cannot be read)"),
+                        ],
+                        default="received",
+                        max_length=12,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                (
+                    "deliveries",
+                    models.PositiveIntegerField(default=1, help_text="How many times the vendor sent it."),
+                ),
+                ("received_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="integrator.channel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='LedgerAccount',
+            name="LedgerAccount",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('code', models.CharField(max_length=40)),
-                ('name', models.CharField(max_length=200)),
-                ('type', models.CharField(choices=[('asset', 'Asset'), ('liability', 'Liability'), ('equity', 'Equity'), ('revenue', 'Revenue'), ('expense', 'Expense')], max_length=12)),
-                ('remote_id', models.CharField(blank=True, max_length=100)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='accounts', to='integrator.ledgerconnection')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("code", models.CharField(max_length=40)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("asset", "Asset"),
+                            ("liability", "Liability"),
+                            ("equity", "Equity"),
+                            ("revenue", "Revenue"),
+                            ("expense", "Expense"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("remote_id", models.CharField(blank=True, max_length=100)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="accounts",
+                        to="integrator.ledgerconnection",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['connection', 'code'],
-            },
-        ),
-        migrations.AddField(
-            model_name='channel',
-            name='ledger_connection',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='channels', to='integrator.ledgerconnection'),
-        ),
-        migrations.AddField(
-            model_name='bookentry',
-            name='connection',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='book_entries', to='integrator.ledgerconnection'),
-        ),
-        migrations.CreateModel(
-            name='MappingSet',
-            fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('discount_mode', models.CharField(choices=[('net', 'Net into revenue'), ('contra', 'Contra-revenue account')], default='contra', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mapping_sets', to='integrator.channel')),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mapping_sets', to='integrator.ledgerconnection')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='MappingVersion',
-            fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('number', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('retired', 'Retired')], default='draft', max_length=10)),
-                ('effective_from', models.DateField()),
-                ('note', models.TextField(blank=True)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('approved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('mapping_set', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='integrator.mappingset')),
-            ],
-            options={
-                'ordering': ['mapping_set', '-number'],
-            },
-        ),
-        migrations.CreateModel(
-            name='JournalEntry',
-            fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('transaction', 'Transaction'), ('summary', 'Daily summary'), ('reversal', 'Reversal'), ('manual', 'Manual journal')], default='transaction', max_length=12)),
-                ('transaction_revision', models.PositiveIntegerField(blank=True, null=True)),
-                ('reference', models.CharField(help_text='Our document number, unique per connection.', max_length=120)),
-                ('date', models.DateField(db_index=True)),
-                ('currency', models.CharField(max_length=3)),
-                ('memo', models.CharField(blank=True, max_length=255)),
-                ('superseded', models.BooleanField(default=False, help_text='A newer revision replaced this entry.')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='journal_entries', to='integrator.channel')),
-                ('reverses', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reversed_by', to='integrator.journalentry')),
-                ('summary', models.ForeignKey(blank=True, help_text='For a transaction entry in daily-summary mode: the summary that carries it.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='summarised_entries', to='integrator.journalentry')),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='journal_entries', to='integrator.ledgerconnection')),
-                ('mapping_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='journal_entries', to='integrator.mappingversion')),
-            ],
-            options={
-                'ordering': ['-date', '-created_at'],
-            },
-        ),
-        migrations.CreateModel(
-            name='Posting',
-            fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('idempotency_key', models.CharField(max_length=64, unique=True)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('uncertain', 'Outcome uncertain (will look up)'), ('posted', 'Posted'), ('held', 'Held (closed period)'), ('dead', 'Dead letter')], default='pending', max_length=10)),
-                ('posting_date', models.DateField(help_text='The date sent to the ledger (moved if the period was closed).')),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(db_index=True)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('remote_id', models.CharField(blank=True, max_length=120)),
-                ('remote_number', models.CharField(blank=True, max_length=120)),
-                ('last_error', models.TextField(blank=True)),
-                ('error_class', models.CharField(blank=True, max_length=20)),
-                ('note', models.TextField(blank=True)),
-                ('posted_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='postings', to='integrator.ledgerconnection')),
-                ('entry', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='posting', to='integrator.journalentry')),
-            ],
-            options={
-                'ordering': ['-created_at'],
-            },
-        ),
-        migrations.CreateModel(
-            name='PostingAttempt',
-            fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('number', models.PositiveIntegerField()),
-                ('action', models.CharField(choices=[('send', 'Send'), ('lookup', 'Look up')], default='send', max_length=10)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(blank=True, max_length=20)),
-                ('error_class', models.CharField(blank=True, max_length=20)),
-                ('message', models.TextField(blank=True)),
-                ('request', models.JSONField(blank=True, null=True)),
-                ('response', models.JSONField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=80)),
-                ('posting', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_rows', to='integrator.posting')),
-            ],
-            options={
-                'ordering': ['posting', 'number'],
-            },
-        ),
-        migrations.CreateModel(
-            name='TaxCode',
-            fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('code', models.CharField(max_length=40)),
-                ('name', models.CharField(max_length=200)),
-                ('rate', models.DecimalField(decimal_places=6, max_digits=9)),
-                ('remote_id', models.CharField(blank=True, max_length=100)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tax_codes', to='integrator.ledgerconnection')),
-            ],
-            options={
-                'ordering': ['connection', 'code'],
-            },
-        ),
-        migrations.CreateModel(
-            name='MappingRule',
-            fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('revenue', 'Revenue (product / SKU / category)'), ('tax', 'Tax (rate or title -> tax code and liability account)'), ('shipping', 'Shipping income'), ('discount', 'Discounts (contra-revenue)'), ('gift_card', 'Gift card liability'), ('tip', 'Tips'), ('fee', 'Gateway fees'), ('clearing', 'Payment method / gateway clearing'), ('returns', 'Refunds and returns'), ('rounding', 'Rounding'), ('receivable', 'Accounts receivable'), ('bank', 'Bank (payout deposits)'), ('adjustment', 'Payout adjustments and disputes'), ('cogs', 'Cost of goods sold'), ('inventory', 'Inventory')], max_length=12)),
-                ('match_field', models.CharField(choices=[('sku', 'SKU'), ('category', 'Category'), ('tax', 'Tax rate title'), ('method', 'Payment method / gateway'), ('default', 'Default')], default='default', max_length=10)),
-                ('match_value', models.CharField(blank=True, max_length=120)),
-                ('item_ref', models.CharField(blank=True, max_length=100)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integrator.ledgeraccount')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='integrator.mappingversion')),
-                ('tax_code', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integrator.taxcode')),
-            ],
-            options={
-                'ordering': ['version', 'kind', 'match_field', 'match_value'],
-            },
-        ),
-        migrations.CreateModel(
-            name='JournalLine',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('debit', models.DecimalField(decimal_places=4, default=0, max_digits=18)),
-                ('credit', models.DecimalField(decimal_places=4, default=0, max_digits=18)),
-                ('currency', models.CharField(max_length=3)),
-                ('role', models.CharField(max_length=16)),
-                ('description', models.CharField(blank=True, max_length=255)),
-                ('tax_rate', models.DecimalField(blank=True, decimal_places=6, max_digits=9, null=True)),
-                ('item_ref', models.CharField(blank=True, max_length=100)),
-                ('quantity', models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
-                ('unit_price', models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True)),
-                ('entry', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='integrator.journalentry')),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='journal_lines', to='integrator.ledgeraccount')),
-                ('mapping_rule', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integrator.mappingrule')),
-                ('tax_code', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integrator.taxcode')),
-            ],
-            options={
-                'ordering': ['entry', 'position'],
-            },
-        ),
-        migrations.CreateModel(
-            name='Transaction',
-            fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('sale', 'Sale'), ('refund', 'Refund'), ('payment', 'Payment'), ('payout', 'Payout'), ('invoice', 'Invoice'), ('dispute', 'Dispute')], max_length=10)),
-                ('external_id', models.CharField(max_length=120)),
-                ('number', models.CharField(blank=True, help_text='Order or document number shown to people.', max_length=120)),
-                ('revision', models.PositiveIntegerField(default=1)),
-                ('content_hash', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('received', 'Received'), ('invalid', 'Invalid'), ('needs_mapping', 'Needs mapping'), ('journaled', 'Journaled'), ('summarised', 'Waiting for the daily summary'), ('posted', 'Posted'), ('failed', 'Posting failed')], default='received', max_length=16)),
-                ('status_reasons', models.JSONField(blank=True, default=list)),
-                ('occurred_at', models.DateTimeField(db_index=True)),
-                ('business_date', models.DateField(db_index=True, help_text="The day in the channel's time zone.")),
-                ('currency', models.CharField(max_length=3)),
-                ('total', models.DecimalField(decimal_places=4, max_digits=18)),
-                ('tax_total', models.DecimalField(decimal_places=4, default=0, max_digits=18)),
-                ('document', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transactions', to='integrator.channel')),
-                ('events', models.ManyToManyField(blank=True, related_name='transactions', to='integrator.inboundevent')),
-                ('sale', models.ForeignKey(blank=True, help_text='For a refund: the sale it refunds.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='integrator.transaction')),
-            ],
-            options={
-                'ordering': ['-occurred_at'],
+                "ordering": ["connection", "code"],
             },
         ),
         migrations.AddField(
-            model_name='journalentry',
-            name='transaction',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='journal_entries', to='integrator.transaction'),
+            model_name="channel",
+            name="ledger_connection",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="channels",
+                to="integrator.ledgerconnection",
+            ),
+        ),
+        migrations.AddField(
+            model_name="bookentry",
+            name="connection",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="book_entries",
+                to="integrator.ledgerconnection",
+            ),
         ),
         migrations.CreateModel(
-            name='TransactionDiscount',
+            name="MappingSet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=120)),
-                ('amount', models.DecimalField(decimal_places=4, max_digits=18)),
-                ('target', models.CharField(default='order', max_length=10)),
-                ('transaction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='discounts', to='integrator.transaction')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "discount_mode",
+                    models.CharField(
+                        choices=[("net", "Net into revenue"), ("contra", "Contra-revenue account")],
+                        default="contra",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mapping_sets",
+                        to="integrator.channel",
+                    ),
+                ),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mapping_sets",
+                        to="integrator.ledgerconnection",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TransactionLine',
+            name="MappingVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('line_id', models.CharField(blank=True, max_length=120)),
-                ('sku', models.CharField(blank=True, max_length=80)),
-                ('name', models.CharField(max_length=255)),
-                ('category', models.CharField(blank=True, max_length=80)),
-                ('kind', models.CharField(default='product', max_length=12)),
-                ('quantity', models.DecimalField(decimal_places=4, max_digits=14)),
-                ('unit_price', models.DecimalField(decimal_places=4, max_digits=18)),
-                ('discount', models.DecimalField(decimal_places=4, default=0, max_digits=18)),
-                ('tax', models.DecimalField(decimal_places=4, default=0, max_digits=18)),
-                ('transaction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='integrator.transaction')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("active", "Active"), ("retired", "Retired")],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                ("effective_from", models.DateField()),
+                ("note", models.TextField(blank=True)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "approved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "mapping_set",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="integrator.mappingset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['transaction', 'position'],
+                "ordering": ["mapping_set", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='TransactionPayment',
+            name="JournalEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('method', models.CharField(max_length=60)),
-                ('gateway', models.CharField(blank=True, max_length=60)),
-                ('kind', models.CharField(default='payment', max_length=12)),
-                ('amount', models.DecimalField(decimal_places=4, max_digits=18)),
-                ('fee', models.DecimalField(decimal_places=4, default=0, max_digits=18)),
-                ('reference', models.CharField(blank=True, max_length=120)),
-                ('transaction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='payments', to='integrator.transaction')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("transaction", "Transaction"),
+                            ("summary", "Daily summary"),
+                            ("reversal", "Reversal"),
+                            ("manual", "Manual journal"),
+                        ],
+                        default="transaction",
+                        max_length=12,
+                    ),
+                ),
+                ("transaction_revision", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "reference",
+                    models.CharField(help_text="Our document number, unique per connection.", max_length=120),
+                ),
+                ("date", models.DateField(db_index=True)),
+                ("currency", models.CharField(max_length=3)),
+                ("memo", models.CharField(blank=True, max_length=255)),
+                (
+                    "superseded",
+                    models.BooleanField(default=False, help_text="A newer revision replaced this entry."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="journal_entries",
+                        to="integrator.channel",
+                    ),
+                ),
+                (
+                    "reverses",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reversed_by",
+                        to="integrator.journalentry",
+                    ),
+                ),
+                (
+                    "summary",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="For a transaction entry in daily-summary mode: the summary that carries it.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="summarised_entries",
+                        to="integrator.journalentry",
+                    ),
+                ),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="journal_entries",
+                        to="integrator.ledgerconnection",
+                    ),
+                ),
+                (
+                    "mapping_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="journal_entries",
+                        to="integrator.mappingversion",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-date", "-created_at"],
+            },
+        ),
+        migrations.CreateModel(
+            name="Posting",
+            fields=[
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("idempotency_key", models.CharField(max_length=64, unique=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("uncertain", "Outcome uncertain (will look up)"),
+                            ("posted", "Posted"),
+                            ("held", "Held (closed period)"),
+                            ("dead", "Dead letter"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "posting_date",
+                    models.DateField(
+                        help_text="The date sent to the ledger (moved if the period was closed)."
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(db_index=True)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("remote_id", models.CharField(blank=True, max_length=120)),
+                ("remote_number", models.CharField(blank=True, max_length=120)),
+                ("last_error", models.TextField(blank=True)),
+                ("error_class", models.CharField(blank=True, max_length=20)),
+                ("note", models.TextField(blank=True)),
+                ("posted_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="postings",
+                        to="integrator.ledgerconnection",
+                    ),
+                ),
+                (
+                    "entry",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="posting",
+                        to="integrator.journalentry",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-created_at"],
+            },
+        ),
+        migrations.CreateModel(
+            name="PostingAttempt",
+            fields=[
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("send", "Send"), ("lookup", "Look up")], default="send", max_length=10
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.CharField(blank=True, max_length=20)),
+                ("error_class", models.CharField(blank=True, max_length=20)),
+                ("message", models.TextField(blank=True)),
+                ("request", models.JSONField(blank=True, null=True)),
+                ("response", models.JSONField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=80)),
+                (
+                    "posting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempt_rows",
+                        to="integrator.posting",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["posting", "number"],
+            },
+        ),
+        migrations.CreateModel(
+            name="TaxCode",
+            fields=[
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("code", models.CharField(max_length=40)),
+                ("name", models.CharField(max_length=200)),
+                ("rate", models.DecimalField(decimal_places=6, max_digits=9)),
+                ("remote_id", models.CharField(blank=True, max_length=100)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tax_codes",
+                        to="integrator.ledgerconnection",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["connection", "code"],
+            },
+        ),
+        migrations.CreateModel(
+            name="MappingRule",
+            fields=[
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("revenue", "Revenue (product / SKU / category)"),
+                            ("tax", "Tax (rate or title -> tax code and liability account)"),
+                            ("shipping", "Shipping income"),
+                            ("discount", "Discounts (contra-revenue)"),
+                            ("gift_card", "Gift card liability"),
+                            ("tip", "Tips"),
+                            ("fee", "Gateway fees"),
+                            ("clearing", "Payment method / gateway clearing"),
+                            ("returns", "Refunds and returns"),
+                            ("rounding", "Rounding"),
+                            ("receivable", "Accounts receivable"),
+                            ("bank", "Bank (payout deposits)"),
+                            ("adjustment", "Payout adjustments and disputes"),
+                            ("cogs", "Cost of goods sold"),
+                            ("inventory", "Inventory"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "match_field",
+                    models.CharField(
+                        choices=[
+                            ("sku", "SKU"),
+                            ("category", "Category"),
+                            ("tax", "Tax rate title"),
+                            ("method", "Payment method / gateway"),
+                            ("default", "Default"),
+                        ],
+                        default="default",
+                        max_length=10,
+                    ),
+                ),
+                ("match_value", models.CharField(blank=True, max_length=120)),
+                ("item_ref", models.CharField(blank=True, max_length=100)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integrator.ledgeraccount",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="integrator.mappingversion",
+                    ),
+                ),
+                (
+                    "tax_code",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integrator.taxcode",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["version", "kind", "match_field", "match_value"],
+            },
+        ),
+        migrations.CreateModel(
+            name="JournalLine",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("debit", models.DecimalField(decimal_places=4, default=0, max_digits=18)),
+                ("credit", models.DecimalField(decimal_places=4, default=0, max_digits=18)),
+                ("currency", models.CharField(max_length=3)),
+                ("role", models.CharField(max_length=16)),
+                ("description", models.CharField(blank=True, max_length=255)),
+                ("tax_rate", models.DecimalField(blank=True, decimal_places=6, max_digits=9, null=True)),
+                ("item_ref", models.CharField(blank=True, max_length=100)),
+                ("quantity", models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
+                ("unit_price", models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True)),
+                (
+                    "entry",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="integrator.journalentry",
+                    ),
+                ),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="journal_lines",
+                        to="integrator.ledgeraccount",
+                    ),
+                ),
+                (
+                    "mapping_rule",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integrator.mappingrule",
+                    ),
+                ),
+                (
+                    "tax_code",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integrator.taxcode",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["entry", "position"],
+            },
+        ),
+        migrations.CreateModel(
+            name="Transaction",
+            fields=[
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("sale", "Sale"),
+                            ("refund", "Refund"),
+                            ("payment", "Payment"),
+                            ("payout", "Payout"),
+                            ("invoice", "Invoice"),
+                            ("dispute", "Dispute"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=120)),
+                (
+                    "number",
+                    models.CharField(
+                        blank=True, help_text="Order or document number shown to people.", max_length=120
+                    ),
+                ),
+                ("revision", models.PositiveIntegerField(default=1)),
+                ("content_hash", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("invalid", "Invalid"),
+                            ("needs_mapping", "Needs mapping"),
+                            ("journaled", "Journaled"),
+                            ("summarised", "Waiting for the daily summary"),
+                            ("posted", "Posted"),
+                            ("failed", "Posting failed"),
+                        ],
+                        default="received",
+                        max_length=16,
+                    ),
+                ),
+                ("status_reasons", models.JSONField(blank=True, default=list)),
+                ("occurred_at", models.DateTimeField(db_index=True)),
+                (
+                    "business_date",
+                    models.DateField(db_index=True, help_text="The day in the channel's time zone."),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("total", models.DecimalField(decimal_places=4, max_digits=18)),
+                ("tax_total", models.DecimalField(decimal_places=4, default=0, max_digits=18)),
+                ("document", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transactions",
+                        to="integrator.channel",
+                    ),
+                ),
+                (
+                    "events",
+                    models.ManyToManyField(
+                        blank=True, related_name="transactions", to="integrator.inboundevent"
+                    ),
+                ),
+                (
+                    "sale",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="For a refund: the sale it refunds.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="refunds",
+                        to="integrator.transaction",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-occurred_at"],
+            },
+        ),
+        migrations.AddField(
+            model_name="journalentry",
+            name="transaction",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="journal_entries",
+                to="integrator.transaction",
+            ),
+        ),
+        migrations.CreateModel(
+            name="TransactionDiscount",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=120)),
+                ("amount", models.DecimalField(decimal_places=4, max_digits=18)),
+                ("target", models.CharField(default="order", max_length=10)),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="discounts",
+                        to="integrator.transaction",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TransactionTaxLine',
+            name="TransactionLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120)),
-                ('rate', models.DecimalField(decimal_places=6, max_digits=9)),
-                ('amount', models.DecimalField(decimal_places=4, max_digits=18)),
-                ('transaction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tax_lines', to='integrator.transaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("line_id", models.CharField(blank=True, max_length=120)),
+                ("sku", models.CharField(blank=True, max_length=80)),
+                ("name", models.CharField(max_length=255)),
+                ("category", models.CharField(blank=True, max_length=80)),
+                ("kind", models.CharField(default="product", max_length=12)),
+                ("quantity", models.DecimalField(decimal_places=4, max_digits=14)),
+                ("unit_price", models.DecimalField(decimal_places=4, max_digits=18)),
+                ("discount", models.DecimalField(decimal_places=4, default=0, max_digits=18)),
+                ("tax", models.DecimalField(decimal_places=4, default=0, max_digits=18)),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="integrator.transaction",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["transaction", "position"],
+            },
+        ),
+        migrations.CreateModel(
+            name="TransactionPayment",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("method", models.CharField(max_length=60)),
+                ("gateway", models.CharField(blank=True, max_length=60)),
+                ("kind", models.CharField(default="payment", max_length=12)),
+                ("amount", models.DecimalField(decimal_places=4, max_digits=18)),
+                ("fee", models.DecimalField(decimal_places=4, default=0, max_digits=18)),
+                ("reference", models.CharField(blank=True, max_length=120)),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="payments",
+                        to="integrator.transaction",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="TransactionTaxLine",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=120)),
+                ("rate", models.DecimalField(decimal_places=6, max_digits=9)),
+                ("amount", models.DecimalField(decimal_places=4, max_digits=18)),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tax_lines",
+                        to="integrator.transaction",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='inboundevent',
-            index=models.Index(fields=['status', 'received_at'], name='inbound_status_idx'),
+            model_name="inboundevent",
+            index=models.Index(fields=["status", "received_at"], name="inbound_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='inboundevent',
-            constraint=models.UniqueConstraint(fields=('channel', 'dedupe_key'), name='uniq_inbound_event'),
+            model_name="inboundevent",
+            constraint=models.UniqueConstraint(fields=("channel", "dedupe_key"), name="uniq_inbound_event"),
         ),
         migrations.AddConstraint(
-            model_name='ledgeraccount',
-            constraint=models.UniqueConstraint(fields=('connection', 'code'), name='uniq_account_code'),
+            model_name="ledgeraccount",
+            constraint=models.UniqueConstraint(fields=("connection", "code"), name="uniq_account_code"),
         ),
         migrations.AddConstraint(
-            model_name='bookentry',
-            constraint=models.UniqueConstraint(fields=('connection', 'reference'), name='uniq_book_reference'),
+            model_name="bookentry",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "reference"), name="uniq_book_reference"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bookentry',
-            constraint=models.UniqueConstraint(fields=('connection', 'idempotency_key'), name='uniq_book_idempotency'),
+            model_name="bookentry",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "idempotency_key"), name="uniq_book_idempotency"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bookentry',
-            constraint=models.UniqueConstraint(fields=('connection', 'number'), name='uniq_book_number'),
+            model_name="bookentry",
+            constraint=models.UniqueConstraint(fields=("connection", "number"), name="uniq_book_number"),
         ),
         migrations.AddConstraint(
-            model_name='mappingset',
-            constraint=models.UniqueConstraint(fields=('channel', 'connection'), name='uniq_mapping_set'),
+            model_name="mappingset",
+            constraint=models.UniqueConstraint(fields=("channel", "connection"), name="uniq_mapping_set"),
         ),
         migrations.AddConstraint(
-            model_name='mappingversion',
-            constraint=models.UniqueConstraint(fields=('mapping_set', 'number'), name='uniq_mapping_version_number'),
+            model_name="mappingversion",
+            constraint=models.UniqueConstraint(
+                fields=("mapping_set", "number"), name="uniq_mapping_version_number"
+            ),
         ),
         migrations.AddIndex(
-            model_name='posting',
-            index=models.Index(fields=['state', 'next_attempt_at'], name='posting_due_idx'),
+            model_name="posting",
+            index=models.Index(fields=["state", "next_attempt_at"], name="posting_due_idx"),
         ),
         migrations.AddConstraint(
-            model_name='taxcode',
-            constraint=models.UniqueConstraint(fields=('connection', 'code'), name='uniq_tax_code'),
+            model_name="taxcode",
+            constraint=models.UniqueConstraint(fields=("connection", "code"), name="uniq_tax_code"),
         ),
         migrations.AddConstraint(
-            model_name='mappingrule',
-            constraint=models.UniqueConstraint(fields=('version', 'kind', 'match_field', 'match_value'), name='uniq_mapping_rule'),
+            model_name="mappingrule",
+            constraint=models.UniqueConstraint(
+                fields=("version", "kind", "match_field", "match_value"), name="uniq_mapping_rule"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='journalline',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('credit', 0), ('debit__gt', 0)), models.Q(('credit__gt', 0), ('debit', 0)), _connector='OR'), name='journal_line_one_positive_side'),
+            model_name="journalline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("credit", 0), ("debit__gt", 0)),
+                    models.Q(("credit__gt", 0), ("debit", 0)),
+                    _connector="OR",
+                ),
+                name="journal_line_one_positive_side",
+            ),
         ),
         migrations.AddIndex(
-            model_name='transaction',
-            index=models.Index(fields=['status', 'business_date'], name='txn_status_date_idx'),
+            model_name="transaction",
+            index=models.Index(fields=["status", "business_date"], name="txn_status_date_idx"),
         ),
         migrations.AddConstraint(
-            model_name='transaction',
-            constraint=models.UniqueConstraint(fields=('channel', 'kind', 'external_id'), name='uniq_transaction'),
+            model_name="transaction",
+            constraint=models.UniqueConstraint(
+                fields=("channel", "kind", "external_id"), name="uniq_transaction"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='journalentry',
-            constraint=models.UniqueConstraint(fields=('connection', 'reference'), name='uniq_journal_reference'),
+            model_name="journalentry",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "reference"), name="uniq_journal_reference"
+            ),
         ),
     ]

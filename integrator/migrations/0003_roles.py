@@ -48,6 +48,9 @@ def drop_roles(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("integrator", "0002_database_invariants"), ("auth", "0012_alter_user_first_name_max_length")]
+    dependencies = [
+        ("integrator", "0002_database_invariants"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+    ]
 
     operations = [migrations.RunPython(create_roles, drop_roles)]

@@ -4,20 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrator', '0004_mapping_changes'),
+        ("integrator", "0004_mapping_changes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='ledgerconnection',
-            name='circuit_failures',
-            field=models.PositiveIntegerField(default=0, help_text='Consecutive transient failures (5xx, unreachable) of this ledger.'),
+            model_name="ledgerconnection",
+            name="circuit_failures",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Consecutive transient failures (5xx, unreachable) of this ledger."
+            ),
         ),
         migrations.AddField(
-            model_name='ledgerconnection',
-            name='circuit_open_until',
-            field=models.DateTimeField(blank=True, help_text='While in the future, postings wait (one probe per period).', null=True),
+            model_name="ledgerconnection",
+            name="circuit_open_until",
+            field=models.DateTimeField(
+                blank=True, help_text="While in the future, postings wait (one probe per period).", null=True
+            ),
         ),
     ]

@@ -4,35 +4,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrator', '0005_ledger_circuit_breaker'),
+        ("integrator", "0005_ledger_circuit_breaker"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='journalentry',
-            name='location',
-            field=models.CharField(blank=True, help_text="The till's location (daily summaries).", max_length=80),
+            model_name="journalentry",
+            name="location",
+            field=models.CharField(
+                blank=True, help_text="The till's location (daily summaries).", max_length=80
+            ),
         ),
         migrations.AddField(
-            model_name='journalentry',
-            name='register',
-            field=models.CharField(blank=True, help_text="The till's register (daily summaries).", max_length=80),
+            model_name="journalentry",
+            name="register",
+            field=models.CharField(
+                blank=True, help_text="The till's register (daily summaries).", max_length=80
+            ),
         ),
         migrations.AlterField(
-            model_name='mappingchangeitem',
-            name='kind',
+            model_name="mappingchangeitem",
+            name="kind",
             field=models.CharField(max_length=20),
         ),
         migrations.AlterField(
-            model_name='mappingrule',
-            name='kind',
-            field=models.CharField(choices=[('revenue', 'Revenue (product / SKU / category)'), ('tax', 'Tax (rate or title -> tax code and liability account)'), ('shipping', 'Shipping income'), ('discount', 'Discounts (contra-revenue)'), ('gift_card', 'Gift card liability'), ('tip', 'Tips'), ('fee', 'Gateway fees'), ('clearing', 'Payment method / gateway clearing'), ('returns', 'Refunds and returns'), ('rounding', 'Rounding'), ('receivable', 'Accounts receivable'), ('bank', 'Bank (payout deposits)'), ('adjustment', 'Payout adjustments and disputes'), ('cogs', 'Cost of goods sold'), ('inventory', 'Inventory'), ('cash_over_short', 'Cash over and short'), ('cash_float', 'Cash float source (safe or bank)')], max_length=20),
+            model_name="mappingrule",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("revenue", "Revenue (product / SKU / category)"),
+                    ("tax", "Tax (rate or title -> tax code and liability account)"),
+                    ("shipping", "Shipping income"),
+                    ("discount", "Discounts (contra-revenue)"),
+                    ("gift_card", "Gift card liability"),
+                    ("tip", "Tips"),
+                    ("fee", "Gateway fees"),
+                    ("clearing", "Payment method / gateway clearing"),
+                    ("returns", "Refunds and returns"),
+                    ("rounding", "Rounding"),
+                    ("receivable", "Accounts receivable"),
+                    ("bank", "Bank (payout deposits)"),
+                    ("adjustment", "Payout adjustments and disputes"),
+                    ("cogs", "Cost of goods sold"),
+                    ("inventory", "Inventory"),
+                    ("cash_over_short", "Cash over and short"),
+                    ("cash_float", "Cash float source (safe or bank)"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='transaction',
-            name='kind',
-            field=models.CharField(choices=[('sale', 'Sale'), ('refund', 'Refund'), ('payment', 'Payment'), ('payout', 'Payout'), ('invoice', 'Invoice'), ('dispute', 'Dispute'), ('cash_count', 'Cash drawer count')], max_length=10),
+            model_name="transaction",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("sale", "Sale"),
+                    ("refund", "Refund"),
+                    ("payment", "Payment"),
+                    ("payout", "Payout"),
+                    ("invoice", "Invoice"),
+                    ("dispute", "Dispute"),
+                    ("cash_count", "Cash drawer count"),
+                ],
+                max_length=10,
+            ),
         ),
     ]

@@ -5,41 +5,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrator', '0007_recompute_content_hashes'),
+        ("integrator", "0007_recompute_content_hashes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='journalentry',
-            name='number',
-            field=models.CharField(blank=True, help_text="The number the ledger shows: the source's own number where it has one.", max_length=120),
+            model_name="journalentry",
+            name="number",
+            field=models.CharField(
+                blank=True,
+                help_text="The number the ledger shows: the source's own number where it has one.",
+                max_length=120,
+            ),
         ),
         migrations.AddField(
-            model_name='posting',
-            name='readback',
-            field=models.JSONField(blank=True, help_text='The last read-back: ok, the differences in words, and both views per account and tax code.', null=True),
+            model_name="posting",
+            name="readback",
+            field=models.JSONField(
+                blank=True,
+                help_text="The last read-back: ok, the differences in words, and both views per account and tax code.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='posting',
-            name='verified_at',
-            field=models.DateTimeField(blank=True, help_text="When the ledger's copy was last read back.", null=True),
+            model_name="posting",
+            name="verified_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the ledger's copy was last read back.", null=True
+            ),
         ),
         migrations.CreateModel(
-            name='LedgerRef',
+            name="LedgerRef",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=20)),
-                ('key', models.CharField(max_length=200)),
-                ('remote_id', models.CharField(max_length=120)),
-                ('label', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='refs', to='integrator.ledgerconnection')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=20)),
+                ("key", models.CharField(max_length=200)),
+                ("remote_id", models.CharField(max_length=120)),
+                ("label", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="refs",
+                        to="integrator.ledgerconnection",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['connection', 'kind', 'key'],
-                'constraints': [models.UniqueConstraint(fields=('connection', 'kind', 'key'), name='uniq_ledger_ref')],
+                "ordering": ["connection", "kind", "key"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("connection", "kind", "key"), name="uniq_ledger_ref")
+                ],
             },
         ),
     ]

@@ -15,7 +15,9 @@ def fill(apps, schema_editor):
     BookEntry = apps.get_model("integrator", "BookEntry")
     BookLine = apps.get_model("integrator", "BookLine")
     LedgerConnection = apps.get_model("integrator", "LedgerConnection")
-    functional = LedgerConnection.objects.filter(pk=OuterRef("connection_id")).values("functional_currency")[:1]
+    functional = LedgerConnection.objects.filter(pk=OuterRef("connection_id")).values("functional_currency")[
+        :1
+    ]
     JournalEntry.objects.update(functional_currency=Subquery(functional))
     BookEntry.objects.update(functional_currency=Subquery(functional))
     same = JournalEntry.objects.filter(currency=F("functional_currency"))

@@ -6,27 +6,73 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrator', '0011_balance_in_both_currencies'),
+        ("integrator", "0011_balance_in_both_currencies"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MappingChangeTarget',
+            name="MappingChangeTarget",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('diff', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('base_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integrator.mappingversion')),
-                ('change', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='targets', to='integrator.mappingchangerequest')),
-                ('mapping_set', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shared_change_targets', to='integrator.mappingset')),
-                ('repost', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integrator.repostrequest')),
-                ('version', models.ForeignKey(blank=True, help_text='The version the approval created for this mapping set.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='shared_change_targets', to='integrator.mappingversion')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("diff", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "base_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integrator.mappingversion",
+                    ),
+                ),
+                (
+                    "change",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="targets",
+                        to="integrator.mappingchangerequest",
+                    ),
+                ),
+                (
+                    "mapping_set",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="shared_change_targets",
+                        to="integrator.mappingset",
+                    ),
+                ),
+                (
+                    "repost",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integrator.repostrequest",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The version the approval created for this mapping set.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="shared_change_targets",
+                        to="integrator.mappingversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['change', 'created_at'],
-                'constraints': [models.UniqueConstraint(fields=('change', 'mapping_set'), name='uniq_change_target_set')],
+                "ordering": ["change", "created_at"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("change", "mapping_set"), name="uniq_change_target_set")
+                ],
             },
         ),
     ]

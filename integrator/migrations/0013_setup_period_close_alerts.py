@@ -7,85 +7,187 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrator', '0012_mapping_change_targets'),
+        ("integrator", "0012_mapping_change_targets"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='channel',
-            name='archived_at',
-            field=models.DateTimeField(blank=True, help_text='Archived: kept for history only.', null=True),
+            model_name="channel",
+            name="archived_at",
+            field=models.DateTimeField(blank=True, help_text="Archived: kept for history only.", null=True),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='previous_secrets_expire_at',
-            field=models.DateTimeField(blank=True, help_text='When the previous webhook secret(s) stop being accepted.', null=True),
+            model_name="channel",
+            name="previous_secrets_expire_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the previous webhook secret(s) stop being accepted.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='ledgerconnection',
-            name='archived_at',
-            field=models.DateTimeField(blank=True, help_text='Archived: kept for history only.', null=True),
+            model_name="ledgerconnection",
+            name="archived_at",
+            field=models.DateTimeField(blank=True, help_text="Archived: kept for history only.", null=True),
         ),
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('dead_letter', 'A posting was dead-lettered'), ('needs_reauth', 'A connection needs re-authorisation'), ('daily_budget', "A ledger's daily call budget is nearly spent"), ('reconciliation', 'Reconciliation failing two days running'), ('inventory', 'Stock below its reorder point')], max_length=20)),
-                ('cause_key', models.CharField(max_length=200)),
-                ('severity', models.CharField(choices=[('warning', 'Warning'), ('critical', 'Needs action')], default='warning', max_length=10)),
-                ('title', models.CharField(max_length=200)),
-                ('message', models.TextField()),
-                ('url', models.CharField(blank=True, help_text='Where to act (a path on this site).', max_length=300)),
-                ('raised_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('emailed_to', models.PositiveIntegerField(default=0, help_text='How many people were e-mailed.')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("dead_letter", "A posting was dead-lettered"),
+                            ("needs_reauth", "A connection needs re-authorisation"),
+                            ("daily_budget", "A ledger's daily call budget is nearly spent"),
+                            ("reconciliation", "Reconciliation failing two days running"),
+                            ("inventory", "Stock below its reorder point"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("cause_key", models.CharField(max_length=200)),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[("warning", "Warning"), ("critical", "Needs action")],
+                        default="warning",
+                        max_length=10,
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("message", models.TextField()),
+                (
+                    "url",
+                    models.CharField(
+                        blank=True, help_text="Where to act (a path on this site).", max_length=300
+                    ),
+                ),
+                ("raised_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "emailed_to",
+                    models.PositiveIntegerField(default=0, help_text="How many people were e-mailed."),
+                ),
             ],
             options={
-                'ordering': ['-raised_at'],
-                'indexes': [models.Index(fields=['resolved_at', 'kind'], name='alert_open_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('resolved_at__isnull', True)), fields=('kind', 'cause_key'), name='uniq_open_alert')],
+                "ordering": ["-raised_at"],
+                "indexes": [models.Index(fields=["resolved_at", "kind"], name="alert_open_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("resolved_at__isnull", True)),
+                        fields=("kind", "cause_key"),
+                        name="uniq_open_alert",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AlertPreference',
+            name="AlertPreference",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('dead_letter', 'A posting was dead-lettered'), ('needs_reauth', 'A connection needs re-authorisation'), ('daily_budget', "A ledger's daily call budget is nearly spent"), ('reconciliation', 'Reconciliation failing two days running'), ('inventory', 'Stock below its reorder point')], max_length=20)),
-                ('email', models.BooleanField(default=True)),
-                ('dashboard', models.BooleanField(default=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alert_preferences', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("dead_letter", "A posting was dead-lettered"),
+                            ("needs_reauth", "A connection needs re-authorisation"),
+                            ("daily_budget", "A ledger's daily call budget is nearly spent"),
+                            ("reconciliation", "Reconciliation failing two days running"),
+                            ("inventory", "Stock below its reorder point"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("email", models.BooleanField(default=True)),
+                ("dashboard", models.BooleanField(default=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_preferences",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['user', 'kind'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'kind'), name='uniq_alert_preference')],
+                "ordering": ["user", "kind"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "kind"), name="uniq_alert_preference")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PeriodClose',
+            name="PeriodClose",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('period_start', models.DateField()),
-                ('period_end', models.DateField()),
-                ('status', models.CharField(choices=[('closed', 'Closed'), ('reopened', 'Reopened')], default='closed', max_length=10)),
-                ('checks', models.JSONField(blank=True, default=list)),
-                ('previous_lock_date', models.DateField(blank=True, help_text='Our lock date before closing.', null=True)),
-                ('closed_at', models.DateTimeField()),
-                ('reopened_at', models.DateTimeField(blank=True, null=True)),
-                ('reopen_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('closed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='period_closes', to='integrator.ledgerconnection')),
-                ('reopened_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("period_start", models.DateField()),
+                ("period_end", models.DateField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("closed", "Closed"), ("reopened", "Reopened")],
+                        default="closed",
+                        max_length=10,
+                    ),
+                ),
+                ("checks", models.JSONField(blank=True, default=list)),
+                (
+                    "previous_lock_date",
+                    models.DateField(blank=True, help_text="Our lock date before closing.", null=True),
+                ),
+                ("closed_at", models.DateTimeField()),
+                ("reopened_at", models.DateTimeField(blank=True, null=True)),
+                ("reopen_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "closed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="period_closes",
+                        to="integrator.ledgerconnection",
+                    ),
+                ),
+                (
+                    "reopened_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-period_end', '-closed_at'],
-                'permissions': [('reopen_periodclose', 'Can reopen a closed period')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('period_end__gte', models.F('period_start'))), name='period_close_period')],
+                "ordering": ["-period_end", "-closed_at"],
+                "permissions": [("reopen_periodclose", "Can reopen a closed period")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("period_end__gte", models.F("period_start"))),
+                        name="period_close_period",
+                    )
+                ],
             },
         ),
     ]

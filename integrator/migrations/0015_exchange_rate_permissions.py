@@ -27,7 +27,9 @@ def grant(apps, schema_editor):
     Permission = apps.get_model("auth", "Permission")
     for name, codenames in GRANTS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(*Permission.objects.filter(content_type__app_label="integrator", codename__in=codenames))
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="integrator", codename__in=codenames)
+        )
 
 
 def revoke(apps, schema_editor):

@@ -45,10 +45,17 @@ class ExchangeRate(models.Model):
     class Meta:
         ordering = ["-day", "base", "quote"]
         constraints = [
+            # Two partial constraints rather than NULLS NOT DISTINCT, which SQLite does not have:
+            # one rate per pair, day and origin for a connection, and one for the shared table.
             models.UniqueConstraint(
                 fields=["base", "quote", "day", "source", "connection"],
+                condition=models.Q(connection__isnull=False),
                 name="uniq_exchange_rate",
-                nulls_distinct=False,
+            ),
+            models.UniqueConstraint(
+                fields=["base", "quote", "day", "source"],
+                condition=models.Q(connection__isnull=True),
+                name="uniq_exchange_rate_shared",
             ),
             models.CheckConstraint(condition=models.Q(rate__gt=0), name="exchange_rate_positive"),
         ]

@@ -1,6 +1,6 @@
 """Connecting a ledger: the OAuth 2.0 authorization-code flow and tenant selection, audited.
 
-The flow (QuickBooks Online, Xero; later Sage, Zoho, FreshBooks):
+The flow (QuickBooks Online, Xero, Sage, FreshBooks; later Zoho):
 
 1. :func:`start_authorization` makes a one-time ``state`` (and a PKCE verifier where the vendor
    takes one) kept in the user's session, and returns the vendor's consent URL.
@@ -61,6 +61,14 @@ def oauth_provider(connection: LedgerConnection) -> OAuth2Provider:
         from connectors.ledgers.xero.target import XERO_OAUTH
 
         return XERO_OAUTH
+    if connection.platform == "sage":
+        from connectors.ledgers.sage.target import SAGE_OAUTH
+
+        return SAGE_OAUTH
+    if connection.platform == "freshbooks":
+        from connectors.ledgers.freshbooks.target import FRESHBOOKS_OAUTH
+
+        return FRESHBOOKS_OAUTH
     raise OAuthFlowError(f"{connection.platform} connections do not use OAuth")
 
 
@@ -109,6 +117,13 @@ def complete_authorization(
         if len(tenants) == 1:
             choose_tenant(connection, tenants[0]["tenant_id"], actor=actor)
             tenants = []
+    if connection.platform == "sage":
+        # Sage's token serves every business of the user: the connection posts to the lead one.
+        business_id = ledger_target_for(connection).lead_business()  # type: ignore[attr-defined]
+        _store_credential_keys(connection, {"business_id": business_id}, actor=actor)
+    if connection.platform == "freshbooks":
+        # FreshBooks' accounting calls are addressed by the business's account id (users/me).
+        _store_credential_keys(connection, ledger_target_for(connection).identity(), actor=actor)  # type: ignore[attr-defined]
     with transaction.atomic():
         LedgerConnection.objects.filter(pk=connection.pk).update(needs_reauth=False)
         audit.record(
@@ -120,6 +135,22 @@ def complete_authorization(
         )
     connection.refresh_from_db()
     return connection, tenants
+
+
+def _store_credential_keys(
+    connection: LedgerConnection, values: dict[str, str], *, actor: Any = None
+) -> None:
+    """Store ids the vendor gave with the tokens (Sage's business, FreshBooks' account and business)
+    beside the credentials."""
+    with transaction.atomic():
+        locked = LedgerConnection.objects.select_for_update().get(pk=connection.pk)
+        credentials = dict(locked.credentials or {})
+        before = {k: credentials.get(k, "") for k in values}
+        credentials.update(values)
+        locked.credentials = credentials
+        locked.save(update_fields=["credentials", "updated_at"])
+        audit.record("connection.account_chosen", obj=locked, before=before, after=values, actor=actor)
+    connection.refresh_from_db()
 
 
 def choose_tenant(connection: LedgerConnection, tenant_id: str, *, actor: Any = None) -> LedgerConnection:

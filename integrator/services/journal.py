@@ -196,11 +196,16 @@ class _Builder:
                 self.add("gift_card", rule, sign * t.amount, "Gift card redeemed")
                 continue
             # Processing fees are booked from the payout that deducts them (the bank's truth),
-            # never here as well: the clearing account carries the gross.
+            # never here as well: the clearing account carries the gross. A platform without
+            # payouts books them here (a refund's negative fee is a fee given back).
             rule = self.book.require(
                 RuleKind.CLEARING, f"Payment method {t.method!r}", method=t.method or t.gateway
             )
             self.add("clearing", rule, sign * t.amount, t.method)
+            if self.book.fees_at_sale and t.fee:
+                fee_rule = self.book.require(RuleKind.FEE, "Processing fees", method=t.method or t.gateway)
+                self.add("fee", fee_rule, t.fee, f"Processing fee ({t.method or t.gateway})")
+                self.add("clearing", rule, -t.fee, f"Processing fee ({t.method or t.gateway})")
         rest = doc.total - paid
         if rest:
             kind = RuleKind.CLEARING if not doc.tenders else RuleKind.RECEIVABLE

@@ -48,6 +48,8 @@ class RuleBook:
     discount_mode: str
     rules: dict[tuple[str, str, str], MappingRule]
     missing: list[str] = field(default_factory=list)
+    #: Book tenders' processing fees with the sale (a platform without payouts).
+    fees_at_sale: bool = False
 
     @classmethod
     def load(cls, version: MappingVersion) -> RuleBook:
@@ -56,7 +58,12 @@ class RuleBook:
             (r.kind, r.match_field, r.match_value.lower()): r
             for r in version.rules.select_related("account", "tax_code")
         }
-        return cls(version=version, discount_mode=version.mapping_set.discount_mode, rules=rules)
+        return cls(
+            version=version,
+            discount_mode=version.mapping_set.discount_mode,
+            rules=rules,
+            fees_at_sale=_fees_at_sale(version.mapping_set.channel.platform),
+        )
 
     def find(self, kind: str, **candidates: str) -> MappingRule | None:
         """The most specific rule of ``kind`` matching the candidates (sku, category, tax, method)."""
@@ -77,6 +84,16 @@ class RuleBook:
             if reason not in self.missing:
                 self.missing.append(reason)
         return rule
+
+
+def _fees_at_sale(platform: str) -> bool:
+    """Whether a platform's sales book their processing fees (it publishes no payouts)."""
+    from connectors.base import sales_source_class
+
+    try:
+        return bool(sales_source_class(platform).fees_at_sale)
+    except Exception:  # an unknown or retired platform: fees come from payouts as usual
+        return False
 
 
 def create_version(

@@ -397,7 +397,9 @@ def release_rate_held(*, currencies: Iterable[str] | None = None) -> int:
     if currencies is not None:
         held = held.filter(currency__in=list(currencies))
     count = 0
-    for pk in held.values_list("pk", flat=True).iterator():
+    # A list, not a server-side cursor: booking a transaction may enqueue work that closes
+    # connections (the inline cluster of tests), which would end an open cursor's fetch.
+    for pk in list(held.values_list("pk", flat=True)):
         if Transaction.objects.filter(pk=pk, status=TransactionStatus.NEEDS_RATE).update(
             status=TransactionStatus.RECEIVED
         ):

@@ -22,7 +22,7 @@ from integrator.choices import PostingState
 from integrator.models import Posting
 from integrator.services.posting import build_posting_document, ledger_target_for
 
-__all__ = ["verify_posting", "verify_postings"]
+__all__ = ["readable_platforms", "verify_posting", "verify_postings"]
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,7 @@ def _raw_from_attempts(posting: Posting) -> dict[str, Any]:
 def verify_postings(start: date, end: date) -> dict[str, int]:
     """Read back every posting dated in [start, end] of a ledger that can be read back."""
     counts = {"ok": 0, "different": 0, "unreadable": 0}
-    platforms = {
-        p for p in Posting.objects.values_list("connection__platform", flat=True).distinct() if _readable(p)
-    }
+    platforms = readable_platforms()
     rows = Posting.objects.filter(
         state=PostingState.POSTED, connection__platform__in=platforms, posting_date__range=(start, end)
     ).values_list("pk", flat=True)
@@ -91,6 +89,13 @@ def verify_postings(start: date, end: date) -> dict[str, int]:
         outcome = verify_posting(pk)
         counts["unreadable" if outcome is None else "ok" if outcome else "different"] += 1
     return counts
+
+
+def readable_platforms() -> set[str]:
+    """The platforms of the ledgers holding postings whose targets can read documents back."""
+    return {
+        p for p in Posting.objects.values_list("connection__platform", flat=True).distinct() if _readable(p)
+    }
 
 
 def _readable(platform: str) -> bool:

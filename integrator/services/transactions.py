@@ -119,11 +119,14 @@ def document_of(txn: Transaction) -> CanonicalDocument:
     return document_from_dict(txn.document)
 
 
-def _replace_lines(txn: Transaction, doc: CanonicalDocument) -> None:
-    txn.lines.all().delete()
-    txn.tax_lines.all().delete()
-    txn.discounts.all().delete()
-    txn.payments.all().delete()
+def _replace_lines(txn: Transaction, doc: CanonicalDocument, *, fresh: bool = False) -> None:
+    """Store the document's lines, tax lines, discounts and tenders (replacing the previous
+    revision's; a transaction just created has none, which saves four DELETEs per new sale)."""
+    if not fresh:
+        txn.lines.all().delete()
+        txn.tax_lines.all().delete()
+        txn.discounts.all().delete()
+        txn.payments.all().delete()
     if isinstance(doc, Sale | Refund | Invoice):
         TransactionLine.objects.bulk_create(
             TransactionLine(
@@ -193,7 +196,7 @@ def upsert_transaction(channel: Channel, doc: CanonicalDocument, event: InboundE
             # Another worker created it a moment ago: take the row lock and treat as an update.
             existing = Transaction.objects.select_for_update().get(**key)
         else:
-            _replace_lines(txn, doc)
+            _replace_lines(txn, doc, fresh=True)
             if event is not None:
                 txn.events.add(event)
             return UpsertResult(txn, True)

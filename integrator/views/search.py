@@ -26,6 +26,23 @@ __all__ = ["search"]
 LIMIT = 20
 
 
+def _one_document(hits: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """A ledger document's number finds its posting, and through it its journal entry and its
+    transaction: when every hit is one posting's chain, the posting alone is the answer."""
+    postings = [row for key, row in hits if key == "postings"]
+    if len(postings) != 1:
+        return hits
+    posting = postings[0]
+    chain = {
+        ("postings", posting.pk),
+        ("journal", posting.entry_id),
+        ("transactions", posting.entry.transaction_id),
+    }
+    if all((key, row.pk) in chain for key, row in hits):
+        return [("postings", posting)]
+    return hits
+
+
 @login_required
 def search(request: HttpRequest) -> HttpResponse:
     """Results grouped by kind; a single hit opens that object directly."""
@@ -52,6 +69,7 @@ def search(request: HttpRequest) -> HttpResponse:
             groups.append({"key": "postings", "label": "Postings", "rows": list(postings.order_by("-created_at")[:LIMIT]),
                            "all_url": reverse("postings") + "?" + urlencode(params)})  # fmt: skip
         hits: list[tuple[str, Any]] = [(str(g["key"]), row) for g in groups for row in g["rows"]]
+        hits = _one_document(hits)
         if len(hits) == 1 and request.GET.get("all") != "1":
             key, row = hits[0]
             target = {

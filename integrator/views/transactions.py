@@ -159,6 +159,23 @@ def _url_or_empty(name: str, *args: Any) -> str:
         return ""
 
 
+_TAX_BASES = {
+    "computed:line": "Computed by the channel's rule: tax rounded on each line (the sales system sent none)",
+    "computed:document": (
+        "Computed by the channel's rule: tax rounded once per rate on the whole ticket (the sales "
+        "system sent none)"
+    ),
+}
+
+
+def tax_basis(txn: Transaction) -> str:
+    """Where a document's tax came from, in words: the tax the sales system charged (the books take
+    it as charged), or the channel's rounding rule in force when the source sent none."""
+    metadata = (txn.document or {}).get("metadata") or {}
+    basis = str(metadata.get("tax_basis") or "source")
+    return _TAX_BASES.get(basis, "As charged by the sales system")
+
+
 @login_required
 @permission_required("integrator.view_transaction", raise_exception=True)
 def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
@@ -202,6 +219,7 @@ def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "entries": entries,
         "lines": txn.lines.all(),
         "breakdown": document_breakdown(txn),
+        "tax_basis": tax_basis(txn),
         "tax_lines": txn.tax_lines.all(),
         "payments": txn.payments.all(),
         "discounts": txn.discounts.all(),

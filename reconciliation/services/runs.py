@@ -24,6 +24,7 @@ from reconciliation.choices import ExceptionStatus, RunKind, RunStatus
 from reconciliation.models import ReconciliationException, ReconciliationRun
 from reconciliation.services.checks import (
     check_channel_days,
+    check_external_readback,
     check_invoices,
     check_ledger_readback,
     check_unposted,
@@ -48,6 +49,7 @@ STEPS: list[tuple[str, Step]] = [
     ("Sales system vs ledger: unposted transactions", _check(check_unposted)),
     ("Sales system vs ledger: totals per channel-day", _check(check_channel_days)),
     ("Ledger read-back (built-in ledger)", _check(check_ledger_readback)),
+    ("Ledger read-back (QuickBooks, Xero and other external ledgers)", _check(check_external_readback)),
     # Also pairs cash and mobile-money takings with bank and wallet statement lines (clearing.py).
     ("Payouts vs bank deposits", reconcile_payouts_and_clearing),
     ("Invoices vs payments", _check(check_invoices)),

@@ -37,7 +37,9 @@ def source(clover: CloverSandbox, sleeps: list[float] | None = None) -> CloverSo
 
 def test_pull_walks_90_day_windows_and_every_page(clover):
     now = datetime.now(UTC)
-    orders = fx.ticket_day(date.today() - timedelta(days=1), count=230)
+    # Tickets run from 14:00 UTC, five minutes apart (230 of them end the next morning): two days
+    # back, so every one is in the past whatever the time of day.
+    orders = fx.ticket_day(now.date() - timedelta(days=2), count=230)
     for order in orders:
         clover.add_order(order)
     progress: list[tuple[int, str]] = []
@@ -83,7 +85,7 @@ def test_window_constant_is_clovers_limit():
 
 
 def test_429_without_retry_after_pauses_one_second_then_doubles(clover):
-    clover.add_order(fx.ticket_day(date.today(), count=1)[0])
+    clover.add_order(fx.ticket_day(datetime.now(UTC).date() - timedelta(days=1), count=1)[0])  # 14:00 UTC
     clover.faults.next(Fault("rate_limit"), Fault("rate_limit"))
     sleeps: list[float] = []
     records = list(source(clover, sleeps).pull(datetime.now(UTC) - timedelta(days=2)))

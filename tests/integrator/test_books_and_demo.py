@@ -112,3 +112,30 @@ def test_general_ledger_running_balance_ends_at_the_trial_balance(demo_books: Le
     rows = books.general_ledger(demo_books, account_code="1000")
     tb = {r.code: r.balance for r in books.trial_balance(demo_books)}
     assert rows and rows[-1].running_balance == tb["1000"]
+
+
+def test_demo_delivery_follows_the_vat_of_the_goods() -> None:
+    """Issue 10, finding 9 (UK: delivery follows the goods): a food-only order's delivery carries no
+    VAT; a mixed order's delivery is shared between the rates by the value of the goods, and the
+    shares add up to the charge. Checked over many weeks of generated orders."""
+    from datetime import date, timedelta
+
+    from integrator.services import demo
+
+    food_only = mixed = 0
+    for week in range(12):
+        events = demo.build_events(date(2026, 1, 5) + timedelta(weeks=week), seed=week)
+        for event in events["web-shop"]:
+            sale = event["data"]
+            if event["type"] != "sale.completed" or not sale.get("shipping"):
+                continue
+            rates = {Decimal(ln["taxes"][0]["rate"]) for ln in sale["lines"]}
+            shipping_rates = {Decimal(s["taxes"][0]["rate"]) for s in sale["shipping"]}
+            assert shipping_rates <= rates, sale["id"]
+            assert sum(Decimal(s["amount"]) for s in sale["shipping"]) == Decimal("4.95")
+            if rates == {Decimal(0)}:
+                food_only += 1
+                assert all(Decimal(s["taxes"][0]["amount"]) == 0 for s in sale["shipping"])
+            elif len(rates) > 1:
+                mixed += 1
+    assert food_only and mixed

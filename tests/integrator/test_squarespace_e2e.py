@@ -73,14 +73,17 @@ def test_worked_example_sale_then_partial_refund_to_the_cent(
     # NY State 4 %: 3.24 + 0.45 + 0.32, NYC 4.875 %: 3.95 + 0.55 + 0.39 = 8.90; card 109.15.
     assert (sale.external_id, sale.total, sale.tax_total) == (order["id"], D("109.15"), D("8.90"))
     assert sale.status == TransactionStatus.POSTED
+    # Squarespace publishes no payouts, so the processing fee (3.47) is booked with the sale:
+    # clearing keeps what the processor will pay out, 109.15 - 3.47.
     assert _journal(sale) == {
-        "1100": (D("109.15"), D(0)),  # card clearing (Stripe)
+        "1100": (D("109.15"), D("3.47")),  # card clearing (Stripe), less its fee
+        "6100": (D("3.47"), D(0)),  # the processing fee
         "4200": (D("9.00") + D("1.25"), D(0)),  # HARVEST10, contra-revenue
         "4010": (D(0), D("90.00") + D("12.50")),
         "4100": (D(0), D("8.00")),
         "2100": (D(0), D("4.01") + D("4.89")),  # both taxes map to sales tax payable
     }
-    assert sale.payments.get().fee == D("3.47")  # on the tender; booked from payouts, not here
+    assert sale.payments.get().fee == D("3.47")
 
     # Squarespace retries the same notification: 200, nothing new.
     assert site.send_webhook(url, created, SECRET).status_code == 200

@@ -148,3 +148,51 @@ def test_json_with_a_charset_parameter_is_accepted(channel: Any, post_event: Any
         "/hooks/till/", body, content_type="application/json; charset=utf-8", **signed_headers(body)
     )
     assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("rule", "tax", "words"),
+    [("line", "0.63", "rounded on each line"), ("document", "0.62", "rounded once per rate")],
+)
+def test_a_till_that_sends_no_tax_is_taxed_by_the_channel_rule_shown_on_the_page(
+    channel: Any, post_event: Any, admin_client: Any, rule: str, tax: str, words: str
+) -> None:
+    """Issue 10, finding 8: three lines of 1.03 at 20 % with no tax amount. Rounded per line the
+    tax is 3 x 0.21 = 0.63; per document 3.09 x 20 % = 0.618 -> 0.62. The rule in force is shown
+    on the transaction page; a till that states its tax is taken as charged."""
+    channel.settings = {**channel.settings, "tax_rounding": rule}
+    channel.save(update_fields=["settings"])
+    total = str(Decimal("3.09") + Decimal(tax))
+    line = {"sku": "KENTE-12", "name": "Kente", "category": "textiles", "quantity": 1, "unit_price": "1.03",
+            "taxes": [{"title": "VAT 20%", "rate": "0.20"}]}  # fmt: skip
+    assert post_event("till", sale_event("T-1", lines=[line] * 3, total=total)).status_code == 202
+    txn = Transaction.objects.get()
+    assert txn.status == TransactionStatus.POSTED and txn.tax_total == Decimal(tax)
+    page = admin_client.get(f"/transactions/{txn.pk}/").content.decode()
+    assert words in page
+
+    stated = [{**line, "taxes": [{"title": "VAT 20%", "rate": "0.20", "amount": "0.20"}]}] * 3
+    assert post_event("till", sale_event("T-2", lines=stated, total="3.69")).status_code == 202
+    as_charged = Transaction.objects.get(external_id="T-2")
+    assert as_charged.tax_total == Decimal("0.60")
+    assert (
+        "As charged by the sales system"
+        in admin_client.get(f"/transactions/{as_charged.pk}/").content.decode()
+    )
+
+
+def test_a_transaction_is_found_by_the_number_its_ledger_document_carries(
+    channel: Any, post_event: Any, admin_client: Any
+) -> None:
+    """Searching the ledger's document number (or the number we sent) finds the transaction and
+    its journal entry."""
+    from integrator.models import Posting
+
+    assert post_event("till", sale_event("S-FIND")).status_code == 202
+    assert post_event("till", sale_event("S-OTHER")).status_code == 202
+    posting = Posting.objects.get(entry__transaction__external_id="S-FIND")
+    assert posting.remote_number
+    found = admin_client.get("/api/v1/transactions/", {"q": posting.remote_number}).json()
+    assert [t["external_id"] for t in found["results"]] == ["S-FIND"]
+    entries = admin_client.get("/api/v1/journal-entries/", {"q": posting.remote_number}).json()
+    assert len(entries["results"]) == 1

@@ -4,6 +4,7 @@ same in the journal, in QuickBooks and in Xero."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +13,9 @@ import pytest
 from connectors import auth
 from connectors.sandbox.quickbooks import QuickBooksSandbox
 from connectors.sandbox.xero import XeroLimits, XeroSandbox
-from integrator.models import LedgerConnection
+from integrator.models import LedgerConnection, Posting
+from reconciliation.models import ReconciliationException
+from reconciliation.services.runs import run_reconciliation
 from tests.ledgers.demo_week import UK_VAT, DemoWeek, demo_chart, post_demo_week
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,8 +61,41 @@ def test_the_demo_week_in_quickbooks_equals_the_journal() -> None:
         assert {"SalesReceipt", "Invoice", "RefundReceipt", "Payment", "Deposit"} <= set(week.documents)
         invoices = qbo.documents("Invoice")
         paid = [i for i in invoices if i.get("DueDate")]
+        edited = _edit_one_sales_receipt(qbo)
     assert vat > 0 and paid
+    # The daily reconciliation reads the day's documents back again: an edit made in QuickBooks
+    # after posting becomes one exception naming the document and the amounts.
+    assert edited.readback_exceptions == 1 and "1.00" in edited.explanation
     print(f"QuickBooks: {week.posted} documents {week.documents}, UK VAT {vat}")
+
+
+@dataclass
+class Edited:
+    """What the reconciliation said of a document edited in the ledger."""
+
+    readback_exceptions: int
+    explanation: str
+
+
+def _edit_one_sales_receipt(qbo: QuickBooksSandbox) -> Edited:
+    """Add 1.00 to the first line of one posted sales receipt inside QuickBooks, then run the
+    reconciliation of its day (the sandbox is still up)."""
+    posting = Posting.objects.filter(state="posted", readback__raw__entity="SalesReceipt").first()
+    assert posting is not None
+
+    def add_a_pound(doc: dict[str, Any]) -> None:
+        line = next(ln for ln in doc["Line"] if ln.get("DetailType") == "SalesItemLineDetail")
+        line["Amount"] = Decimal(str(line["Amount"])) + 1
+        doc["TotalAmt"] = Decimal(str(doc["TotalAmt"])) + 1
+
+    qbo.edit("SalesReceipt", posting.remote_id, add_a_pound)
+    run_reconciliation(posting.posting_date)
+    found = ReconciliationException.objects.filter(key__contains=":readback:", status="open")
+    first = found.first()
+    assert (
+        first is not None and first.posting_id == posting.pk and posting.entry.reference in first.explanation
+    )
+    return Edited(readback_exceptions=found.count(), explanation=first.explanation)
 
 
 def test_the_demo_week_in_xero_equals_the_journal() -> None:

@@ -25,7 +25,7 @@ from reconciliation.models import (
     ReconciliationRun,
 )
 from reconciliation.services.resolution import ResolutionRefused, resolve_exception
-from reconciliation.services.runs import run_reconciliation
+from reconciliation.services.runs import STEPS, run_reconciliation
 from reconciliation.services.statements import import_statement
 from tests.conftest import make_channel, sale_event
 from tests.reconciliation.conftest import bank_file, payout_event
@@ -134,7 +134,7 @@ def test_start_a_run_from_the_screen_and_watch_its_progress(
     )
     ReconciliationRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, done=2)
     row = client.get(f"/reconciliation/runs/{run.pk}/progress/").content.decode()
-    assert 'hx-trigger="every 1s"' in row and 'value="2"' in row and "2/7" in row
+    assert 'hx-trigger="every 1s"' in row and 'value="2"' in row and f"2/{len(STEPS)}" in row
     detail = client.get(f"/reconciliation/runs/{run.pk}/").content.decode()
     assert "Sales system vs ledger, per channel and day" in detail and "144.00" in detail
     assert "Give a day, or both" in client.post("/reconciliation/", {"start": "2026-11-21"}).content.decode()
@@ -257,7 +257,11 @@ def test_api_runs_exceptions_and_statements(
         )
     assert started.status_code == 202
     run = client.get(f"/api/v1/reconciliation-runs/{started.json()['id']}/").json()
-    assert run["status"] == "done" and (run["done"], run["total"]) == (7, 7) and run["exceptions_open"] == 2
+    assert (
+        run["status"] == "done"
+        and (run["done"], run["total"]) == (len(STEPS), len(STEPS))
+        and run["exceptions_open"] == 2
+    )
     listed = client.get("/api/v1/reconciliation-exceptions/?kind=payout_not_deposited").json()["results"]
     assert len(listed) == 1 and listed[0]["transaction"] == str(Transaction.objects.get(kind="payout").pk)
     assert client.get("/api/v1/reconciliation-exceptions/?status=resolved").json()["results"] == []
@@ -304,8 +308,12 @@ def test_reconcile_command_prints_progress_and_a_summary(
     out = io.StringIO()
     call_command("reconcile", "--day", "2026-11-23", stdout=out)
     text = out.getvalue()
-    assert "[1/7] Sales system vs ledger: unposted transactions: 0 checked" in text
-    assert "[4/7] Payouts vs bank deposits: 1 checked, 0 exception(s), 0 new, 1 payout(s) matched" in text
+    assert f"[1/{len(STEPS)}] Sales system vs ledger: unposted transactions: 0 checked" in text
+    step = next(n for n, (name, _) in enumerate(STEPS, 1) if name == "Payouts vs bank deposits")
+    assert (
+        f"[{step}/{len(STEPS)}] Payouts vs bank deposits: 1 checked, 0 exception(s), 0 new, 1 payout(s) matched"
+        in text
+    )
     assert (
         "Reconciliation of 2026-11-23: Done: 0 transactions checked, 1 payouts matched, 0 open exception(s)"
         in text

@@ -13,7 +13,7 @@ from integrator.choices import PostingState, TransactionStatus
 from integrator.models import AuditEvent, BookEntry, BookLine, JournalLine, Posting, Transaction
 from reconciliation.choices import ExceptionKind, ExceptionStatus, RunStatus
 from reconciliation.models import BankAccount, Match, ReconciliationException
-from reconciliation.services.runs import run_reconciliation
+from reconciliation.services.runs import STEPS, run_reconciliation
 from reconciliation.services.statements import import_statement
 from tests.conftest import make_channel, sale_event
 from tests.reconciliation.conftest import bank_file, payout_event
@@ -40,7 +40,7 @@ def test_payout_deposited_in_the_bank_is_matched(
     )
     assert match.run == run and run.matches_made == 1
     assert open_exceptions() == []
-    assert run.status == RunStatus.DONE and (run.done, run.total) == (7, 7)
+    assert run.status == RunStatus.DONE and (run.done, run.total) == (len(STEPS), len(STEPS))
     assert run_reconciliation(NOV[23]).matches_made == 0 and Match.objects.count() == 1  # idempotent
 
 

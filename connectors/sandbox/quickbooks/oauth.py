@@ -40,8 +40,10 @@ class OAuthTokenStore:
         refresh_grace: float = 0.0,
         delay: float = 0.0,
         extra_fields: Mapping[str, Any] | None = None,
+        client_auth: str = "basic",
     ) -> None:
         self.client_id = client_id
+        self.client_auth = client_auth  # basic: HTTP Basic; post: client_id/client_secret in the form
         self.client_secret = client_secret
         self.access_lifetime = access_lifetime
         self.refresh_grace = refresh_grace
@@ -108,8 +110,15 @@ class OAuthTokenStore:
         form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8")).items()}
         grant = form.get("grant_type", "")
         expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        if self.client_auth == "post":
+            authenticated = (form.get("client_id"), form.get("client_secret")) == (
+                self.client_id,
+                self.client_secret,
+            )
+        else:
+            authenticated = req.header("Authorization") == f"Basic {expected}"
         with self._lock:
-            if req.header("Authorization") != f"Basic {expected}":
+            if not authenticated:
                 self.calls.append((grant, "invalid_client"))
                 return Response(401, {"error": "invalid_client"})
             if grant == "authorization_code":

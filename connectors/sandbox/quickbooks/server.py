@@ -31,6 +31,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -155,6 +156,12 @@ class QuickBooksSandbox(SandboxServer):
         """Stored documents of an entity (``SalesReceipt`` ...), oldest first."""
         with self.lock:
             return [dict(row) for row in self.company.entities[entity].values()]
+
+    def edit(self, entity: str, remote_id: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Someone edits a stored document in QuickBooks (``change`` alters it in place), as a user
+        of the real company file may; the read-back check must notice."""
+        with self.lock:
+            change(self.company.entities[entity][remote_id])
 
     def seed_chart(self, accounts: list[tuple[str, str, str]], tax_codes: list[tuple[str, str, str]]) -> None:
         """Replace the company's chart with ours: accounts (code, name, type: asset, liability,

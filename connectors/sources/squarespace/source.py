@@ -68,6 +68,7 @@ class SquarespaceSource(SalesSource):
     platform: ClassVar[str] = "squarespace"
     display_name: ClassVar[str] = "Squarespace Commerce"
     capabilities: ClassVar[frozenset[str]] = frozenset({"webhook", "pull"})
+    fees_at_sale: ClassVar[bool] = True  # Squarespace publishes no payouts
     #: Webhook subscriptions need an OAuth application; a site connected with an API key only is
     #: kept complete by this pull (and it closes any gap the 48 h of retries leave).
     scheduled_pull_minutes: ClassVar[int | None] = 30

@@ -52,6 +52,6 @@ def revoke(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("integrator", "0016_inventory")]
+    dependencies = [("integrator", "0017_inventory")]
 
     operations = [migrations.RunPython(grant, revoke)]

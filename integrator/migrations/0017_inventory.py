@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrator', '0015_exchange_rate_permissions'),
+        ('integrator', '0016_exchange_rate_unique_on_sqlite'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
