@@ -77,6 +77,11 @@ class OAuth2Provider:
     default_scopes: tuple[str, ...] = ()
     client_auth: str = "basic"
 
+    #: Keys of the token answer kept in the credentials besides the tokens (Zoho's ``api_domain``).
+    answer_fields: tuple[str, ...] = ()
+    #: Extra query parameters of the consent URL (Zoho: ``access_type=offline``, ``prompt=consent``).
+    authorize_params: tuple[tuple[str, str], ...] = ()
+
 
 class OAuthError(Exception):
     """An OAuth error answer of a token endpoint (RFC 6749 section 5.2): ``error`` is the code."""
@@ -260,6 +265,7 @@ class OAuth2Client:
             "scope": " ".join(scopes or self.provider.default_scopes),
             "state": state,
         }
+        params.update(dict(self.provider.authorize_params))
         verifier = ""
         if self.pkce:
             verifier = secrets.token_urlsafe(64)[:96]  # 43..128 characters (RFC 7636 section 4.1)
@@ -388,6 +394,9 @@ class OAuth2Client:
         if answer.get("x_refresh_token_expires_in"):
             seconds = int(answer["x_refresh_token_expires_in"])
             new["refresh_expires_at"] = (now + timedelta(seconds=seconds)).isoformat()
+        for key in self.provider.answer_fields:
+            if answer.get(key):
+                new[key] = str(answer[key])
         new["token_obtained_at"] = now.isoformat()
         return new
 

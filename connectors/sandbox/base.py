@@ -106,6 +106,7 @@ class FaultPlan:
         self._rates: list[tuple[float, Fault]] = []
         self._random = random.Random(seed)
         self.only_paths: re.Pattern[str] | None = None
+        self.only_method = ""  # rates apply to this HTTP method only (empty: every method)
 
     def next(self, *faults: Fault, path: str | None = None, method: str = "") -> None:
         """Queue faults for the next requests, in order; with ``path`` (a regular expression), for
@@ -116,11 +117,17 @@ class FaultPlan:
             self._scripted.extend((fault, pattern, method.upper()) for fault in faults)
 
     def rates(
-        self, *pairs: tuple[float, Fault], only_paths: str | None = None, seed: int | None = None
+        self,
+        *pairs: tuple[float, Fault],
+        only_paths: str | None = None,
+        seed: int | None = None,
+        only_method: str = "",
     ) -> None:
-        """Inject faults at random with the given probabilities (e.g. ``(0.2, Fault("status"))``)."""
+        """Inject faults at random with the given probabilities (e.g. ``(0.2, Fault("status"))``),
+        optionally only on paths matching ``only_paths`` and of the HTTP method ``only_method``."""
         with self._lock:
             self._rates = list(pairs)
+            self.only_method = only_method.upper()
             self.only_paths = re.compile(only_paths) if only_paths else None
             if seed is not None:
                 self._random.seed(seed)
@@ -141,6 +148,8 @@ class FaultPlan:
                     del self._scripted[index]
                     return fault
             roll = self._random.random()
+            if self.only_method and method != self.only_method:
+                return None
             acc = 0.0
             for probability, fault in self._rates:
                 acc += probability

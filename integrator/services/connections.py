@@ -6,7 +6,10 @@ The flow (QuickBooks Online, Xero, Sage, FreshBooks; later Zoho):
    takes one) kept in the user's session, and returns the vendor's consent URL.
 2. The vendor redirects back to ``/connections/oauth/callback/``; :func:`complete_authorization`
    checks the state, trades the code for tokens (saved encrypted, atomically, by the connector's
-   ``save_credentials``) and, for Xero, lists the organisations the token may use.
+   ``save_credentials``) and, for a target that has ``list_tenants`` (Xero, Zoho Books), lists
+   the organisations the token may use. Zoho names its data centre in the callback
+   (``accounts-server``, ``location``): the code is traded only at that accounts server, and only
+   if it is one of Zoho's (:func:`connectors.ledgers.zoho_books.datacentres.token_url_for`).
 3. With several organisations, the user picks one (:func:`choose_tenant`).
 
 Secrets never reach the audit trail: only which keys changed.
@@ -53,6 +56,10 @@ class AuthorizationStart:
 
 def oauth_provider(connection: LedgerConnection) -> OAuth2Provider:
     """The OAuth provider of a connection's platform."""
+    if connection.platform == "zoho_books":
+        from connectors.ledgers.zoho_books.target import ZOHO_OAUTH
+
+        return ZOHO_OAUTH
     if connection.platform == "quickbooks":
         from connectors.ledgers.quickbooks.target import QUICKBOOKS_OAUTH
 
@@ -69,6 +76,11 @@ def oauth_provider(connection: LedgerConnection) -> OAuth2Provider:
         from connectors.ledgers.freshbooks.target import FRESHBOOKS_OAUTH
 
         return FRESHBOOKS_OAUTH
+    if connection.platform == "netsuite":
+        # NetSuite's OAuth 2.0 endpoints are per account.
+        from connectors.ledgers.netsuite.auth import netsuite_oauth2_provider
+
+        return netsuite_oauth2_provider(str((connection.credentials or {}).get("account_id") or ""))
     raise OAuthFlowError(f"{connection.platform} connections do not use OAuth")
 
 
@@ -94,10 +106,19 @@ def start_authorization(
 
 
 def complete_authorization(
-    session: Any, *, state: str, code: str, realm_id: str = "", error: str = "", actor: Any = None
+    session: Any,
+    *,
+    state: str,
+    code: str,
+    realm_id: str = "",
+    error: str = "",
+    actor: Any = None,
+    accounts_server: str = "",
+    location: str = "",
 ) -> tuple[LedgerConnection, list[dict[str, str]]]:
-    """Finish the flow. Returns the connection and, for Xero, the organisations to choose from
-    (empty when the choice was made automatically or is not needed)."""
+    """Finish the flow. Returns the connection and, for a target with organisations (Xero, Zoho
+    Books), the organisations to choose from (empty when the choice was made automatically or is
+    not needed). ``accounts_server`` and ``location`` are Zoho's data centre from the callback."""
     flows = dict(session.get(SESSION_KEY, {}))
     flow = flows.pop(state, None)
     session[SESSION_KEY] = flows
@@ -109,11 +130,18 @@ def complete_authorization(
         raise OAuthFlowError(f"The vendor did not authorise the connection ({error}).")
     connection = LedgerConnection.objects.get(pk=flow["connection"])
     extra = {"realm_id": realm_id} if realm_id else {}
-    _client(connection).exchange_code(code, flow["redirect_uri"], flow["verifier"], extra=extra)
+    client = _client(connection)
+    if connection.platform == "zoho_books":
+        from connectors.ledgers.zoho_books.datacentres import origin, token_url_for
+
+        client.token_url = token_url_for(accounts_server, connection.settings or {})
+        extra = {"accounts_server": origin(accounts_server), "location": location}
+    client.exchange_code(code, flow["redirect_uri"], flow["verifier"], extra=extra)
     connection.refresh_from_db()
     tenants: list[dict[str, str]] = []
-    if connection.platform == "xero":
-        tenants = ledger_target_for(connection).list_tenants()  # type: ignore[attr-defined]
+    target = ledger_target_for(connection)
+    if callable(getattr(target, "list_tenants", None)):
+        tenants = target.list_tenants()  # type: ignore[attr-defined]
         if len(tenants) == 1:
             choose_tenant(connection, tenants[0]["tenant_id"], actor=actor)
             tenants = []
@@ -154,7 +182,7 @@ def _store_credential_keys(
 
 
 def choose_tenant(connection: LedgerConnection, tenant_id: str, *, actor: Any = None) -> LedgerConnection:
-    """Store the organisation (Xero tenant) the connection posts to."""
+    """Store the organisation (Xero tenant, Zoho Books organisation) the connection posts to."""
     with transaction.atomic():
         locked = LedgerConnection.objects.select_for_update().get(pk=connection.pk)
         credentials = dict(locked.credentials or {})

@@ -58,6 +58,8 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             realm_id=request.GET.get("realmId", ""),
             error=request.GET.get("error", ""),
             actor=request.user,
+            accounts_server=request.GET.get("accounts-server", ""),
+            location=request.GET.get("location", ""),
         )
     except OAuthFlowError as exc:
         messages.error(request, str(exc))
