@@ -128,7 +128,6 @@ _PLAIN: dict[type[Model], tuple[str, ...]] = {
     m.MappingChangeItem: ("change", "action", "kind", "match_field", "match_value", "account"),
     m.RepostRequest: ("mapping_set", "since", "status", "requested_by", "executed_by", "executed_at"),
     m.RepostResult: ("repost", "transaction", "outcome", "original_entry", "new_entry"),
-    m.Product: ("sku", "name", "category"),
     m.Transaction: (
         "kind",
         "external_id",
@@ -158,3 +157,6 @@ for _model, _columns in _PLAIN.items():
             },
         ),
     )
+
+# Products, stock, shipments and tax rules (issue 12).
+import integrator.admin_inventory  # noqa: E402,F401

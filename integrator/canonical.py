@@ -96,6 +96,8 @@ class LineItem:
     tax_lines: tuple[TaxLine, ...] = ()
     category: str = ""
     kind: Literal["product", "gift_card", "fee"] = "product"
+    #: On a refund line: whether the goods went back to stock (None: the refund's ``restock``).
+    restock: bool | None = None
 
     def gross(self, currency: str) -> Decimal:
         """Quantity times unit price, rounded to the currency (before discount)."""

@@ -77,4 +77,5 @@ urlpatterns = [
     path("connections/tills/", include("integrator.views.z_reports")),
     path("setup/", include("integrator.views.setup")),
     path("close/", include("integrator.views.period_close")),
+    path("inventory/", include("integrator.views.inventory")),
 ]

@@ -67,6 +67,15 @@ def _when(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _level_matches(level: Item, filters: Mapping[str, str]) -> bool:
+    """An inventory level matches the comma-separated location and item id filters."""
+    for name, field_name in (("location_ids", "location_id"), ("inventory_item_ids", "inventory_item_id")):
+        wanted = {x for x in filters.get(name, "").split(",") if x}
+        if wanted and str(level[field_name]) not in wanted:
+            return False
+    return True
+
+
 def _order_matches(order: Item, filters: Mapping[str, str]) -> bool:
     status = filters.get("status", "open")
     if status == "open" and (order.get("closed_at") or order.get("cancelled_at")):
@@ -132,6 +141,10 @@ class ShopifySandbox(SandboxServer):
         self.payouts: dict[int, Item] = {}
         self.balance_transactions: dict[int, Item] = {}
         self.order_transactions: dict[int, list[Item]] = {}
+        #: Inventory (``inventory_items.json``, ``inventory_levels.json``): items by id with their
+        #: SKU, and one level per item and location with its ``available`` quantity.
+        self.inventory_items: dict[int, Item] = {}
+        self.inventory_levels: list[Item] = []
         self.throttled = 0  # 429s the bucket produced (injected faults are not counted)
         self.sent_webhooks: list[dict[str, Any]] = []
         self._level = 0.0
@@ -226,6 +239,7 @@ class ShopifySandbox(SandboxServer):
         items: list[Item],
         allowed_filters: tuple[str, ...],
         matches: Callable[[Item, Mapping[str, str]], bool],
+        id_field: str = "id",
     ) -> Response:
         """One page of ``items`` (already in the endpoint's order) with Shopify's cursor rules."""
         try:
@@ -248,7 +262,7 @@ class ShopifySandbox(SandboxServer):
             filters = {k: req.arg(k) for k in allowed_filters if req.arg(k)}
             direction, ref = "next", None
         matching = [it for it in items if matches(it, filters)]
-        ids = [it["id"] for it in matching]
+        ids = [it[id_field] for it in matching]
         if ref is not None and ref not in ids:
             return self._refused(400, {"page_info": ["Invalid value."]})
         if ref is None:
@@ -262,10 +276,12 @@ class ShopifySandbox(SandboxServer):
         base = f"{self.url}{req.path}"
         if start > 0 and page:
             links.append(
-                f'<{base}?{self._cursor_query(limit, filters, "prev", page[0]["id"])}>; rel="previous"'
+                f'<{base}?{self._cursor_query(limit, filters, "prev", page[0][id_field])}>; rel="previous"'
             )
         if start + limit < len(matching) and page:
-            links.append(f'<{base}?{self._cursor_query(limit, filters, "next", page[-1]["id"])}>; rel="next"')
+            links.append(
+                f'<{base}?{self._cursor_query(limit, filters, "next", page[-1][id_field])}>; rel="next"'
+            )
         return self._ok({key: page}, {"Link": ", ".join(links)} if links else None)
 
     @staticmethod
@@ -276,6 +292,47 @@ class ShopifySandbox(SandboxServer):
         return urlencode({"limit": limit, "page_info": token})
 
     # -- routes ------------------------------------------------------------------------------
+
+    def add_inventory(self, *, item_id: int, sku: str, location_id: int, available: int) -> None:
+        """An inventory item (with its SKU) and its level at a location."""
+        with self.lock:
+            self.inventory_items[item_id] = {"id": item_id, "sku": sku, "tracked": True}
+            self.inventory_levels = [
+                lv for lv in self.inventory_levels
+                if not (lv["inventory_item_id"] == item_id and lv["location_id"] == location_id)
+            ] + [{"inventory_item_id": item_id, "location_id": location_id, "available": available,
+                  "updated_at": "2026-11-20T09:00:00+00:00"}]  # fmt: skip
+
+    @route("GET", "/admin/api/{version}/inventory_levels.json")
+    def list_inventory_levels(self, req: Request) -> Response:
+        """``GET inventory_levels.json``: levels filtered by ``location_ids`` or
+        ``inventory_item_ids`` (comma-separated; one of them is required)."""
+        denied = self._admit(req)
+        if denied:
+            return denied
+        if not req.arg("page_info") and not (req.arg("location_ids") or req.arg("inventory_item_ids")):
+            return self._refused(422, "location_ids or inventory_item_ids must be present")
+        with self.lock:
+            levels = sorted(
+                self.inventory_levels, key=lambda lv: (lv["location_id"], lv["inventory_item_id"])
+            )
+        return self._page(req, "inventory_levels", levels, ("location_ids", "inventory_item_ids"),
+                          _level_matches, id_field="inventory_item_id")  # fmt: skip
+
+    @route("GET", "/admin/api/{version}/inventory_items.json")
+    def list_inventory_items(self, req: Request) -> Response:
+        """``GET inventory_items.json?ids=``: the items asked for (at most 100 ids)."""
+        denied = self._admit(req)
+        if denied:
+            return denied
+        ids = [i for i in (req.arg("ids") or "").split(",") if i]
+        if not ids or len(ids) > 100:
+            return self._refused(422, "ids must name 1 to 100 inventory items")
+        with self.lock:
+            items = [
+                self.inventory_items[int(i)] for i in ids if i.isdigit() and int(i) in self.inventory_items
+            ]
+        return self._ok({"inventory_items": items})
 
     @route("GET", "/admin/api/{version}/shop.json")
     def shop_record(self, req: Request) -> Response:

@@ -238,6 +238,7 @@ class GenericSource(SalesSource):
                 discount=self._amt(ln.get("discount", 0), cur),
                 tax_lines=self._taxes(ln.get("taxes", []), cur),
                 kind=ln.get("kind", "product"),
+                restock=bool(ln["restock"]) if ln.get("restock") is not None else None,
             )
             for i, ln in enumerate(data.get("lines", []))
         )
@@ -399,8 +400,9 @@ def compute_missing_tax(doc: Sale | Refund | Invoice, rule: str) -> tuple[Sale |
         return doc, "source"
 
     def tax_on(base: Decimal, rate: Decimal) -> Decimal:
-        exact = base * rate / (1 + rate) if doc.prices_include_tax else base * rate
-        return exact
+        from integrator.services.tax_engine.engine import levy  # the tax engine computes it
+
+        return levy(base, rate, inclusive=doc.prices_include_tax)
 
     amounts: dict[tuple[int, int], Decimal] = {}
     if rule == "document":

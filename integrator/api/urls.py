@@ -6,6 +6,7 @@ Each area adds its resources with one ``register(router)`` line below the core's
 from rest_framework.routers import DefaultRouter
 
 from integrator.api import recovery, setup, views
+from integrator.api.inventory import register as register_inventory_routes
 from integrator.api.mappings import register as register_mapping_routes
 from integrator.api.rates import register as register_rate_routes
 from integrator.api.z_reports import register as register_z_report_routes
@@ -28,6 +29,7 @@ router.register("audit-events", views.AuditEventViewSet)
 router.register("reports", views.ReportViewSet, basename="report")
 register_mapping_routes(router)
 register_rate_routes(router)
+register_inventory_routes(router)
 register_z_report_routes(router)
 register_reconciliation_routes(router)
 

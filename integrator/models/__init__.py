@@ -5,6 +5,22 @@ from integrator.models.audit import AuditEvent, IntegrationCall
 from integrator.models.books import BookEntry, BookLine
 from integrator.models.channels import Channel
 from integrator.models.closing import PeriodClose
+from integrator.models.inventory import (
+    CostAllocation,
+    CostPool,
+    InventoryBook,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    ReorderSuggestion,
+    Shipment,
+    ShipmentCost,
+    ShipmentLine,
+    StockCount,
+    StockCountLine,
+    StockLevel,
+    StockMovement,
+    Supplier,
+)
 from integrator.models.jobs import Job
 from integrator.models.journal import JournalEntry, JournalLine
 from integrator.models.ledger import LedgerAccount, LedgerConnection, LedgerRef, Product, TaxCode
@@ -18,6 +34,7 @@ from integrator.models.mapping_changes import (
 from integrator.models.mappings import MappingRule, MappingSet, MappingVersion
 from integrator.models.posting import Posting, PostingAttempt
 from integrator.models.rates import ExchangeRate
+from integrator.models.tax import TaxCheck, TaxComponent, TaxRule
 from integrator.models.transactions import (
     InboundEvent,
     Transaction,
@@ -34,9 +51,12 @@ __all__ = [
     "BookEntry",
     "BookLine",
     "Channel",
+    "CostAllocation",
+    "CostPool",
     "ExchangeRate",
     "InboundEvent",
     "IntegrationCall",
+    "InventoryBook",
     "Job",
     "JournalEntry",
     "JournalLine",
@@ -53,9 +73,23 @@ __all__ = [
     "Posting",
     "PostingAttempt",
     "Product",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "ReorderSuggestion",
     "RepostRequest",
     "RepostResult",
+    "Shipment",
+    "ShipmentCost",
+    "ShipmentLine",
+    "StockCount",
+    "StockCountLine",
+    "StockLevel",
+    "StockMovement",
+    "Supplier",
+    "TaxCheck",
     "TaxCode",
+    "TaxComponent",
+    "TaxRule",
     "Transaction",
     "TransactionDiscount",
     "TransactionLine",

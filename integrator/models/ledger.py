@@ -103,6 +103,21 @@ class Product(models.Model):
     sku = models.CharField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
     category = models.CharField(max_length=80, blank=True)
+    # Stock (issue 12): what the inventory and the reorder trigger need to know of a product.
+    unit = models.CharField(max_length=12, default="each", help_text="Unit of measure: each, kg, m ...")
+    track_stock = models.BooleanField(default=False, help_text="Keep stock and book cost of goods sold.")
+    costing_method = models.CharField(
+        max_length=8, choices=[("average", "Moving weighted average"), ("fifo", "FIFO")], default="average"
+    )
+    reorder_point = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    minimum_order = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    lead_time_days = models.PositiveIntegerField(null=True, blank=True, help_text="Blank: the supplier's.")
+    unit_weight = models.DecimalField(max_digits=14, decimal_places=4, default=0, help_text="kg per unit")
+    unit_volume = models.DecimalField(max_digits=14, decimal_places=4, default=0, help_text="m³ per unit")
+    tax_class = models.CharField(max_length=20, default="standard")
+    supplier = models.ForeignKey(
+        "integrator.Supplier", on_delete=models.SET_NULL, null=True, blank=True, related_name="products"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -26,6 +26,11 @@ from reconciliation.services.settling import DAY_CLOSED, settle_exceptions
 __all__ = ["close_day", "close_past_days"]
 
 ZERO = Decimal(0)
+#: The entries a daily summary carries: transactions' entries and their reversals, and the manual
+#: entries made for a transaction (its cost of goods sold, issue 12).
+SUMMARISED = Q(kind__in=[EntryKind.TRANSACTION, EntryKind.REVERSAL]) | Q(
+    kind=EntryKind.MANUAL, transaction__isnull=False
+)
 
 
 def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[JournalEntry]:
@@ -36,12 +41,11 @@ def close_day(channel: Channel, day: date, *, actor: Any = None) -> list[Journal
     made: list[JournalEntry] = []
     with transaction.atomic():
         Channel.objects.select_for_update().get(pk=channel.pk)  # one closer per channel at a time
-        pending = JournalEntry.objects.filter(
-            channel=channel,
-            date=day,
-            summary__isnull=True,
-            kind__in=[EntryKind.TRANSACTION, EntryKind.REVERSAL],
-        ).filter(Q(kind=EntryKind.REVERSAL) | Q(superseded=False))
+        pending = (
+            JournalEntry.objects.filter(channel=channel, date=day, summary__isnull=True)
+            .filter(SUMMARISED)
+            .filter(Q(kind=EntryKind.REVERSAL) | Q(superseded=False))
+        )
         # One summary per currency and, for tills, per location and register.
         groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for entry_id, currency, location, register in pending.values_list(
@@ -176,8 +180,7 @@ def close_past_days(*, actor: Any = None) -> int:
         days = (
             JournalEntry.objects.filter(
                 channel=channel, summary__isnull=True, date__lt=today,
-                kind__in=[EntryKind.TRANSACTION, EntryKind.REVERSAL],
-            )
+            ).filter(SUMMARISED)
             .values_list("date", flat=True)
             .distinct()
         )  # fmt: skip

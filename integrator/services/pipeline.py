@@ -34,6 +34,7 @@ from integrator.models import (
 )
 from integrator.services import audit
 from integrator.services.channels import source_for
+from integrator.services.inventory.spine import on_journal
 from integrator.services.journal import (
     NeedsMapping,
     SettlementLot,
@@ -251,6 +252,8 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
             return _set_status(txn, TransactionStatus.NEEDS_RATE, [exc.reason], actor)
         except Unbalanced as exc:
             return _set_status(txn, TransactionStatus.INVALID, [str(exc)], actor)
+        # Stock, cost of goods sold (a separate entry beside this one) and the tax check (issue 12).
+        lines = on_journal(txn, doc, book, lines, functional=functional)
         if not lines:
             return _set_status(txn, TransactionStatus.POSTED, ["nothing to post for this document"], actor)
         entry = create_entry(

@@ -26,6 +26,7 @@ GRANTS = (
     ("integrator.security.migrations.0002_token_permissions", "grant"),
     ("integrator.migrations.0014_setup_close_alert_permissions", "grant"),
     ("integrator.migrations.0015_exchange_rate_permissions", "grant"),
+    ("integrator.migrations.0018_inventory_permissions", "grant"),
 )
 
 

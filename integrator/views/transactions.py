@@ -231,6 +231,9 @@ def transaction_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "can_retry": txn.status in RETRYABLE and request.user.has_perm("integrator.change_transaction"),
         "can_replay": request.user.has_perm("integrator.change_posting"),
         "fixes": fix_suggestions(txn, request.user) if txn.status == TransactionStatus.NEEDS_MAPPING else [],
+        # Issue 12: the tax rules' check of this revision, and what it moved in stock.
+        "tax_check": txn.tax_checks.filter(revision=txn.revision).first(),
+        "stock_moves": txn.stock_movements.select_related("product").order_by("created_at"),
         "close_note": close_note(txn, now=timezone.now(), next_run=next_close_run())
         if waiting_for_close
         else "",

@@ -18,6 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrator.services import audit
+from integrator.services.inventory.valuation import check_stock
+from integrator.services.tax_engine.checks import check_tax
 from reconciliation.choices import ExceptionStatus, RunKind, RunStatus
 from reconciliation.models import ReconciliationException, ReconciliationRun
 from reconciliation.services.checks import (
@@ -51,6 +53,8 @@ STEPS: list[tuple[str, Step]] = [
     # Also pairs cash and mobile-money takings with bank and wallet statement lines (clearing.py).
     ("Payouts vs bank deposits", reconcile_payouts_and_clearing),
     ("Invoices vs payments", _check(check_invoices)),
+    ("Tax charged vs tax rules", _check(check_tax)),
+    ("Stock value vs inventory account", _check(check_stock)),
 ]
 
 

@@ -22,6 +22,7 @@ the presentment amounts (the exact settled amounts arrive with the payout).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -166,7 +167,19 @@ def parse_refund(refund: Mapping[str, Any], ctx: OrderContext) -> Refund | None:
     occurred_at = v.parse_time(when, "refund created_at")
 
     rlis = v.objects(refund, "refund_line_items")
-    lines = tuple(line for line in (_refund_line(r, ctx) for r in rlis) if line is not None)
+    pairs = [(r, _refund_line(r, ctx)) for r in rlis]
+    lines = tuple(line for _, line in pairs if line is not None)
+    # A refund that restocks some lines and not others says so per line (only then: a line's
+    # ``restock`` left at None keeps the stored content hashes of every other refund unchanged).
+    restocking = {
+        str(r.get("restock_type")) in RESTOCKING_TYPES for r, ln in pairs if ln and r.get("restock_type")
+    }
+    if len(restocking) > 1:
+        lines = tuple(
+            dataclasses.replace(ln, restock=str(r.get("restock_type")) in RESTOCKING_TYPES)
+            for r, ln in pairs
+            if ln is not None
+        )
 
     shipping: list[ShippingLine] = []
     adjustment = money.zero(cur)

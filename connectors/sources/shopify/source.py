@@ -9,6 +9,7 @@ import hmac
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import requests
@@ -313,6 +314,31 @@ class ShopifySource(SalesSource):
             yield v.as_list(items, key)
             url = response.links.get("next", {}).get("url")
             query = None
+
+    def fetch_inventory_levels(self, location_id: str) -> dict[str, Decimal]:
+        """What the shop holds at a location, per SKU (``available`` of ``inventory_levels.json``,
+        the SKUs from ``inventory_items.json``, 100 ids a call). Items without a SKU are left out."""
+        available: dict[str, Decimal] = {}
+        for page in self._pages(
+            "inventory_levels.json",
+            {"location_ids": location_id, "limit": self.page_size},
+            "inventory_levels",
+        ):
+            for level in page:
+                item = str(v.as_mapping(level, "inventory level").get("inventory_item_id") or "")
+                if item and level.get("available") is not None:
+                    available[item] = Decimal(str(level["available"]))
+        ids = sorted(available)
+        levels: dict[str, Decimal] = {}
+        for start in range(0, len(ids), 100):
+            response = self._get(
+                self._path("inventory_items.json"), {"ids": ",".join(ids[start : start + 100])}
+            )
+            for item in v.as_list(response.json().get("inventory_items"), "inventory_items"):
+                sku = str(item.get("sku") or "")
+                if sku:
+                    levels[sku] = levels.get(sku, Decimal(0)) + available.get(str(item.get("id")), Decimal(0))
+        return levels
 
     def fetch_order(self, order_id: str) -> Mapping[str, Any]:
         """One order (for a refund's context)."""

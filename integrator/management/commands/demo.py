@@ -33,6 +33,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         """Seed, deliver, optionally process, and report."""
         store = demo.setup_store()
+        from integrator.services.demo_inventory import setup_inventory
+
+        shipment = setup_inventory(store, demo.local_today())  # stock from Ghana before the week's sales
+        if shipment is not None:
+            self.stdout.write(f"Shipment {shipment.reference} from {shipment.supplier} received into stock.")
         ensure_schedules()
         events = demo.build_events(demo.local_today())
         base = options["url"].rstrip("/")
