@@ -209,6 +209,9 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 # needed (purge_integration_log, purge_personal_data).
 INTEGRATION_LOG_RETENTION_DAYS = int(os.environ.get("INTEGRATION_LOG_RETENTION_DAYS", 7 * 366))
 PERSONAL_DATA_RETENTION_DAYS = int(os.environ.get("PERSONAL_DATA_RETENTION_DAYS", 2 * 366))
+# Where ``export_audit_head`` keeps a copy of the last head it exported, for ``verify_audit`` to
+# compare with (a shorter chain fails loudly). Keep the real copies outside the server too.
+AUDIT_HEAD_FILE = Path(os.environ.get("AUDIT_HEAD_FILE", VAR_DIR / "audit-head.json"))
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
