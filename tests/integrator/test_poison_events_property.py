@@ -111,7 +111,7 @@ def mutated(draw: Any, base: Any) -> Any:
     for _ in range(draw(st.integers(1, 4))):
         path = draw(st.sampled_from(paths))
         try:
-            _set(payload, path, draw(HOSTILE))
+            _set(payload, path, copy.deepcopy(draw(HOSTILE)))  # never share the constant lists
         except (KeyError, IndexError, TypeError):
             continue  # an earlier replacement removed the container this path went through
         paths = _leaves(payload) or paths
