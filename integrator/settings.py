@@ -39,6 +39,9 @@ _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdef"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET if DEBUG or TESTING else "")
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY must be set when DJANGO_DEBUG=0")
+# ``manage.py demo`` makes users with published passwords and channels with known secrets: it runs
+# only where DJANGO_DEBUG is on, unless a demo server says INTEGRATOR_ALLOW_DEMO=1 (issue 14).
+DEMO_ALLOWED = env_bool("INTEGRATOR_ALLOW_DEMO", DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
