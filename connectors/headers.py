@@ -25,7 +25,7 @@ def unix_seconds(text: str, what: str) -> int:
     """Read ``text`` as unix seconds written in ASCII digits, or raise :class:`SignatureInvalid`."""
     if not isinstance(text, str) or _UNIX_SECONDS.fullmatch(text) is None:
         shown = text[:20] if isinstance(text, str) else type(text).__name__
-        raise SignatureInvalid(f"{what} {shown!r} is not a unix time in ASCII digits")
+        raise SignatureInvalid(f"{what} {shown!r} is not an integer unix time in ASCII digits")
     return int(text)
 
 
