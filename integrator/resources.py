@@ -20,6 +20,7 @@ from import_export import fields, resources
 from import_export.instance_loaders import BaseInstanceLoader
 from import_export.widgets import DecimalWidget, ForeignKeyWidget
 
+from integrator.cells import inert_dataset
 from integrator.choices import AccountType
 from integrator.models import (
     LedgerAccount,
@@ -118,7 +119,15 @@ class CodeInConnectionWidget(ForeignKeyWidget):
             ) from None
 
 
-class _ChartResource(resources.ModelResource):
+class InertExportMixin:
+    """Exports whose text cells cannot run as spreadsheet formulas (screens and admin alike)."""
+
+    def export(self, *args: Any, **kwargs: Any) -> Any:
+        """The exported dataset through :func:`integrator.cells.inert_dataset`."""
+        return inert_dataset(super().export(*args, **kwargs))  # type: ignore[misc]
+
+
+class _ChartResource(InertExportMixin, resources.ModelResource):
     """Rows of one ledger connection's chart, keyed by (connection, code).
 
     Bound to a connection (the screens) the ``connection`` column is filled in for every row;
@@ -249,7 +258,7 @@ class TaxCodeResource(_ChartResource):
         row["rate"] = str(rate)
 
 
-class MappingRuleResource(resources.ModelResource):
+class MappingRuleResource(InertExportMixin, resources.ModelResource):
     """The rules of a mapping version, with accounts and tax codes by code (export only)."""
 
     version = fields.Field(attribute="version__number", column_name="version", readonly=True)

@@ -39,6 +39,9 @@ _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdef"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET if DEBUG or TESTING else "")
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY must be set when DJANGO_DEBUG=0")
+# ``manage.py demo`` makes users with published passwords and channels with known secrets: it runs
+# only where DJANGO_DEBUG is on, unless a demo server says INTEGRATOR_ALLOW_DEMO=1 (issue 14).
+DEMO_ALLOWED = env_bool("INTEGRATOR_ALLOW_DEMO", DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -85,6 +88,7 @@ MIDDLEWARE = [
     "integrator.security.middleware.SessionTimeoutMiddleware",
     "integrator.security.middleware.MfaRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into its own answer
 ]
@@ -209,6 +213,28 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 # needed (purge_integration_log, purge_personal_data).
 INTEGRATION_LOG_RETENTION_DAYS = int(os.environ.get("INTEGRATION_LOG_RETENTION_DAYS", 7 * 366))
 PERSONAL_DATA_RETENTION_DAYS = int(os.environ.get("PERSONAL_DATA_RETENTION_DAYS", 2 * 366))
+# Content-Security-Policy (django-csp): scripts only from our own static files (htmx, Chart.js,
+# app.js; data reaches them through json_script elements, never inline code); no plugins, no
+# framing, forms post only here. Inline style attributes stay allowed: they cannot run code, and
+# the templates and Chart.js use them for sizes and colours.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# Where ``export_audit_head`` keeps a copy of the last head it exported, for ``verify_audit`` to
+# compare with (a shorter chain fails loudly). Keep the real copies outside the server too.
+AUDIT_HEAD_FILE = Path(os.environ.get("AUDIT_HEAD_FILE", VAR_DIR / "audit-head.json"))
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

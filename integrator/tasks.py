@@ -63,8 +63,9 @@ def enqueue(func: str, *args: Any) -> None:
 
 
 def process_inbound_event(event_id: str) -> None:
-    """normalize -> validate -> journal -> post for one inbox row."""
-    from integrator.services.pipeline import process_inbound_event as run
+    """normalize -> validate -> journal -> post for one inbox row; an unexpected error marks it
+    failed with a retry time rather than leaving it ``received``."""
+    from integrator.services.pipeline import process_event_or_mark_failed as run
 
     run(event_id)
 

@@ -57,6 +57,12 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _own_audit_head_file(settings: Any, tmp_path: Any) -> None:
+    """Each test keeps its exported audit head apart: verify_audit compares with the last one."""
+    settings.AUDIT_HEAD_FILE = tmp_path / "audit-head.json"
+
+
 @pytest.fixture
 def ledger(db: Any) -> LedgerConnection:
     """A built-in ledger connection with a small chart and two tax codes."""

@@ -42,6 +42,7 @@ from connectors.base import (
     WebhookEnvelope,
     WebhookRequest,
 )
+from connectors.headers import digests_equal, unix_seconds
 from integrator import money
 from integrator.canonical import (
     CanonicalDocument,
@@ -155,9 +156,7 @@ class GenericSource(SalesSource):
         signature = request.header("X-Integrator-Signature")
         if not timestamp or not signature:
             raise SignatureInvalid("missing X-Integrator-Timestamp or X-Integrator-Signature")
-        if not timestamp.isdigit():
-            raise SignatureInvalid("timestamp is not a unix time")
-        skew = abs(request.received_at.timestamp() - int(timestamp))
+        skew = abs(request.received_at.timestamp() - unix_seconds(timestamp, "X-Integrator-Timestamp"))
         if skew > TOLERANCE_SECONDS:
             raise SignatureInvalid(f"timestamp outside the {TOLERANCE_SECONDS} s tolerance ({int(skew)} s)")
         if not self.config.webhook_secrets:
@@ -165,7 +164,7 @@ class GenericSource(SalesSource):
         offered = [p.strip() for p in signature.split(",") if p.strip().startswith("v1=")]
         for secret in self.config.webhook_secrets:
             expected = sign(secret, timestamp, request.body)
-            if any(hmac.compare_digest(expected, o) for o in offered):
+            if any(digests_equal(expected, o) for o in offered):
                 return
         raise SignatureInvalid("signature does not match")
 

@@ -9,14 +9,18 @@ to it is intact.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from integrator.models import AuditEvent
 from integrator.services.audit import GENESIS_HASH, compute_hash
 
-__all__ = ["HeadMismatch", "chain_head", "check_head"]
+__all__ = ["HeadMismatch", "chain_head", "check_head", "keep_last_head", "last_exported_head"]
 
 
 class HeadMismatch(Exception):
@@ -51,3 +55,24 @@ def check_head(saved: dict[str, Any]) -> int:
             "rows were removed or the chain was rebuilt"
         )
     return count
+
+
+def keep_last_head(text: str) -> Path:
+    """Keep ``text`` (an exported head) as the last exported head, for ``verify_audit`` (0600)."""
+    path = Path(settings.AUDIT_HEAD_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text + "\n")
+    temporary.replace(path)
+    return path
+
+
+def last_exported_head(path: Path | None = None) -> dict[str, Any] | None:
+    """The last head kept by :func:`keep_last_head` (or the one in ``path``), None when none was."""
+    path = Path(path or settings.AUDIT_HEAD_FILE)
+    if not path.exists():
+        return None
+    saved: dict[str, Any] = json.loads(path.read_text())
+    return saved

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
 
 from integrator.security.scopes import WRITE_SCOPES
 from integrator.security.tokens import MAX_LIFETIME
@@ -15,13 +14,11 @@ __all__ = ["AuditFilterForm", "CodeForm", "TokenForm"]
 
 
 class TokenForm(forms.Form):
-    """Create an API token: a name, the user it acts as, write scopes (none = read-only), lifetime."""
+    """Create an API token for yourself: a name, write scopes (none = read-only), lifetime. There is
+    no owner to choose: a token acts as the person who creates it (service users get theirs from
+    ``manage.py create_api_token``)."""
 
     name = forms.CharField(max_length=100)
-    owner = forms.ModelChoiceField(
-        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
-        help_text="The token acts as this user and never gets more than this user's permissions.",
-    )
     scopes = forms.MultipleChoiceField(
         choices=list(WRITE_SCOPES.items()),
         required=False,

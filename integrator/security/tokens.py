@@ -74,13 +74,19 @@ def create_token(
 ) -> NewToken:
     """Create a token for ``owner`` (read-only unless write scopes are given); audited.
 
-    The plaintext is returned here and nowhere else: only its hash and prefix are stored.
+    The plaintext is returned here and nowhere else: only its hash and prefix are stored. A
+    person can mint a token only for themselves: a token acts as its owner, so one minted for
+    somebody else would let its maker act as that person (and approve their own change through
+    it: issue 14). Without a person (``actor=None``: ``manage.py create_api_token``, run by an
+    operator with a shell) any active owner may be given, which is how service users get tokens.
     """
     name = name.strip()
     if not name:
         raise ValueError("a token needs a name")
     if not getattr(owner, "is_active", False):
         raise ValueError("a token's owner must be an active user")
+    if getattr(actor, "is_authenticated", False) and actor.pk != owner.pk:
+        raise ValueError("a token is owned by the person who creates it: nobody mints one for someone else")
     now = timezone.now()
     expires_at = expires_at or now + DEFAULT_LIFETIME
     if expires_at <= now:
@@ -128,6 +134,10 @@ def find_active_token(plaintext: str) -> ApiToken | None:
         .first()
     )
     if token is None or not token.owner.is_active:
+        return None
+    if token.created_by_id is not None and token.created_by_id != token.owner_id:
+        # Minted for someone else before tokens were owned by their maker: it would let its maker
+        # act as another person, so it no longer works (its owner creates their own).
         return None
     return token
 

@@ -193,11 +193,16 @@ _GL_HEADER = [
 
 
 def _gl_values(rows: Iterable[GLRow]) -> Iterable[list[object]]:
+    from integrator.views.exports import csv_value  # text made inert, amounts kept as exact numbers
+
     for r in rows:
         yield [
-            r.date.isoformat(), r.number, r.reference, r.account_code, r.description, r.currency,
-            str(r.debit), str(r.credit), r.functional_currency, str(r.functional_debit),
-            str(r.functional_credit), str(r.running_balance),
+            csv_value(v)
+            for v in (
+                r.date, r.number, r.reference, r.account_code, r.description, r.currency, r.debit,
+                r.credit, r.functional_currency, r.functional_debit, r.functional_credit,
+                r.running_balance,
+            )
         ]  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from import_export.resources import ModelResource
 
 from connectors.base import RemoteItem
+from integrator.cells import inert_dataset, restore_text
 from integrator.choices import AccountType
 from integrator.models import (
     LedgerAccount,
@@ -189,15 +190,25 @@ def load_dataset(content: bytes, fmt: str) -> tablib.Dataset:
     """Read an uploaded CSV (UTF-8, with or without BOM) or XLSX file."""
     try:
         if fmt == "csv":
-            return CSV().create_dataset(content.decode("utf-8-sig"))
+            return _restored(CSV().create_dataset(content.decode("utf-8-sig")))
         if fmt == "xlsx":
-            return XLSX().create_dataset(content)
+            return _restored(XLSX().create_dataset(content))
     except Exception as exc:
         raise ChartFileError(f"cannot read the file as {fmt.upper()}: {exc}") from exc
     raise ChartFileError(f"unsupported format {fmt!r}: use CSV or XLSX")
 
 
+def _restored(dataset: tablib.Dataset) -> tablib.Dataset:
+    """Undo the export's formula escaping (:func:`integrator.cells.restore_text`) so a file we
+    exported imports to the same values."""
+    restored = tablib.Dataset(headers=dataset.headers)
+    for row in dataset:
+        restored.append([restore_text(v) if isinstance(v, str) else v for v in row])
+    return restored
+
+
 def _dump(dataset: tablib.Dataset, fmt: str) -> bytes:
+    dataset = inert_dataset(dataset)  # a rule's match value "=HYPERLINK(...)" stays text
     if fmt == "csv":
         return CSV().export_data(dataset).encode("utf-8")
     if fmt == "xlsx":

@@ -18,6 +18,7 @@ from django.db.models import F
 
 from connectors.base import PulledRecord, WebhookEnvelope
 from integrator.models import Channel, InboundEvent
+from integrator.services.event_checks import storable_text
 
 __all__ = ["IngestResult", "store_event", "store_pulled_record"]
 
@@ -65,24 +66,28 @@ def store_event(
     """Insert the inbox row (idempotent on (channel, dedupe key)) and enqueue processing on commit.
 
     Concurrent deliveries of the same event race on the UNIQUE constraint: exactly one insert wins;
-    the others see IntegrityError, count the delivery and return the stored row.
+    the others see IntegrityError, count the delivery and return the stored row. The dedupe key
+    and event type are stored with any lone surrogate or NUL escaped (a signed event whose id is
+    ``"\\ud800"`` is still stored, and its re-deliveries still deduplicate; issue 14).
     """
+    dedupe_key = storable_text(envelope.dedupe_key)[:200]
+    event_type = storable_text(envelope.event_type)[:80]
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
                 channel=channel,
-                dedupe_key=envelope.dedupe_key[:200],
-                event_type=envelope.event_type[:80],
+                dedupe_key=dedupe_key,
+                event_type=event_type,
                 source=source,
                 headers=_kept_headers(headers),
                 body=body,
             )
     except IntegrityError:
         with transaction.atomic():
-            InboundEvent.objects.filter(channel=channel, dedupe_key=envelope.dedupe_key[:200]).update(
+            InboundEvent.objects.filter(channel=channel, dedupe_key=dedupe_key).update(
                 deliveries=F("deliveries") + 1
             )
-        existing = InboundEvent.objects.get(channel=channel, dedupe_key=envelope.dedupe_key[:200])
+        existing = InboundEvent.objects.get(channel=channel, dedupe_key=dedupe_key)
         return IngestResult(existing, False)
     # Registered outside the insert's own block: when work runs inline (tests, the demo), an error
     # while processing must never be mistaken for the insert's duplicate-key error.

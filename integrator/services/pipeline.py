@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, DataError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -34,6 +34,7 @@ from integrator.models import (
 )
 from integrator.services import audit
 from integrator.services.channels import source_for
+from integrator.services.event_checks import unstorable_reason
 from integrator.services.inventory.spine import on_journal
 from integrator.services.journal import (
     NeedsMapping,
@@ -53,6 +54,7 @@ from integrator.services.transactions import document_of, upsert_transaction, va
 __all__ = [
     "advance_transaction",
     "display_number",
+    "process_event_or_mark_failed",
     "process_inbound_event",
     "process_received_events",
     "retry_failed_events",
@@ -61,6 +63,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 MAX_EVENT_ATTEMPTS = 10
+#: How often the scheduled sweep retries failed events (``integrator.tasks.ensure_schedules``).
+RETRY_SWEEP_MINUTES = 5
 
 
 def _mark_event(event_id: Any, status: str, error: str = "") -> None:
@@ -72,7 +76,10 @@ def _mark_event(event_id: Any, status: str, error: str = "") -> None:
 def process_inbound_event(event_id: Any) -> list[Transaction]:
     """Normalize one inbox row into transactions and push each through the spine.
 
-    Re-running it is harmless: the upsert sees the same content hash and changes nothing.
+    Re-running it is harmless: the upsert sees the same content hash and changes nothing. Every
+    event leaves here processed, ignored, quarantined with a reason (it cannot be read or stored:
+    a person looks, fixes the cause and re-processes) or failed with a reason and a retry time;
+    none stays ``received`` (issue 14).
     """
     event = InboundEvent.objects.select_related("channel").get(pk=event_id)
     if event.status in (EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.QUARANTINED):
@@ -82,26 +89,70 @@ def process_inbound_event(event_id: Any) -> list[Transaction]:
         source = source_for(event.channel)
         payload = source.decode_payload(event.body, event.headers or {})
         docs = source.parse_event(event.event_type, payload)
-    except (MalformedPayload, ValueError, KeyError, TypeError) as exc:
-        _mark_event(event.pk, EventStatus.QUARANTINED, f"cannot read the event: {exc}")
-        log.warning("quarantined event %s: %s", event.pk, exc)
+        for doc in docs:
+            reason = unstorable_reason(doc)
+            if reason is not None:
+                raise MalformedPayload(reason)
+    except UNREADABLE as exc:
+        _quarantine(event.pk, f"cannot read the event: {_describe(exc)}")
         return []
     except ConnectorError as exc:
-        _mark_event(event.pk, EventStatus.FAILED, f"{type(exc).__name__}: {exc.vendor_message}")
+        _fail(event.pk, f"{type(exc).__name__}: {exc.vendor_message}")
         return []
     if not docs:
         _mark_event(event.pk, EventStatus.IGNORED)
         return []
     changed: list[Transaction] = []
-    with transaction.atomic():
-        for doc in docs:
-            result = upsert_transaction(event.channel, doc, event)
-            if result.changed:
-                changed.append(result.transaction)
-        _mark_event(event.pk, EventStatus.PROCESSED)
+    try:
+        with transaction.atomic():
+            for doc in docs:
+                result = upsert_transaction(event.channel, doc, event)
+                if result.changed:
+                    changed.append(result.transaction)
+            _mark_event(event.pk, EventStatus.PROCESSED)
+    except (DataError, *UNREADABLE) as exc:
+        # What the checks above did not foresee and the database refused: the event, not the
+        # database, is at fault, and a retry would fail the same way.
+        _quarantine(event.pk, f"cannot store the event: {_describe(exc)}")
+        return []
+    except DatabaseError as exc:
+        _fail(event.pk, f"the database refused the write: {type(exc).__name__}: {exc}")
+        return []
     for txn in changed:
         advance_transaction(txn.pk)
     return changed
+
+
+#: What reading or checking a hostile event can raise: its fault, never the worker's.
+UNREADABLE = (
+    MalformedPayload,
+    ValueError,  # also UnicodeError, json.JSONDecodeError
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    ArithmeticError,  # decimal.InvalidOperation, OverflowError
+    RecursionError,
+)
+
+
+def _describe(exc: BaseException) -> str:
+    """A reason a person can read: decimal errors say only their class, so say what it means."""
+    if isinstance(exc, ArithmeticError):
+        return f"{type(exc).__name__}: a number too large or too precise for the books to compute with"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _quarantine(event_id: Any, reason: str) -> None:
+    _mark_event(event_id, EventStatus.QUARANTINED, reason)
+    log.warning("quarantined event %s: %s", event_id, reason[:500])
+
+
+def _fail(event_id: Any, reason: str) -> None:
+    """Mark the event failed with when the sweep (``retry_failed_events``) will try it again."""
+    retry_at = timezone.now() + timedelta(minutes=RETRY_SWEEP_MINUTES)
+    _mark_event(event_id, EventStatus.FAILED, f"{reason} (retried from {retry_at:%Y-%m-%d %H:%M} UTC)")
+    log.warning("event %s failed, retried from %s: %s", event_id, retry_at.isoformat(), reason[:500])
 
 
 def _previous_entry(txn: Transaction) -> JournalEntry | None:
@@ -386,7 +437,11 @@ def retry_held_transactions(*, channel_id: Any = None) -> int:
 
 
 def retry_failed_events() -> int:
-    """Re-process inbox rows that failed transiently (vendor unreachable while fetching)."""
+    """Re-process inbox rows that failed transiently (vendor unreachable while fetching), and
+    quarantine, with the last reason, those that failed ``MAX_EVENT_ATTEMPTS`` times."""
+    given_up = InboundEvent.objects.filter(status=EventStatus.FAILED, attempts__gte=MAX_EVENT_ATTEMPTS)
+    for pk, error in given_up.values_list("pk", "error")[:500]:
+        _quarantine(pk, f"gave up after {MAX_EVENT_ATTEMPTS} attempts; last: {error}")
     failed = InboundEvent.objects.filter(
         Q(status=EventStatus.FAILED)
         | Q(status=EventStatus.RECEIVED, received_at__lt=timezone.now() - timedelta(minutes=5)),
@@ -395,17 +450,31 @@ def retry_failed_events() -> int:
     count = 0
     for pk in failed.values_list("pk", flat=True)[:500]:
         InboundEvent.objects.filter(pk=pk, status=EventStatus.FAILED).update(status=EventStatus.RECEIVED)
-        process_inbound_event(pk)
+        process_event_or_mark_failed(pk)
         count += 1
     return count
 
 
+def process_event_or_mark_failed(pk: Any) -> None:
+    """Process one event so that nothing it raises stops the events behind it: an event still
+    ``received`` after an unexpected error is marked failed with the error and a retry time."""
+    try:
+        process_inbound_event(pk)
+    except Exception as exc:
+        log.exception("processing event %s raised", pk)
+        if InboundEvent.objects.filter(pk=pk, status=EventStatus.RECEIVED).exists():
+            _fail(pk, f"processing raised {type(exc).__name__}: {exc}")
+
+
 def process_received_events(limit: int | None = None) -> int:
-    """Process every inbox row still 'received' (what the worker does; used by commands too)."""
+    """Process every inbox row still 'received' (what the worker does; used by commands too).
+
+    One bad event never holds up another: each is processed on its own (see :func:`process_event_or_mark_failed`).
+    """
     pending = InboundEvent.objects.filter(status=EventStatus.RECEIVED).order_by("received_at")
     ids = list(
         pending.values_list("pk", flat=True)[:limit] if limit else pending.values_list("pk", flat=True)
     )
     for pk in ids:
-        process_inbound_event(pk)
+        process_event_or_mark_failed(pk)
     return len(ids)

@@ -19,6 +19,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from integrator import money
+from integrator.cells import inert_text
 from integrator.tables import Table
 
 __all__ = [
@@ -34,11 +35,7 @@ __all__ = [
 EXPORT_FORMATS = ("csv", "xlsx")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Cells that a spreadsheet would run as a formula (CSV injection) get a leading apostrophe.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _safe_text(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA_START) else text
+_safe_text = inert_text
 
 
 def csv_value(value: Any) -> str:

@@ -91,6 +91,10 @@ def receive_webhook(request: HttpRequest, channel_slug: str) -> JsonResponse:
         source.verify_webhook(hook)
     except SignatureInvalid as exc:
         return _refuse(401, f"signature: {exc}", request, channel_slug)
+    except (ValueError, TypeError, OverflowError, UnicodeError) as exc:
+        # A parser that trips over a hostile header has still not seen a valid signature: 401.
+        # Sources read headers strictly (connectors.headers); this is the net under them.
+        return _refuse(401, f"signature could not be checked: {type(exc).__name__}", request, channel_slug)
     try:
         envelope = source.identify_webhook(hook)
         text = body.decode("utf-8")

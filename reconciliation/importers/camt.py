@@ -1,8 +1,9 @@
 """ISO 20022 CAMT.053 (bank-to-customer statement) in any version (.001.02 to .001.13).
 
-Parsed with the standard library's ElementTree, carefully: a document type declaration or entity
-is refused before parsing (no entity expansion, no external references), and elements are found by
-local name so every schema version reads the same. Each booked ``Ntry`` becomes a line:
+Parsed with defusedxml, which refuses any document type declaration, entity or external reference
+whatever the file's encoding (a byte-level guard was bypassed by a UTF-16 file whose entity was
+then expanded: issue 14), and elements are found by local name so every schema version reads the
+same. Each booked ``Ntry`` becomes a line:
 
 * ``Amt`` with its ``Ccy`` attribute, signed by ``CdtDbtInd`` (CRDT = money in, DBIT = money out);
 * ``BookgDt`` (``Dt`` or ``DtTm``) and ``ValDt``;
@@ -15,10 +16,12 @@ Pending (``PDNG``) and information-only entries are skipped with a note: they ar
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from datetime import date
 from decimal import Decimal
+
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as DefusedET
 
 from integrator import money
 from reconciliation.importers.base import (
@@ -31,7 +34,6 @@ from reconciliation.importers.base import (
 
 __all__ = ["parse_camt053"]
 
-_UNSAFE = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053"
 
 
@@ -99,15 +101,16 @@ def _signed(amount_el: ET.Element | None, indicator: str, what: str) -> tuple[De
 
 
 def _parse_xml(content: bytes) -> ET.Element:
-    """Parse the document with the standard library, refusing DTDs and entities first."""
+    """Parse the document with defusedxml: no DTD, no entity, no external reference, any encoding."""
     if len(content) == 0:
         raise StatementRejected("the file is empty")
-    if _UNSAFE.search(content):
-        raise StatementRejected("refusing an XML file with a DOCTYPE or ENTITY declaration")
     try:
-        return ET.fromstring(content)  # noqa: S314 - DOCTYPE/ENTITY refused above, no expansion possible
+        root: ET.Element = DefusedET.fromstring(content, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise StatementRejected(f"refusing an XML file with a DOCTYPE or ENTITY declaration ({exc})") from exc
     except ET.ParseError as exc:
         raise StatementRejected(f"not well-formed XML: {exc}") from exc
+    return root
 
 
 def _balances(stmt: ET.Element, parsed: ParsedStatement) -> None:

@@ -140,6 +140,16 @@ class Pages:
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: {exc}"))
+        # Every journey doubles as a CSP check: Chromium reports each blocked script, style,
+        # handler or connection on the console; any such report fails the test (issue 14).
+        page.on(
+            "console",
+            lambda msg: (
+                self.errors.append(f"{page.url}: CSP: {msg.text}")
+                if "Content Security Policy" in msg.text
+                else None
+            ),
+        )
         self.opened.append(page)
         return page
 

@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.slow]
 # The full 10,000 of RELIABILITY.md take several minutes here: R13_CASES=10000 runs them.
 CASES = int(os.environ.get("R13_CASES", "1600"))
 SEED = int(os.environ.get("R13_SEED", "13"))
+HANG_SECONDS = 60  # bounds a hang only
 
 
 def _headers(case: Any) -> dict[str, str]:
@@ -114,10 +115,11 @@ def test_an_oversized_body_is_refused_from_its_declared_length_before_it_is_read
         f"POST /hooks/till/ HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {declared}\r\n\r\n"
     ).encode()
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    # The body never comes, so any answer at all was given before reading it: that is the proof,
+    # not how fast it came (a 5 s limit failed on a loaded machine). The timeout only bounds a hang
+    # (a server waiting for the body), at far more than ten times the usual few milliseconds.
+    with socket.create_connection((host, int(port)), timeout=HANG_SECONDS) as sock:
         sock.sendall(head + b'{"id": "evt-big", ')  # ... and nothing more: the rest never comes
-        started = time.monotonic()
         answer = sock.recv(4096).decode(errors="replace")
     assert answer.startswith("HTTP/1.1 413"), answer[:200]
-    assert time.monotonic() - started < 5
     assert InboundEvent.objects.count() == 0

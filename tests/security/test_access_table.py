@@ -317,7 +317,7 @@ def build_world(users: dict[str, Any], tokens: dict[str, Any], api_owner: Any) -
         account=LedgerAccount.objects.get(code="4010"),
     )  # fmt: skip
     mapping_changes.submit_change(change, actor=clerk)
-    victim = create_token(name="to revoke", owner=api_owner, actor=users["integration_admin"]).token
+    victim = create_token(name="to revoke", owner=api_owner).token
     return {ApiToken: victim, type(change): change}
 
 

@@ -19,7 +19,7 @@ from tests.security.conftest import api_message, bearer, verified_client
 
 
 def test_a_token_is_shown_once_and_stored_only_as_a_hash(users: Any, api_owner: Any) -> None:
-    new = create_token(name="BI", owner=api_owner, actor=users["integration_admin"])
+    new = create_token(name="BI", owner=users["integration_admin"], actor=users["integration_admin"])
     row = ApiToken.objects.get()
     assert new.plaintext.startswith(row.prefix + "_") and len(new.plaintext) > 40
     assert row.token_hash == hash_token(new.plaintext) and new.plaintext not in str(row.__dict__)

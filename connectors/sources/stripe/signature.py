@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connectors.base import SignatureInvalid
+from connectors.headers import digests_equal, unix_seconds
 
 __all__ = ["DEFAULT_TOLERANCE", "ParsedSignature", "expected_signature", "parse_header", "verify"]
 
@@ -50,13 +51,10 @@ def parse_header(header: str) -> ParsedSignature:
             v1.append(value.strip().lower())
     if len(timestamps) != 1:
         raise SignatureInvalid("malformed Stripe-Signature header: expected exactly one t=<timestamp>")
-    if not timestamps[0].isdigit():
-        raise SignatureInvalid(
-            f"malformed Stripe-Signature header: timestamp {timestamps[0]!r} is not an integer"
-        )
+    timestamp = unix_seconds(timestamps[0], "malformed Stripe-Signature header: timestamp")
     if not v1:
         raise SignatureInvalid("malformed Stripe-Signature header: no v1 signature")
-    return ParsedSignature(timestamp=int(timestamps[0]), v1=tuple(v1))
+    return ParsedSignature(timestamp=timestamp, v1=tuple(v1))
 
 
 def expected_signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -74,7 +72,7 @@ def verify(
 ) -> ParsedSignature:
     """Raise :class:`SignatureInvalid` unless one ``v1`` matches one secret within the tolerance.
 
-    Every comparison is constant-time (:func:`hmac.compare_digest`); which candidate matched is not
+    Every comparison is constant-time (:func:`connectors.headers.digests_equal`); which candidate matched is not
     secret, so stopping at the first match leaks nothing about the expected digest.
     """
     parsed = parse_header(header)
@@ -82,7 +80,7 @@ def verify(
     if not usable:
         raise SignatureInvalid("no webhook signing secret is configured for this channel")
     matched = any(
-        hmac.compare_digest(expected_signature(secret, parsed.timestamp, body), candidate)
+        digests_equal(expected_signature(secret, parsed.timestamp, body), candidate)
         for secret in usable
         for candidate in parsed.v1
     )

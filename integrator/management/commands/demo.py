@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from django.core.management.base import BaseCommand, CommandParser
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import Client
 
 from integrator.services import demo
@@ -31,7 +32,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        """Seed, deliver, optionally process, and report."""
+        """Seed, deliver, optionally process, and report; refuse under production settings and fail
+        (never "Demo ready") when deliveries were refused."""
+        if not settings.DEMO_ALLOWED:
+            raise CommandError(
+                "refusing to load the demo under production settings (DJANGO_DEBUG=0): it creates a "
+                "superuser with a published password and channels with known signing secrets. "
+                "Set INTEGRATOR_ALLOW_DEMO=1 only on a throwaway demo server."
+            )
         store = demo.setup_store()
         from integrator.services.demo_inventory import setup_inventory
 
@@ -52,10 +60,16 @@ class Command(BaseCommand):
         total = sum(len(v) for v in events.values())
         self.stdout.write(f"Delivering {total} signed events to {len(events)} channels ...")
         counts = demo.deliver(store, events, send)
+        refused = {k: v for k, v in counts.items() if k not in ("200", "202")}
         self.stdout.write(
             f"  new: {counts.get('202', 0)}, duplicates (already delivered): {counts.get('200', 0)}, "
-            f"other: {sum(v for k, v in counts.items() if k not in ('200', '202'))}"
+            f"other: {sum(refused.values())}"
         )
+        if refused:
+            raise CommandError(
+                f"{sum(refused.values())} of {total} deliveries were refused (answers {refused}): the demo "
+                "is not ready. Check ALLOWED_HOSTS, SECURE_SSL_REDIRECT and --url."
+            )
         if options["process"]:
             from integrator.services.closing import close_past_days
             from integrator.services.pipeline import process_received_events

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from integrator.security.audit_head import HeadMismatch, chain_head, check_head
+from integrator.security.audit_head import HeadMismatch, chain_head, check_head, keep_last_head
 
 
 class Command(BaseCommand):
@@ -37,6 +37,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"saved head found: {rows} rows intact up to it"))
             return
         text = json.dumps(chain_head(), indent=2, sort_keys=True)
+        keep_last_head(text)
         if options["output"]:
             Path(options["output"]).write_text(text + "\n")
             self.stdout.write(self.style.SUCCESS(f"head written to {options['output']}"))

@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from integrator.cells import inert_text
 from integrator.models import AuditEvent
 from integrator.security.forms import AuditFilterForm
 from integrator.services import audit
@@ -26,7 +27,6 @@ CSV_COLUMNS = [
     "id", "occurred_at", "actor_id", "actor_label", "action", "object_type", "object_id", "object_repr",
     "before", "after", "request_id", "prev_hash", "row_hash",
 ]  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def filter_audit_events(form: AuditFilterForm) -> QuerySet[AuditEvent]:
@@ -78,7 +78,7 @@ def _cell(value: Any) -> str:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     else:
         text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return inert_text(text)
 
 
 class _Echo:

@@ -50,7 +50,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
     try:
         new = create_token(
             name=form.cleaned_data["name"],
-            owner=form.cleaned_data["owner"],
+            owner=request.user,
             scopes=list(form.cleaned_data["scopes"]),
             expires_at=timezone.now() + timedelta(days=form.cleaned_data["expires_in_days"]),
             actor=request.user,

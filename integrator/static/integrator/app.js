@@ -25,6 +25,11 @@
     }
   });
 
+  // Search boxes driven by htmx: pressing Enter must not reload the page (no inline handlers: CSP).
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches("form[data-no-submit]")) { event.preventDefault(); }
+  });
+
   // htmx requests carry the CSRF token from the page's <meta>.
   document.addEventListener("htmx:configRequest", function (event) {
     const meta = document.querySelector('meta[name="csrf-token"]');
