@@ -24,6 +24,7 @@ __all__ = [
     "fetch_reference_rates",
     "process_inbound_event",
     "pull_due_channels",
+    "pull_stock_levels",
     "reprocess_events",
     "retry_failed_events",
     "revalue_month_end",
@@ -137,6 +138,14 @@ def pull_due_channels() -> int:
     return sync_due_channels()
 
 
+def pull_stock_levels() -> int:
+    """Daily: read the stock levels of every channel with ``stock_locations`` (Shopify inventory
+    levels, Square inventory counts) so the daily reconciliation compares fresh figures."""
+    from integrator.services.inventory.source_pulls import pull_all_source_levels
+
+    return pull_all_source_levels().recorded
+
+
 def ensure_schedules() -> None:
     """Create the periodic sweeps once (idempotent)."""
     from django_q.models import Schedule
@@ -148,6 +157,7 @@ def ensure_schedules() -> None:
         ("integrator.tasks.pull_due_channels", 1),
         ("integrator.tasks.fetch_reference_rates", 24 * 60),
         ("integrator.tasks.revalue_month_end", 24 * 60),
+        ("integrator.tasks.pull_stock_levels", 24 * 60),
         ("integrator.tasks.check_alerts", 2),
         ("integrator.tasks.expire_webhook_secrets", 60),
         ("reconciliation.tasks.reconcile_yesterday", 60),

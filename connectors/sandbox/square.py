@@ -12,6 +12,12 @@ Served (all JSON, Square's shapes, ``Authorization: Bearer <token>`` required):
 * ``GET /v2/payments/{id}``, ``GET /v2/payments``, ``GET /v2/refunds/{id}``, ``GET /v2/refunds``,
   ``GET /v2/payouts``, ``GET /v2/payouts/{id}/payout-entries``: cursor paging, at most 100 a page,
   the documented time filters, unknown query parameters refused.
+* ``POST /v2/inventory/counts/batch-retrieve`` -> ``{"counts": [...], "cursor": ...}``: filters
+  ``catalog_object_ids``, ``location_ids``, ``states`` (InventoryState values), ``updated_after``;
+  ``limit`` 1-1000 (default 1000); the cursor only with the query that produced it; unknown fields
+  refused.
+* ``POST /v2/catalog/batch-retrieve`` -> ``{"objects": [...]}``: ``object_ids`` required (1-1000);
+  ids it does not know are left out of the answer; deleted objects only when asked for.
 
 Errors look like Square's: ``{"errors": [{"category", "code", "detail"}]}``. Faults (429 with
 ``Retry-After``, 5xx, timeouts, dropped answers) come from the shared :class:`FaultPlan`.
@@ -60,6 +66,14 @@ _LIST_PARAMS = {
     "payouts": {"location_id", "status", "begin_time", "end_time", "sort_order", "cursor", "limit"},
     "payout_entries": {"sort_order", "cursor", "limit"},
 }  # fmt: skip
+_COUNT_KEYS = {"catalog_object_ids", "location_ids", "updated_after", "cursor", "states", "limit"}
+_CATALOG_KEYS = {"object_ids", "include_related_objects", "catalog_version", "include_deleted_objects",
+                 "include_category_path_to_root"}  # fmt: skip
+#: InventoryState values of square/api.json.
+_INVENTORY_STATES = {"CUSTOM", "IN_STOCK", "SOLD", "RETURNED_BY_CUSTOMER", "RESERVED_FOR_SALE", "SOLD_ONLINE",
+                     "ORDERED_FROM_VENDOR", "RECEIVED_FROM_VENDOR", "IN_TRANSIT_TO", "NONE", "WASTE",
+                     "UNLINKED_RETURN", "COMPOSED", "DECOMPOSED", "SUPPORTED_BY_NEWER_VERSION",
+                     "IN_TRANSIT"}  # fmt: skip
 
 
 class SquareError(Exception):
@@ -87,6 +101,20 @@ def _ts(value: str, field: str = "") -> datetime:
     if parsed.tzinfo is None:
         raise SquareError(400, "INVALID_TIME", f"Timestamp {value!r} has no offset.", field)
     return parsed
+
+
+def _json_body(req: Request, known: set[str]) -> dict[str, Any]:
+    """A POST body as a JSON object whose fields are all ``known`` (Square refuses others)."""
+    try:
+        body = json.loads(req.body or b"{}")
+    except ValueError as exc:
+        raise SquareError(400, "EXPECTED_JSON_BODY", "The request body is not JSON.") from exc
+    if not isinstance(body, dict):
+        raise SquareError(400, "EXPECTED_OBJECT", "The request body must be an object.")
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise SquareError(400, "UNKNOWN_BODY_PARAMETER", f"Unknown field {unknown[0]!r}.", unknown[0])
+    return body
 
 
 def make_event(
@@ -129,6 +157,9 @@ class SquareSandbox(SandboxServer):
         self.refunds: dict[str, dict[str, Any]] = {}
         self.payouts: dict[str, dict[str, Any]] = {}
         self.payout_entries: dict[str, list[dict[str, Any]]] = {}
+        #: Catalogue objects by id (``POST /v2/catalog/batch-retrieve``) and inventory counts.
+        self.catalog: dict[str, dict[str, Any]] = {}
+        self.inventory_counts: list[dict[str, Any]] = []
         #: Every SearchOrders body received, in order (for tests: was the query repeated unchanged?).
         self.search_bodies: list[dict[str, Any]] = []
         self._search_cursors: dict[str, _SearchCursor] = {}
@@ -140,8 +171,10 @@ class SquareSandbox(SandboxServer):
         """Forget every object, request, cursor and fault (reuse one server across tests)."""
         with self.lock:
             self.access_token = access_token
-            for store in (self.orders, self.payments, self.refunds, self.payouts, self.payout_entries):
+            for store in (self.orders, self.payments, self.refunds, self.payouts, self.payout_entries,
+                          self.catalog):  # fmt: skip
                 store.clear()
+            self.inventory_counts.clear()
             self.requests.clear()
             self.search_bodies.clear()
             self._search_cursors.clear()
@@ -168,6 +201,39 @@ class SquareSandbox(SandboxServer):
         with self.lock:
             self.payouts[str(payout["id"])] = copy.deepcopy(dict(payout))
             self.payout_entries[str(payout["id"])] = [copy.deepcopy(dict(e)) for e in entries]
+
+    def add_variation(
+        self, variation_id: str, sku: str = "", *, item_id: str = "", name: str = "Regular"
+    ) -> dict[str, Any]:
+        """Store an ITEM_VARIATION catalogue object (no ``sku`` key when ``sku`` is empty, as Square
+        leaves unset fields out) and return it."""
+        data: dict[str, Any] = {"item_id": item_id or f"ITEM-{variation_id}", "name": name,
+                                "pricing_type": "VARIABLE_PRICING", "track_inventory": True}  # fmt: skip
+        if sku:
+            data["sku"] = sku
+        obj = {"type": "ITEM_VARIATION", "id": variation_id, "updated_at": "2026-11-01T09:00:00.000Z",
+               "version": 1, "is_deleted": False, "present_at_all_locations": True,
+               "item_variation_data": data}  # fmt: skip
+        with self.lock:
+            self.catalog[variation_id] = obj
+        return copy.deepcopy(obj)
+
+    def add_count(
+        self,
+        catalog_object_id: str,
+        location_id: str,
+        quantity: str,
+        *,
+        state: str = "IN_STOCK",
+        calculated_at: str = "2026-11-30T18:00:00.000Z",
+    ) -> None:
+        """Store an inventory count (``quantity`` is a decimal string, as Square sends it)."""
+        with self.lock:
+            self.inventory_counts.append({
+                "catalog_object_id": catalog_object_id, "catalog_object_type": "ITEM_VARIATION",
+                "state": state, "location_id": location_id, "quantity": quantity,
+                "calculated_at": calculated_at,
+            })  # fmt: skip
 
     def clone_orders(
         self, template: Mapping[str, Any], count: int, *, start: datetime, step: timedelta
@@ -391,6 +457,87 @@ class SquareSandbox(SandboxServer):
             selected.append((when or datetime.min.replace(tzinfo=UTC), str(order["id"])))
         selected.sort(reverse=str(sort.get("sort_order") or "DESC") == "DESC")
         return [order_id for _, order_id in selected]
+
+    # -- inventory and catalogue ---------------------------------------------------------------
+
+    @route("POST", "/v2/inventory/counts/batch-retrieve")
+    def batch_retrieve_inventory_counts(self, req: Request) -> Response:
+        """BatchRetrieveInventoryCounts: cursor pages, the cursor bound to its query."""
+        return self._handle(req, lambda: self._counts(req))
+
+    def _counts(self, req: Request) -> dict[str, Any]:
+        body = _json_body(req, _COUNT_KEYS)
+        for field in ("catalog_object_ids", "location_ids", "states"):
+            value = body.get(field)
+            if value is not None and (
+                not isinstance(value, list) or not all(isinstance(x, str) for x in value)
+            ):
+                raise SquareError(400, "EXPECTED_ARRAY", f"{field} must be an array of strings.", field)
+        states = set(body.get("states") or [])
+        if states - _INVENTORY_STATES:
+            bad = sorted(states - _INVENTORY_STATES)[0]
+            raise SquareError(400, "INVALID_ENUM_VALUE", f"Unknown InventoryState {bad!r}.", "states")
+        limit = body.get("limit", 1000)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise SquareError(400, "VALUE_TOO_LOW", "limit must be at least 1.", "limit")
+        if limit > 1000:
+            raise SquareError(400, "VALUE_TOO_HIGH", "limit must be at most 1000.", "limit")
+        after = _ts(body["updated_after"], "updated_after") if body.get("updated_after") else None
+        query_key = json.dumps({k: v for k, v in body.items() if k != "cursor"}, sort_keys=True)
+        offset = 0
+        if body.get("cursor"):
+            with self.lock:
+                state = self._search_cursors.get(str(body["cursor"]))
+            if state is None:
+                raise SquareError(400, "INVALID_CURSOR", "The cursor is invalid or has expired.", "cursor")
+            if state.query != query_key:
+                raise SquareError(
+                    400, "INVALID_VALUE", "The query differs from the one that produced the cursor.", "cursor"
+                )
+            offset = state.offset
+        objects, locations = set(body.get("catalog_object_ids") or []), set(body.get("location_ids") or [])
+        with self.lock:
+            rows = [copy.deepcopy(c) for c in self.inventory_counts]
+        rows = [
+            c for c in rows
+            if (not objects or c["catalog_object_id"] in objects)
+            and (not locations or c["location_id"] in locations)
+            and (not states or c["state"] in states)
+            and (after is None or _ts(c["calculated_at"]) > after)
+        ]  # fmt: skip
+        result: dict[str, Any] = {}
+        page = rows[offset : offset + limit]
+        if page:
+            result["counts"] = page
+        if offset + limit < len(rows):
+            token = uuid.uuid4().hex
+            with self.lock:
+                self._search_cursors[token] = _SearchCursor(query_key, [], offset + limit)
+            result["cursor"] = token
+        return result
+
+    @route("POST", "/v2/catalog/batch-retrieve")
+    def batch_retrieve_catalog_objects(self, req: Request) -> Response:
+        """BatchRetrieveCatalogObjects: the objects of the ids it knows (others are left out)."""
+
+        def retrieve() -> dict[str, Any]:
+            body = _json_body(req, _CATALOG_KEYS)
+            ids = body.get("object_ids")
+            if not isinstance(ids, list) or not ids:
+                raise SquareError(
+                    400, "MISSING_REQUIRED_PARAMETER", "Missing required parameter.", "object_ids"
+                )
+            if len(ids) > 1000:
+                raise SquareError(400, "ARRAY_LENGTH_TOO_LONG", "At most 1000 object_ids.", "object_ids")
+            with self.lock:
+                found = [
+                    copy.deepcopy(self.catalog[i]) for i in ids if isinstance(i, str) and i in self.catalog
+                ]
+            if not body.get("include_deleted_objects"):
+                found = [o for o in found if not o.get("is_deleted")]
+            return {"objects": found} if found else {}
+
+        return self._handle(req, retrieve)
 
     # -- list endpoints ------------------------------------------------------------------------
 

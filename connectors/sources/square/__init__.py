@@ -25,6 +25,8 @@ Channel configuration read here:
 * ``settings["notification_url"]`` - the URL registered with Square, byte for byte (Square signs
   it; behind a proxy it differs from the URL our server sees);
 * ``settings["location_ids"]`` - the locations a back-fill searches (Square requires them);
+* ``settings["stock_locations"]`` - ``{Square location id: our location name}`` whose inventory
+  counts the daily stock-level pull reads (:meth:`SquareSource.fetch_inventory_levels`);
 * ``settings["square_version"]``, ``settings["environment"]`` (``"sandbox"``),
   ``settings["pull_lookback_days"]``, ``settings["requests_per_second"]`` (our own pace; Square
   publishes no quota and answers 429 when it wants us slower) - optional.
@@ -36,10 +38,12 @@ A pulled record is shaped like the webhook for the same object and parses to the
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -89,6 +93,12 @@ LIST_PAGE_LIMIT = 100
 #: Refunds, payments and payouts are filtered by creation time (payouts only by that); one created
 #: shortly before ``since`` may have completed after it, so their window starts this much earlier.
 DEFAULT_LOOKBACK_DAYS = 30
+#: BatchRetrieveInventoryCounts takes at most 1000 counts a page; catalogue ids are asked for in
+#: batches of this many (BatchRetrieveCatalogObjects).
+INVENTORY_PAGE_LIMIT = 1000
+CATALOG_BATCH = 100
+
+log = logging.getLogger(__name__)
 
 
 class SquareSource(SalesSource):
@@ -118,6 +128,8 @@ class SquareSource(SalesSource):
         super().__init__(config)
         self._sleep = sleep
         self._api: SquareAPI | None = None
+        #: Catalogue object ids the last :meth:`fetch_inventory_levels` left out, with the reason.
+        self.skipped_levels: dict[str, str] = {}
 
     @property
     def api(self) -> SquareAPI:
@@ -257,6 +269,71 @@ class SquareSource(SalesSource):
         for page in self.api.list_pages(path, "payout_entries", {"limit": LIST_PAGE_LIMIT}):
             entries.extend(page)
         return entries
+
+    # -- stock levels --------------------------------------------------------------------------
+
+    def fetch_inventory_levels(self, location_id: str) -> dict[str, Decimal]:
+        """What Square holds at a location, per SKU: the ``IN_STOCK`` counts of
+        ``POST /v2/inventory/counts/batch-retrieve`` (cursor pages, one query), their item
+        variations' ``item_variation_data.sku`` from ``POST /v2/catalog/batch-retrieve``. A count
+        whose object is gone, is not a variation or has no SKU is left out, its reason kept in
+        :attr:`skipped_levels`."""
+        limit = int(self.config.settings.get("inventory_page_size") or INVENTORY_PAGE_LIMIT)
+        query = {"location_ids": [location_id], "states": ["IN_STOCK"], "limit": limit}
+        in_stock: dict[str, Decimal] = {}
+        for page in self.api.search_pages("/v2/inventory/counts/batch-retrieve", "counts", query):
+            for count in page:
+                count = as_dict(count, "inventory count")
+                object_id = str(count.get("catalog_object_id") or "")
+                if (
+                    not object_id
+                    or count.get("location_id") != location_id
+                    or count.get("state") != "IN_STOCK"
+                ):
+                    continue
+                try:
+                    quantity = Decimal(str(count.get("quantity") or "0"))
+                except InvalidOperation as exc:
+                    raise MalformedPayload(
+                        f"square: count of {object_id} has quantity {count.get('quantity')!r}"
+                    ) from exc
+                in_stock[object_id] = in_stock.get(object_id, Decimal(0)) + quantity
+        skus, self.skipped_levels = self._variation_skus(sorted(in_stock))
+        levels: dict[str, Decimal] = {}
+        for object_id, quantity in in_stock.items():
+            sku = skus.get(object_id)
+            if sku:
+                levels[sku] = levels.get(sku, Decimal(0)) + quantity
+        for object_id, reason in self.skipped_levels.items():
+            log.info("square: stock of %s at %s left out: %s", object_id, location_id, reason)
+        return levels
+
+    def _variation_skus(self, object_ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """``({variation id: SKU}, {object id: why it has none})`` from the catalogue."""
+        skus: dict[str, str] = {}
+        skipped: dict[str, str] = {}
+        for start in range(0, len(object_ids), CATALOG_BATCH):
+            batch = object_ids[start : start + CATALOG_BATCH]
+            answer = self.api.search("/v2/catalog/batch-retrieve", {"object_ids": batch})
+            found = {}
+            for obj in answer.get("objects") or []:
+                obj = as_dict(obj, "catalog object")
+                found[str(obj.get("id") or "")] = obj
+            for object_id in batch:
+                obj = found.get(object_id)
+                if obj is None:
+                    skipped[object_id] = "not in the Square catalogue (deleted?)"
+                elif obj.get("type") != "ITEM_VARIATION":
+                    skipped[object_id] = f"a {obj.get('type')} catalogue object, not an item variation"
+                else:
+                    sku = str(
+                        as_dict(obj.get("item_variation_data") or {}, "item_variation_data").get("sku") or ""
+                    )
+                    if sku.strip():
+                        skus[object_id] = sku.strip()
+                    else:
+                        skipped[object_id] = "the item variation has no SKU in Square"
+        return skus, skipped
 
     # -- back-fill ---------------------------------------------------------------------------
 
