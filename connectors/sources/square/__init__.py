@@ -324,7 +324,9 @@ class SquareSource(SalesSource):
                 if obj is None:
                     skipped[object_id] = "not in the Square catalogue (deleted?)"
                 elif obj.get("type") != "ITEM_VARIATION":
-                    skipped[object_id] = f"a {obj.get('type')} catalogue object, not an item variation"
+                    skipped[object_id] = (
+                        f"a catalogue object of type {obj.get('type')}, not an item variation"
+                    )
                 else:
                     sku = str(
                         as_dict(obj.get("item_variation_data") or {}, "item_variation_data").get("sku") or ""
