@@ -110,7 +110,8 @@ class SquareSource(SalesSource):
     setup_fields = (
         SetupField("access_token", "Access token", kind="secret", store="credentials", required=True,
                    help="Developer Dashboard > your application > Credentials (or the OAuth token of the "
-                   "seller's account). It needs ORDERS_READ, PAYMENTS_READ and PAYOUTS_READ."),
+                   "seller's account). It needs ORDERS_READ, PAYMENTS_READ and PAYOUTS_READ; "
+                   "INVENTORY_READ and ITEMS_READ to read stock levels."),
         SetupField("webhook_secret", "Webhook signature key", kind="secret", required=True,
                    help="Developer Dashboard > Webhooks > your subscription > Signature key."),
         SetupField("environment", "Square environment", kind="choice", default="production",
