@@ -141,10 +141,17 @@ def test_an_unlocked_module_posts_again_after_the_read(sandbox):
     assert len(sandbox.documents("journals")) == 1
 
 
-def test_fetch_lock_date_is_zohos_latest_lock(sandbox):
+def test_fetch_lock_date_is_the_day_every_module_is_locked_to(sandbox):
+    target = target_for(sandbox)
     sandbox.set_lock("sales", date(2026, 1, 31))
     sandbox.set_lock("banking", date(2026, 2, 28))
-    assert target_for(sandbox).fetch_lock_date() == date(2026, 2, 28)
+    assert target.fetch_lock_date() is None  # purchases and accountant are open
+    sandbox.set_lock("all", date(2026, 1, 15))
+    assert target.fetch_lock_date() == date(2026, 1, 15)
+    sandbox.set_lock("all", None)
+    for module, day in (("purchases", date(2026, 3, 31)), ("accountant", date(2026, 1, 20))):
+        sandbox.set_lock(module, day)
+    assert target.fetch_lock_date() == date(2026, 1, 20)
 
 
 def test_an_organisation_without_transaction_locking_has_no_locks(sandbox):

@@ -106,6 +106,7 @@ PER_MINUTE = 100
 DEFAULT_DAILY_LIMIT = 1000
 FACTS_TTL_SECONDS = 600
 LOCKS_TTL_SECONDS = 300
+POSTING_MODULES = ("sales", "purchases", "banking", "accountant")
 LOCK_PAGES = 20
 MODULES = {"invoice": "sales", "salesorder": "sales", "creditnote": "sales", "customerpayment": "sales", "banktransaction": "banking",
            "expense": "purchases", "journal": "accountant"}  # fmt: skip
@@ -752,11 +753,12 @@ class ZohoBooksTarget(LedgerTarget):
                            remote_id=str(r.get("contact_id") or "")) for r in rows]  # fmt: skip
 
     def fetch_lock_date(self) -> date | None:
-        """The latest transaction-lock date of any module: Zoho's (read afresh) and the connection's.
-        Modules are locked separately, so a later document of another module may still be open."""
-        overall, modules = self._lock_dates()
-        dates = [d for d in (overall, *modules.values(), *self.zoho_locks(refresh=True).values()) if d]
-        return max(dates) if dates else None
+        """The last day on or before which every module we post to is locked (Zoho's locks read
+        afresh, and the connection's); None while a module is open. Modules are locked separately:
+        a later lock of one module holds only its own documents, which :meth:`post` checks."""
+        self.zoho_locks(refresh=True)
+        dates = [self._module_lock(module)[0] for module in POSTING_MODULES]
+        return min(d for d in dates if d is not None) if all(dates) else None
 
     def calls_today(self) -> int:
         """Calls this process made to the organisation in the last 24 hours."""
