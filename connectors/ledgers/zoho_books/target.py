@@ -177,7 +177,8 @@ class ZohoBooksTarget(LedgerTarget):
         SetupField("order_to_invoice", "B2B invoices through sales orders", kind="bool", default=False,
                    help="For businesses that work order-to-invoice: each B2B invoice bills a confirmed sales order."),
         SetupField("lock_date", "Transactions locked up to", kind="date",
-                   help="Zoho's transaction locking date (Settings > Transaction Locking)."),
+                   help="Optional: Zoho's own transaction locks are read from the organisation; "
+                   "a date here holds every module up to it as well."),
         SetupField("due_days", "Invoice due in (days)", kind="int", default=0),
     )  # fmt: skip
 
