@@ -363,7 +363,10 @@ def test_a_module_lock_holds_only_that_modules_documents(sandbox):
         target.post(journal_doc("J-LOCK"))
     assert sandbox.requests_to("POST", "/journals") == []
     target.post(sale_doc("S-OPEN"))  # sales are not locked
-    assert target.fetch_lock_date() == date(2026, 1, 31)
+    assert target.fetch_lock_date() is None  # so the ledger as a whole is not closed
+    assert target_for(
+        sandbox, lock_date="2026-01-15", lock_dates={"accountant": "2026-01-31"}
+    ).fetch_lock_date() == date(2026, 1, 15)
 
 
 def test_zohos_own_transaction_lock_refusal_is_closed_period(sandbox):

@@ -10,6 +10,10 @@ place: the payment and credit-application request schemas list ``invoice_id`` an
 (specs README); ``page_context`` is typed as an array and the credit-note list as an object
 (both are the other way round in the same files' examples); a bank transaction's ``total`` is
 typed integer (from an integer example) although it is money.
+
+Transaction locking (``GET /transactionlocks``) is checked against ``transaction-locking.yml``
+when that Zoho file is beside the others; until then its exchanges are set aside here and its
+answer's shape is checked against Zoho's documented example in ``test_zoho_books_locks.py``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from tests.contract import SPECS_DIR, load_spec, openapi_validator
 
 MODULES = ("invoices", "credit-notes", "customer-payments", "journals", "bank-transactions", "expenses",
            "contacts", "items", "taxes", "chart-of-accounts", "organizations", "currency")  # fmt: skip
+OPTIONAL_MODULES = ("transaction-locking",)  # Zoho's own file, not yet in shared/specs (see the docstring)
+NOT_YET_SPECIFIED = re.compile(r"^/transactionlocks$")
 API_PREFIX = "/books/v3"
 UPSTREAM_MISPLACED = {"'invoice_id' is a required property", "'amount_applied' is a required property"}
 UPSTREAM_TYPES = (
@@ -56,7 +62,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "zoho_books"
 def _operations() -> list[tuple[str, re.Pattern[str], int, str, dict[str, Any]]]:
     """(method, path regex, literal length, spec file, operation) of every operation."""
     found = []
-    for module in MODULES:
+    optional = tuple(m for m in OPTIONAL_MODULES if (SPECS_DIR / "zoho-books" / f"{m}.yml").exists())
+    for module in (*MODULES, *optional):
         relative = f"zoho-books/{module}.yml"
         for template, item in load_spec(relative)["paths"].items():
             regex = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
@@ -87,6 +94,8 @@ def check_exchange(method: str, url: str, body: Any, status: int, answer: Any) -
     """The operationId an exchange matches and its contract violations."""
     path = urlsplit(url).path.removeprefix(API_PREFIX)
     candidates = [op for op in _operations() if op[0] == method and op[1].match(path)]
+    if not candidates and NOT_YET_SPECIFIED.match(path):
+        return "not_yet_specified", []
     assert candidates, f"no Zoho operation for {method} {path}"
     _, _, _, relative, operation = max(candidates, key=lambda op: op[2])
     problems: list[str] = []
@@ -153,6 +162,8 @@ def test_every_request_and_answer_matches_its_operation_in_zohos_specs(sandbox):
             "create_bank_transaction", "create_expense", "list_invoices", "list_journals", "get_invoice",
             "list_chart_of_accounts", "list_taxes", "list_currencies", "create_contact", "create_item",
             "list_organizations"} <= operations  # fmt: skip
+    locking = (SPECS_DIR / "zoho-books" / "transaction-locking.yml").exists()
+    assert ("list_transaction_locks" if locking else "not_yet_specified") in operations
 
 
 @pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("error_*.json")))

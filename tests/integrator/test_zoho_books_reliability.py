@@ -51,15 +51,35 @@ def test_a_sale_inside_zohos_transaction_lock_is_held_and_never_sent(client: Any
     with ZohoBooksSandbox(base_currency="GBP", pause=1.0) as zoho:
         conn = _zoho_connection(zoho, lock_dates={"sales": "2026-10-31"})
         zoho.set_lock("sales", date(2026, 10, 31))
-        assert read_ledger_lock_date(conn) == date(2026, 10, 31)
+        assert read_ledger_lock_date(conn) is None  # only sales is locked: held per module by the target
         _till(conn)
         _deliver(client, "till", 1)
         process_received_events()
+        _drain(limit_seconds=60)  # the target holds it before any write
         posts = zoho.requests_to("POST", "/books/v3/")
         invoices = zoho.documents("invoices")
     posting = Posting.objects.get()
     assert posting.state == PostingState.HELD and "2026-10-31" in posting.last_error
     assert posts == [] and invoices == []
+
+
+@pytest.mark.django_db
+def test_a_sale_inside_a_lock_read_from_zoho_is_held_with_nothing_on_the_connection(client: Any) -> None:
+    with ZohoBooksSandbox(base_currency="GBP", pause=1.0) as zoho:
+        conn = _zoho_connection(zoho)
+        assert "lock_date" not in conn.settings and "lock_dates" not in conn.settings
+        zoho.set_lock("sales", date(2026, 10, 31))
+        assert read_ledger_lock_date(conn) is None  # other modules are open: the target holds per module
+        _till(conn)
+        _deliver(client, "till", 1)
+        process_received_events()
+        _drain(limit_seconds=60)  # the target holds it before any write
+        writes = [r for r in zoho.requests if r.method in ("POST", "PUT", "DELETE") and "/books/" in r.path]
+        reads = zoho.requests_to("GET", "/books/v3/transactionlocks$")
+    posting = Posting.objects.get()
+    assert posting.state == PostingState.HELD
+    assert "2026-10-31" in posting.last_error and "sales" in posting.last_error
+    assert writes == [] and len(reads) >= 1
 
 
 @pytest.mark.slow

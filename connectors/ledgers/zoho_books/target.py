@@ -15,10 +15,14 @@ Limits. 100 calls a minute per organisation and a daily allowance that depends o
 organisation for ``rate_limit_pause_seconds`` (60), a 429 about the day's allowance until
 tomorrow. :meth:`daily_budget_remaining` says what is left today.
 
-Closed periods. Zoho's transaction locking locks modules separately (sales, purchases, banking,
-accountant). A document dated on or before ``settings["lock_date"]`` or its module's date in
-``settings["lock_dates"]`` raises :class:`ClosedPeriod` before it is sent; Zoho's own refusal
-("transaction locking") is classified the same way.
+Closed periods. Zoho's transaction locking locks modules separately (sales: invoices, credit
+notes and customer payments; purchases: expenses; banking: deposits and transfers; accountant:
+journals). The locks are read from the organisation (``GET /transactionlocks``, see
+:mod:`~connectors.ledgers.zoho_books.locks`) and kept ``LOCKS_TTL_SECONDS`` per organisation; the
+connection may add its own floor (``settings["lock_date"]``, ``settings["lock_dates"]`` per
+module). A document dated on or before the lock of any module it would write to raises
+:class:`ClosedPeriod` before the first write (customers and items included). When Zoho refuses with
+its lock error anyway (a lock set since the last read), the locks are read again at once.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ from connectors.ledgers.zoho_books.errors import (
     classify_error,
     is_success,
 )
+from connectors.ledgers.zoho_books.locks import ALL, locks_in_force
 from connectors.ledgers.zoho_books.readback import read_back_view
 
 __all__ = ["ZOHO_OAUTH", "ZohoBooksTarget"]
@@ -100,6 +105,9 @@ ZOHO_OAUTH = OAuth2Provider(
 PER_MINUTE = 100
 DEFAULT_DAILY_LIMIT = 1000
 FACTS_TTL_SECONDS = 600
+LOCKS_TTL_SECONDS = 300
+POSTING_MODULES = ("sales", "purchases", "banking", "accountant")
+LOCK_PAGES = 20
 MODULES = {"invoice": "sales", "salesorder": "sales", "creditnote": "sales", "customerpayment": "sales", "banktransaction": "banking",
            "expense": "purchases", "journal": "accountant"}  # fmt: skip
 _ID_KEYS = {"invoice": "invoice_id", "salesorder": "salesorder_id", "creditnote": "creditnote_id", "customerpayment": "payment_id",
@@ -111,6 +119,7 @@ _LIST_KEYS = {"invoices": "invoices", "salesorders": "salesorders", "creditnotes
 
 _facts: dict[str, tuple[float, ZohoFacts, dict[str, Any]]] = {}
 _day_exhausted: dict[str, float] = {}
+_locks: dict[str, tuple[float, dict[str, date]]] = {}
 
 
 def _date(value: Any) -> date | None:
@@ -168,7 +177,8 @@ class ZohoBooksTarget(LedgerTarget):
         SetupField("order_to_invoice", "B2B invoices through sales orders", kind="bool", default=False,
                    help="For businesses that work order-to-invoice: each B2B invoice bills a confirmed sales order."),
         SetupField("lock_date", "Transactions locked up to", kind="date",
-                   help="Zoho's transaction locking date (Settings > Transaction Locking)."),
+                   help="Optional: Zoho's own transaction locks are read from the organisation; "
+                   "a date here holds every module up to it as well."),
         SetupField("due_days", "Invoice due in (days)", kind="int", default=0),
     )  # fmt: skip
 
@@ -378,24 +388,74 @@ class ZohoBooksTarget(LedgerTarget):
     # -- closed periods ------------------------------------------------------------------------
 
     def _lock_dates(self) -> tuple[date | None, dict[str, date]]:
-        """The lock date of every module (``lock_date``) and per module (``lock_dates``)."""
+        """The connection's own floor: every module (``lock_date``) and per module (``lock_dates``)."""
         settings = self.config.settings
         modules = {k: d for k, v in dict(settings.get("lock_dates") or {}).items() if (d := _date(v))}
         return _date(settings.get("lock_date")), modules
 
-    def _refuse_closed_period(self, doc: PostingDocument, plan: ZohoPlan | None = None) -> None:
-        """ClosedPeriod when the document (or, once planned, one of its parts) falls on or before
-        the lock date of its module: before any call when every module is locked."""
+    def zoho_locks(self, *, refresh: bool = False) -> dict[str, date]:
+        """Zoho's transaction locks in force, the latest date per module (``all``: every module),
+        from ``GET /transactionlocks``; kept ``LOCKS_TTL_SECONDS`` per organisation. An
+        organisation whose plan has no transaction locking (Zoho refuses the read) has none."""
+        cached = _locks.get(self.organization_id)
+        if cached is not None and not refresh and cached[0] > time.monotonic():
+            return dict(cached[1])
+        rows: list[dict[str, Any]] = []
+        try:
+            for page in range(1, LOCK_PAGES + 1):
+                answer = self._request(
+                    "GET", "/transactionlocks", params={"page": str(page), "per_page": "200"}
+                )
+                rows += [dict(r) for r in answer.get("transaction_locks") or []]
+                if not (answer.get("page_context") or {}).get("has_more_page"):
+                    break
+        except Permanent as exc:
+            if isinstance(exc, ClosedPeriod):
+                raise
+            rows = []
+        found = locks_in_force(rows)
+        _locks[self.organization_id] = (time.monotonic() + LOCKS_TTL_SECONDS, found)
+        return dict(found)
+
+    def _module_lock(self, module: str, *, zoho: bool = True) -> tuple[date | None, str]:
+        """The latest lock holding ``module`` and where it comes from."""
         overall, modules = self._lock_dates()
-        dates = [overall] if overall else []
-        if plan is not None:
-            dates += [modules[m] for m in {MODULES[d.kind] for d in (plan.main, *plan.extra)} if m in modules]
-        lock = max(dates) if dates else None
-        if lock is not None and doc.date <= lock:
-            message = f"{doc.reference} is dated {doc.date}, on or before Zoho's transaction lock date {lock}"
-            raise ClosedPeriod(
-                f"zoho_books: {message}", vendor_code="transaction_lock", vendor_message=message
-            )
+        found: list[tuple[date, str]] = []
+        if overall:
+            found.append((overall, "the connection's lock date"))
+        if module in modules:
+            found.append((modules[module], f"the connection's {module} lock date"))
+        if zoho:
+            locks = self.zoho_locks()
+            if ALL in locks:
+                found.append((locks[ALL], "Zoho's transaction lock of all modules"))
+            if module in locks:
+                found.append((locks[module], f"Zoho's transaction lock of the {module} module"))
+        if not found:
+            return None, ""
+        return max(found)
+
+    def _refuse_closed_period(self, doc: PostingDocument, modules: set[str] | None = None) -> None:
+        """ClosedPeriod when the document falls on or before the lock of a module it writes to.
+        Without ``modules`` only the connection's every-module date is checked (no call at all)."""
+        for module in sorted(modules or {ALL}):
+            lock, source = self._module_lock(module, zoho=modules is not None)
+            if lock is not None and doc.date <= lock:
+                message = (f"{doc.reference} is dated {doc.date}, on or before the {module} module's lock date "
+                           f"{lock} ({source}): the period is locked")  # fmt: skip
+                raise ClosedPeriod(
+                    f"zoho_books: {message}", vendor_code="transaction_lock", vendor_message=message
+                )
+
+    def _modules_of(self, doc: PostingDocument) -> set[str]:
+        """The modules the document's Zoho documents belong to, known before any write."""
+        planned = plan_document(doc, self.options())
+        if isinstance(planned, SalesDocument | CustomerPayment):
+            return {"sales"}  # invoices, credit notes, their payments and refunds
+        rendered = render(
+            planned, customer_id="", item_of=_no_item, facts=self.facts(), settings=self.settings
+        )
+        return _modules_of_plan(rendered)
 
     # -- posting -------------------------------------------------------------------------------
 
@@ -428,16 +488,22 @@ class ZohoBooksTarget(LedgerTarget):
         """Create the document (after looking it up where its number is not unique), then each
         missing part: sent status, payments or refunds, application, fee expenses."""
         self._refuse_closed_period(doc)
+        self._refuse_closed_period(doc, self._modules_of(doc))
         plan = self.plan(doc)
-        self._refuse_closed_period(doc, plan)
-        entity = None if plan.main.kind in ("invoice", "creditnote") else self._find(plan.main)
-        if entity is None and plan.order is not None:
-            entity = self._find(plan.main)  # billed already? then its order is done too
+        self._refuse_closed_period(doc, _modules_of_plan(plan))
+        try:
+            entity = None if plan.main.kind in ("invoice", "creditnote") else self._find(plan.main)
+            if entity is None and plan.order is not None:
+                entity = self._find(plan.main)  # billed already? then its order is done too
+                if entity is None:
+                    plan = self._bill_order(plan)
             if entity is None:
-                plan = self._bill_order(plan)
-        if entity is None:
-            entity = self._create(plan.main)
-        return self._complete(doc, plan, entity, post=True)
+                entity = self._create(plan.main)
+            return self._complete(doc, plan, entity, post=True)
+        except ClosedPeriod:
+            _locks.pop(self.organization_id, None)  # Zoho holds a lock we have not read yet
+            self.zoho_locks(refresh=True)
+            raise
 
     def _bill_order(self, plan: ZohoPlan) -> ZohoPlan:
         """Make (or find) and confirm the sales order; the invoice's lines then bill its lines."""
@@ -688,10 +754,12 @@ class ZohoBooksTarget(LedgerTarget):
                            remote_id=str(r.get("contact_id") or "")) for r in rows]  # fmt: skip
 
     def fetch_lock_date(self) -> date | None:
-        """The latest transaction-lock date set on the connection (Zoho's API publishes none we read)."""
-        overall, modules = self._lock_dates()
-        dates = [d for d in (overall, *modules.values()) if d]
-        return max(dates) if dates else None
+        """The last day on or before which every module we post to is locked (Zoho's locks read
+        afresh, and the connection's); None while a module is open. Modules are locked separately:
+        a later lock of one module holds only its own documents, which :meth:`post` checks."""
+        self.zoho_locks(refresh=True)
+        dates = [self._module_lock(module)[0] for module in POSTING_MODULES]
+        return min(d for d in dates if d is not None) if all(dates) else None
 
     def calls_today(self) -> int:
         """Calls this process made to the organisation in the last 24 hours."""
@@ -703,6 +771,17 @@ class ZohoBooksTarget(LedgerTarget):
         if _day_exhausted.get(self.organization_id, 0.0) > time.time():
             return 0
         return max(0, self.daily_limit - self.calls_today())
+
+
+def _no_item(account_id: str) -> str:
+    """Items are made only for sales documents, which are not rendered before their module is known."""
+    raise AssertionError(f"no item is needed to know the module of a document (account {account_id})")
+
+
+def _modules_of_plan(plan: ZohoPlan) -> set[str]:
+    """The transaction-locking modules of a plan's documents (main, order and extras)."""
+    parts = (plan.main, *plan.extra, *((plan.order,) if plan.order is not None else ()))
+    return {MODULES[d.kind] for d in parts}
 
 
 class _Incomplete(Exception):

@@ -26,6 +26,7 @@ ZERO = Decimal(0)
 CENT = Decimal("0.01")
 MODULE_OF = {"invoices": "sales", "salesorders": "sales", "creditnotes": "sales", "customerpayments": "sales", "salesreceipts": "sales",
              "banktransactions": "banking", "expenses": "purchases", "journals": "accountant"}  # fmt: skip
+LOCK_SCOPES = ("all", "sales", "purchases", "banking", "accountant")
 MONEY_TYPES = frozenset({"bank", "cash", "other_current_asset"})
 
 
@@ -144,13 +145,30 @@ class Organisation:
 
     def _check_lock(self, resource: str, when: date) -> None:
         module = MODULE_OF[resource]
-        lock = self.locks.get(module)
+        held = [(d, m) for m, d in self.locks.items() if m in (module, "all")]
+        lock, module = max(held) if held else (None, module)
         if lock is not None and when <= lock:
             raise ZohoInvalid(
                 120001,
                 f"You cannot create or change transactions dated on or before {lock.isoformat()}: the "
                 f"{module} module is locked (transaction locking).",
             )
+
+    def transaction_locks(self) -> list[dict[str, Any]]:
+        """The locks as ``GET /transactionlocks`` lists them (one entry per locked module). Zoho
+        does not publish its ``lock_scope`` numbers; the sandbox numbers them in the order of
+        :data:`LOCK_SCOPES`, and the display text names the module."""
+        rows = []
+        for module, until in sorted(self.locks.items()):
+            scope = LOCK_SCOPES.index(module) if module in LOCK_SCOPES else 0
+            rows.append({"transaction_lock_id": f"9820000{scope:08d}", "accounting_period_id": "",
+                         "transaction_lock_status": "enabled", "transaction_lock_date": until.isoformat(),
+                         "lock_status": "locked", "lock_scope": scope,
+                         "lock_scope_formatted": module.capitalize(), "lock_status_formatted": "Locked",
+                         "partial_lock_number": 0, "locked_by": "Sandbox", "user_exceptions": [],
+                         "user_exceptions_count": 0, "account_exceptions": [], "account_exceptions_count": 0,
+                         "reason": "Period closed", "active_lock_summary": {}})  # fmt: skip
+        return rows
 
     def _currency(self, body: Mapping[str, Any]) -> tuple[str, Decimal]:
         cid = str(body.get("currency_id") or "")

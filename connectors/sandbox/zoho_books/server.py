@@ -228,7 +228,8 @@ class ZohoBooksSandbox(SandboxServer):
             return [dict(r) for r in self.organisation.docs[resource].values()]
 
     def set_lock(self, module: str, until: date | None) -> None:
-        """Lock a module (``sales``, ``purchases``, ``banking``, ``accountant``) up to a date."""
+        """Lock a module (``sales``, ``purchases``, ``banking``, ``accountant``, or ``all``) up to
+        a date (None: unlock); ``GET /transactionlocks`` lists it from then on."""
         with self.lock:
             if until is None:
                 self.organisation.locks.pop(module, None)
@@ -396,6 +397,19 @@ class ZohoBooksSandbox(SandboxServer):
         """Currencies."""
         with self.lock:
             return self._json({"currencies": list(self.organisation.currencies.values())})
+
+    @route("GET", "/transactionlocks")
+    def transaction_locks(self, req: Request) -> Response:
+        """Transaction locks, paginated (``page``, ``per_page``: 10 by default, as Zoho's)."""
+        page = max(1, int(req.arg("page") or 1))
+        per_page = max(1, min(200, int(req.arg("per_page") or 10)))
+        with self.lock:
+            rows = self.organisation.transaction_locks()
+        shown = rows[(page - 1) * per_page : page * per_page]
+        more = len(rows) > page * per_page
+        return self._json({"transaction_locks": shown, "page_context": {
+            "page": page, "per_page": per_page, "has_more_page": more, "applied_filter": "Status.All",
+            "sort_column": "start_date", "sort_order": "D"}})  # fmt: skip
 
     @route("GET", "/contacts")
     def contacts(self, req: Request) -> Response:
