@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import re
-import xml.etree.ElementTree as ET  # noqa: S405 - only the tree type; ofxtools builds it, nothing parses XML
+import xml.etree.ElementTree as ET
 from datetime import date
 from decimal import Decimal
 
@@ -60,6 +60,18 @@ class _Node:
         return html.unescape((node.element.text or "").strip()) if node else ""
 
 
+class _StrictTreeBuilder(TreeBuilder):
+    """ofxtools' tree builder, refusing a closing tag that does not close the open element (the C
+    ``TreeBuilder`` underneath would silently close whatever is open and mis-nest the rest)."""
+
+    def end(self, tag: str) -> ET.Element:
+        """Close the innermost open element, which must be ``tag``."""
+        element: ET.Element = super().end(tag)
+        if element.tag != tag:
+            raise ParseError(f"</{tag}> closes <{element.tag}>, which is still open")
+        return element
+
+
 def _decode(content: bytes) -> str:
     """OFX 1.x declares its charset in the header (often cp1252); 2.x is UTF-8."""
     head = content[:600].upper()
@@ -96,7 +108,7 @@ def _tree(content: bytes) -> _Node:
     start = text.upper().find("<OFX>")
     if start < 0:
         raise StatementRejected("not an OFX file: no <OFX> element")
-    builder = TreeBuilder()
+    builder = _StrictTreeBuilder()
     try:
         builder.feed(_normalise(text[start:]))
         root = builder.close()

@@ -20,8 +20,8 @@ one document, within ``SETTLE_SECONDS`` of the last restart. RELIABILITY.md's 1,
 from __future__ import annotations
 
 import random
-from collections import Counter
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -166,7 +166,9 @@ def test_kill_9_twenty_times_gives_one_quickbooks_document_per_posting_counted_b
 
     per_number = Counter(str(j.get("DocNumber")) for j in journals)
     duplicates = {number: n for number, n in per_number.items() if n > 1}
-    assert not duplicates, f"{len(duplicates)} DocNumbers held more than once, e.g. {list(duplicates.items())[:5]}"
+    assert not duplicates, (
+        f"{len(duplicates)} DocNumbers held more than once, e.g. {list(duplicates.items())[:5]}"
+    )
     assert len(journals) == POSTINGS
     ids = {str(j.get("DocNumber")): str(j["Id"]) for j in journals}
     postings = list(Posting.objects.values_list("state", "remote_id", "remote_number"))

@@ -57,9 +57,7 @@ def make_postings(
     one transaction."""
     conn = channel.ledger_connection
     assert conn is not None
-    accounts = {
-        a.code: a.pk for a in LedgerAccount.objects.filter(connection=conn, code__in=codes)
-    }
+    accounts = {a.code: a.pk for a in LedgerAccount.objects.filter(connection=conn, code__in=codes)}
     clearing, sales = codes
     amount = Decimal("12.00")
     with transaction.atomic():
