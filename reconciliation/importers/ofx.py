@@ -62,14 +62,35 @@ class _Node:
 
 class _StrictTreeBuilder(TreeBuilder):
     """ofxtools' tree builder, refusing a closing tag that does not close the open element (the C
-    ``TreeBuilder`` underneath would silently close whatever is open and mis-nest the rest)."""
+    ``TreeBuilder`` underneath would silently close whatever is open and mis-nest the rest) and a
+    file that ends with aggregates still open (a truncated download)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+
+    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
+        """Open an element (ofxtools closes a leaf again at once)."""
+        self.open.append(tag)
+        element: ET.Element = super().start(tag, attrs)
+        return element
 
     def end(self, tag: str) -> ET.Element:
         """Close the innermost open element, which must be ``tag``."""
+        if not self.open:
+            raise ParseError(f"</{tag}> closes nothing: every element is closed already")
+        if self.open[-1] != tag:
+            raise ParseError(f"</{tag}> closes <{self.open[-1]}>, which is still open")
+        self.open.pop()
         element: ET.Element = super().end(tag)
-        if element.tag != tag:
-            raise ParseError(f"</{tag}> closes <{element.tag}>, which is still open")
         return element
+
+    def close(self) -> ET.Element:
+        """The root, once every element is closed."""
+        if self.open:
+            raise ParseError(f"the file ends inside <{self.open[-1]}> (is it cut short?)")
+        root: ET.Element = super().close()
+        return root
 
 
 def _decode(content: bytes) -> str:
@@ -88,14 +109,15 @@ def _normalise(body: str) -> str:
 
     * Tag names are upper-cased (ofxtools only knows upper-case tags; some banks write ``<stmttrn>``).
     * An empty SGML leaf (``<MEMO>`` with no value) that is never closed anywhere in the file is
-      dropped: ofxtools would take it for an aggregate that is never closed, and every element after
-      it would end up inside it.
+      dropped: ofxtools would take it for an aggregate, and the next closing tag would close it
+      instead of its own aggregate (a file this parser refuses as mis-nested). ``<OFX>`` itself is
+      kept, so a file cut short before ``</OFX>`` is refused as such.
     """
     body = _NAME.sub(lambda m: m[1] + m[2].upper() + ">", body)
     closed = set(_CLOSE.findall(body))
 
     def drop_empty_unclosed(m: re.Match[str]) -> str:
-        if m[2].strip() or m[1] in closed:
+        if m[2].strip() or m[1] in closed or m[1] == "OFX":  # <OFX> is never a leaf
             return m[0]
         return m[2]
 
@@ -112,7 +134,7 @@ def _tree(content: bytes) -> _Node:
     try:
         builder.feed(_normalise(text[start:]))
         root = builder.close()
-    except (ParseError, AssertionError, IndexError) as exc:
+    except (ParseError, ET.ParseError) as exc:
         raise StatementRejected(f"the OFX file cannot be read: {exc}") from exc
     if not isinstance(root, ET.Element) or root.tag != "OFX":
         raise StatementRejected("the OFX file cannot be read: its elements do not nest under <OFX>")
@@ -134,8 +156,8 @@ def _optional_date(value: str) -> date | None:
 
 
 def _amount(raw: str, currency: str) -> Decimal:
-    """An exact Decimal; some banks write OFX amounts with a decimal comma (``-12,50``), which the
-    OFX spec allows in SGML files, so a lone comma is read as the decimal separator."""
+    """An exact Decimal; some banks write OFX amounts with a decimal comma (``-12,50``), so a lone
+    comma is read as the decimal separator (here, not by repairing the text)."""
     separator = "," if "," in raw and "." not in raw else "."
     return parse_signed_amount(raw, currency, decimal_separator=separator)
 

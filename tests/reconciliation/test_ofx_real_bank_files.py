@@ -76,6 +76,13 @@ def test_a_mis_nested_file_is_refused_with_a_clear_message() -> None:
         parse_ofx(bank_file("statement-sgml-misnested.ofx"), currency="GBP")
 
 
+def test_a_file_cut_short_is_refused() -> None:
+    content = bank_file("statement-sgml.ofx")
+    cut = content[: content.index(b"<LEDGERBAL>")]
+    with pytest.raises(StatementRejected, match=r"the file ends inside <OFX> \(is it cut short\?\)"):
+        parse_ofx(cut, currency="GBP")
+
+
 def test_an_unreadable_file_is_refused_by_the_import_and_nothing_is_saved(bank_account: BankAccount) -> None:
     with pytest.raises(StatementRejected, match="cannot be read"):
         import_statement(bank_account, bank_file("statement-sgml-misnested.ofx"), filename="bad.ofx")
