@@ -1,19 +1,24 @@
-"""OFX bank statements: OFX 1.x (SGML, leaf elements left unclosed) and OFX 2.x (XML).
+"""OFX bank statements: OFX 1.x (SGML, leaf elements left unclosed) and OFX 2.x (XML), read by ofxtools.
 
-Both are read by one tolerant tokenizer rather than an XML parser, because SGML OFX is not XML: a
-leaf like ``<TRNAMT>-12.50`` has no closing tag. An element followed by text is a leaf; any other
-opening tag starts an aggregate that lasts until its closing tag. Each ``STMTTRN`` becomes a line:
-``DTPOSTED`` (the bank's date), ``TRNAMT`` (signed), ``FITID`` (the bank's id, used to skip
-duplicates), ``NAME``/``PAYEE``, ``MEMO`` and ``REFNUM``/``CHECKNUM``.
+ofxtools' tree builder turns both syntaxes into one element tree (an SGML leaf like
+``<TRNAMT>-12.50`` needs no closing tag). It is a tag tokenizer, not an XML parser: a DOCTYPE,
+an entity declaration or an external reference is never processed, so nothing is expanded or
+fetched. The values are then read here rather than through ofxtools' typed models, so that one bad
+transaction is reported as that row's error (exact Decimal amounts, our currency rules) instead of
+failing the whole file. Each ``STMTTRN`` becomes a line: ``DTPOSTED`` (the bank's date),
+``TRNAMT`` (signed), ``FITID`` (the bank's id, used to skip duplicates), ``NAME``/``PAYEE``,
+``MEMO`` and ``REFNUM``/``CHECKNUM``.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
+import xml.etree.ElementTree as ET
 from datetime import date
 from decimal import Decimal
+
+from ofxtools.Parser import ParseError, TreeBuilder
 
 from integrator import money
 from reconciliation.importers.base import (
@@ -26,49 +31,66 @@ from reconciliation.importers.base import (
 
 __all__ = ["parse_ofx"]
 
-_TAG = re.compile(r"<(/?)([A-Za-z0-9_.]+)[^>]*>([^<]*)")
+_OPEN = re.compile(r"<([A-Za-z0-9_.]+)>([^<]*)")
+_CLOSE = re.compile(r"</([A-Za-z0-9_.]+)>")
+_NAME = re.compile(r"(</?)([A-Za-z0-9_.]+)>")
 _DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})")
 
 
-@dataclass
 class _Node:
-    """An OFX element: a leaf with text, or an aggregate with children."""
+    """Look-ups on an ofxtools element (tag names are upper case after normalising)."""
 
-    name: str
-    text: str = ""
-    children: list[_Node] = field(default_factory=list)
+    def __init__(self, element: ET.Element) -> None:
+        self.element = element
 
     def find(self, *path: str) -> _Node | None:
         """The first descendant along ``path`` (each step searched at any depth)."""
-        node: _Node | None = self
+        element: ET.Element | None = self.element
         for name in path:
-            node = node._first(name) if node else None
-        return node
-
-    def _first(self, name: str) -> _Node | None:
-        """Depth-first search for the first element with this name."""
-        for child in self.children:
-            if child.name == name:
-                return child
-            found = child._first(name)
-            if found is not None:
-                return found
-        return None
+            element = element.find(f".//{name}") if element is not None else None
+        return _Node(element) if element is not None else None
 
     def find_all(self, name: str) -> list[_Node]:
         """Every descendant with this name, in document order."""
-        out: list[_Node] = []
-        for child in self.children:
-            if child.name == name:
-                out.append(child)
-            else:
-                out.extend(child.find_all(name))
-        return out
+        return [_Node(e) for e in self.element.iter(name) if e is not self.element]
 
     def value(self, *path: str) -> str:
-        """The text of a descendant leaf, or ''."""
+        """The text of a descendant leaf, entity references of HTML/XML decoded, or ''."""
         node = self.find(*path)
-        return node.text if node else ""
+        return html.unescape((node.element.text or "").strip()) if node else ""
+
+
+class _StrictTreeBuilder(TreeBuilder):
+    """ofxtools' tree builder, refusing a closing tag that does not close the open element (the C
+    ``TreeBuilder`` underneath would silently close whatever is open and mis-nest the rest) and a
+    file that ends with aggregates still open (a truncated download)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+
+    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
+        """Open an element (ofxtools closes a leaf again at once)."""
+        self.open.append(tag)
+        element: ET.Element = super().start(tag, attrs)
+        return element
+
+    def end(self, tag: str) -> ET.Element:
+        """Close the innermost open element, which must be ``tag``."""
+        if not self.open:
+            raise ParseError(f"</{tag}> closes nothing: every element is closed already")
+        if self.open[-1] != tag:
+            raise ParseError(f"</{tag}> closes <{self.open[-1]}>, which is still open")
+        self.open.pop()
+        element: ET.Element = super().end(tag)
+        return element
+
+    def close(self) -> ET.Element:
+        """The root, once every element is closed."""
+        if self.open:
+            raise ParseError(f"the file ends inside <{self.open[-1]}> (is it cut short?)")
+        root: ET.Element = super().close()
+        return root
 
 
 def _decode(content: bytes) -> str:
@@ -82,29 +104,41 @@ def _decode(content: bytes) -> str:
         return content.decode("cp1252", errors="replace")
 
 
-def _tree(text: str) -> _Node:
-    """Build the element tree from the first <OFX> on (the SGML header before it is skipped)."""
+def _normalise(body: str) -> str:
+    """The minimal repairs that ofxtools' tree builder needs on real bank files.
+
+    * Tag names are upper-cased (ofxtools only knows upper-case tags; some banks write ``<stmttrn>``).
+    * An empty SGML leaf (``<MEMO>`` with no value) that is never closed anywhere in the file is
+      dropped: ofxtools would take it for an aggregate, and the next closing tag would close it
+      instead of its own aggregate (a file this parser refuses as mis-nested). ``<OFX>`` itself is
+      kept, so a file cut short before ``</OFX>`` is refused as such.
+    """
+    body = _NAME.sub(lambda m: m[1] + m[2].upper() + ">", body)
+    closed = set(_CLOSE.findall(body))
+
+    def drop_empty_unclosed(m: re.Match[str]) -> str:
+        if m[2].strip() or m[1] in closed or m[1] == "OFX":  # <OFX> is never a leaf
+            return m[0]
+        return m[2]
+
+    return _OPEN.sub(drop_empty_unclosed, body)
+
+
+def _tree(content: bytes) -> _Node:
+    """Build the element tree from the first <OFX> on (the SGML header or XML prolog is skipped)."""
+    text = _decode(content)
     start = text.upper().find("<OFX>")
     if start < 0:
         raise StatementRejected("not an OFX file: no <OFX> element")
-    root = _Node("#root")
-    stack = [root]
-    for closing, raw_name, raw_text in _TAG.findall(text[start:]):
-        name = raw_name.upper()
-        if closing:
-            # Close the aggregate (and any unclosed SGML leaves inside it); a closing tag for a
-            # leaf that was never pushed (OFX 2.x </TRNAMT>) is simply ignored.
-            if any(n.name == name for n in stack[1:]):
-                while stack[-1].name != name:
-                    stack.pop()
-                stack.pop()
-            continue
-        value = html.unescape(raw_text.strip())
-        node = _Node(name, value)
-        stack[-1].children.append(node)
-        if not value:
-            stack.append(node)
-    return root
+    builder = _StrictTreeBuilder()
+    try:
+        builder.feed(_normalise(text[start:]))
+        root = builder.close()
+    except (ParseError, ET.ParseError) as exc:
+        raise StatementRejected(f"the OFX file cannot be read: {exc}") from exc
+    if not isinstance(root, ET.Element) or root.tag != "OFX":
+        raise StatementRejected("the OFX file cannot be read: its elements do not nest under <OFX>")
+    return _Node(root)
 
 
 def _date(value: str) -> date:
@@ -122,14 +156,15 @@ def _optional_date(value: str) -> date | None:
 
 
 def _amount(raw: str, currency: str) -> Decimal:
-    # Some banks write OFX amounts with a decimal comma.
+    """An exact Decimal; some banks write OFX amounts with a decimal comma (``-12,50``), so a lone
+    comma is read as the decimal separator (here, not by repairing the text)."""
     separator = "," if "," in raw and "." not in raw else "."
     return parse_signed_amount(raw, currency, decimal_separator=separator)
 
 
 def parse_ofx(content: bytes, *, currency: str) -> ParsedStatement:
     """Read every bank or credit-card statement in the file (normally one)."""
-    root = _tree(_decode(content))
+    root = _tree(content)
     statements = root.find_all("STMTRS") + root.find_all("CCSTMTRS")
     if not statements:
         raise StatementRejected("the OFX file holds no bank statement (STMTRS)")

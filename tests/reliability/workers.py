@@ -44,14 +44,21 @@ def start_worker(*, failpoint_probability: str = "", seed: int = 0, **env: str) 
     return Proc([*MANAGE, "shell", "-c", WORKER_LOOP], subprocess_env(**extra))
 
 
-def make_postings(channel: Channel, count: int, prefix: str, day: date = date(2026, 11, 20)) -> list[Any]:
-    """``count`` balanced two-line manual entries (card clearing 12.00 / sales 12.00), each with its
-    pending posting, created through the journal and outbox services in one transaction."""
+def make_postings(
+    channel: Channel,
+    count: int,
+    prefix: str,
+    day: date = date(2026, 11, 20),
+    *,
+    codes: tuple[str, str] = ("1100", "4000"),
+) -> list[Any]:
+    """``count`` balanced two-line manual entries (card clearing 12.00 / sales 12.00 on the account
+    ``codes``), each with its pending posting, created through the journal and outbox services in
+    one transaction."""
     conn = channel.ledger_connection
     assert conn is not None
-    accounts = {
-        a.code: a.pk for a in LedgerAccount.objects.filter(connection=conn, code__in=["1100", "4000"])
-    }
+    accounts = {a.code: a.pk for a in LedgerAccount.objects.filter(connection=conn, code__in=codes)}
+    clearing, sales = codes
     amount = Decimal("12.00")
     with transaction.atomic():
         for i in range(count):
@@ -59,13 +66,13 @@ def make_postings(channel: Channel, count: int, prefix: str, day: date = date(20
                 line_specs=[
                     {
                         "amount": amount,
-                        "account_id": accounts["1100"],
+                        "account_id": accounts[clearing],
                         "role": "clearing",
                         "description": "Card",
                     },
                     {
                         "amount": -amount,
-                        "account_id": accounts["4000"],
+                        "account_id": accounts[sales],
                         "role": "revenue",
                         "description": "Sale",
                     },

@@ -196,8 +196,15 @@ class QboCompany:
         country: str = "US",
         chart: QboChart | None = None,
         currencies: tuple[str, ...] = (),
+        duplicate_numbers: str = "refuse",
     ) -> None:
+        if duplicate_numbers not in ("refuse", "record"):
+            raise ValueError(f"duplicate_numbers must be 'refuse' or 'record', not {duplicate_numbers!r}")
         self.home_currency = home_currency
+        #: "refuse": a second document of an entity with the same DocNumber is fault 6140 (the
+        #: company preference "warn if duplicate number" on); "record": it is stored like any other
+        #: (the preference off), so a test can count duplicates from the company's own records.
+        self.duplicate_numbers = duplicate_numbers
         self.tax_rounding = tax_rounding
         self.book_close_date = book_close_date
         self.country = country
@@ -350,7 +357,8 @@ class QboCompany:
                     "String length is either shorter or longer than supported by specification",
                     f"DocNumber: Min:0 Max:21 supported. Supplied length:{len(str(number))}",
                 )
-            for other in self.entities[entity].values():
+            others = self.entities[entity].values() if self.duplicate_numbers == "refuse" else ()
+            for other in others:
                 if other.get("DocNumber") == number:
                     raise QboFault(
                         "6140",

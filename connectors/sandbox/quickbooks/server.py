@@ -8,7 +8,8 @@ QuickBooks it
 
 * refuses a missing or expired bearer token (401, fault 3200) and an unknown realm (403, 3100);
 * validates references (610), ``Amount = Qty x UnitPrice`` (6070), balanced journals (6000),
-  ``DocNumber`` length (2050) and uniqueness per entity (6140), the closing date (6200);
+  ``DocNumber`` length (2050) and uniqueness per entity (6140; with ``duplicate_numbers="record"``
+  a repeated number is stored instead, so duplicates can be counted), the closing date (6200);
 * computes sales tax from each line's tax code with the company's rounding (``document``: per
   code on the document total, or ``line``), honouring tax stated per rate (``TxnTaxDetail.TaxLine``)
   or a ``TotalTax`` override; books each sales line to its item's income account (the read-back
@@ -95,6 +96,7 @@ class QuickBooksSandbox(SandboxServer):
         country: str = "US",
         chart: QboChart | None = None,
         currencies: tuple[str, ...] = (),
+        duplicate_numbers: str = "refuse",
         company_name: str = "Sandbox Company_GB_1",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -120,6 +122,7 @@ class QuickBooksSandbox(SandboxServer):
             country=country,
             chart=chart,
             currencies=currencies,
+            duplicate_numbers=duplicate_numbers,
         )
         self.company_name = company_name
         self._answers: dict[str, tuple[float, Response]] = {}
