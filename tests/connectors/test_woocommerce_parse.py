@@ -175,7 +175,7 @@ def test_gift_cards_sold_are_the_products_the_channel_names() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "settings", "expected"),
+    ("status", "channel_settings", "expected"),
     [
         ("processing", {}, "completed"),
         ("completed", {}, "completed"),
@@ -187,9 +187,9 @@ def test_gift_cards_sold_are_the_products_the_channel_names() -> None:
     ],
 )
 def test_the_status_workflow_decides_what_is_a_sale(
-    status: str, settings: dict[str, Any], expected: str | None
+    status: str, channel_settings: dict[str, Any], expected: str | None
 ) -> None:
-    docs = make_source(**settings).parse_event(
+    docs = make_source(**channel_settings).parse_event(
         "order.updated", load("order_two_vat_rates_gbp") | {"status": status}
     )
     assert [d.status for d in docs if isinstance(d, Sale)] == ([expected] if expected else [])

@@ -208,7 +208,7 @@ def test_a_z_report_file_uploaded_twice_books_once_and_a_malformed_one_imports_n
 
     channel = _channel(ledger, "dakar-files", register="Caisse 3")
     token = create_token(name="Back office", owner=users["finance_clerk"], scopes=["transactions:write"],
-                         actor=users["integration_admin"]).plaintext  # fmt: skip
+                         actor=users["finance_clerk"]).plaintext  # fmt: skip
     headers = {"Authorization": f"Bearer {token}"}
     till = PrysmTill(secret=SECRET, register="Caisse 3")
     till.open(D(20000))

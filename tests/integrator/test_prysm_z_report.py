@@ -356,8 +356,4 @@ def tokens(users: dict[str, Any]) -> Any:
 
     owner = get_user_model().objects.create_user(username="api-client", password="unused-pw-0")
     owner.groups.add(Group.objects.get(name="finance_clerk"))
-    return {
-        "w": create_token(
-            name="Retry bot", owner=owner, scopes=["postings:write"], actor=users["integration_admin"]
-        )
-    }
+    return {"w": create_token(name="Retry bot", owner=owner, scopes=["postings:write"], actor=owner)}
