@@ -52,6 +52,7 @@ __all__ = [
     "check_unposted",
     "json_date",
     "json_text",
+    "reread_external_documents",
 ]
 
 ZERO = Decimal(0)
@@ -401,20 +402,36 @@ def check_ledger_readback(start: date, end: date) -> CheckOutcome:
     )
 
 
-def check_external_readback(start: date, end: date) -> CheckOutcome:
-    """For external ledgers that can be read back (QuickBooks, Xero, ...): every posted document of
-    the period is read back from the ledger again and each difference per account, tax code or total becomes an exception naming the
-    document and the amounts. A document that cannot be read now is read again by the next run."""
-    from integrator.services.readback import readable_platforms, verify_posting
+def reread_external_documents(start: date, end: date) -> int:
+    """Read every posted document of the period back from its external ledger (QuickBooks, Xero,
+    ...) and store the comparison on its posting. Someone may have edited a document in the ledger
+    since it was verified after posting. Runs outside any database transaction (vendor calls, at
+    the vendor's rate limits); returns how many documents were read."""
+    from integrator.services.readback import verify_posting
 
-    platforms = readable_platforms()
-    postings = Posting.objects.filter(
-        state=PostingState.POSTED, connection__platform__in=platforms, posting_date__range=(start, end)
+    read = 0
+    for pk in list(_external_postings(start, end).values_list("pk", flat=True)):
+        if verify_posting(pk) is not None:
+            read += 1
+    return read
+
+
+def _external_postings(start: date, end: date) -> QuerySet[Posting]:
+    from integrator.services.readback import readable_platforms
+
+    return Posting.objects.filter(
+        state=PostingState.POSTED,
+        connection__platform__in=readable_platforms(),
+        posting_date__range=(start, end),
     ).exclude(connection__platform="builtin")
-    # Every document of the period is read again: someone may have edited it in the ledger since
-    # it was verified after posting. The targets keep to the vendor's rate limits.
-    for pk in list(postings.values_list("pk", flat=True)):
-        verify_posting(pk)
+
+
+def check_external_readback(start: date, end: date) -> CheckOutcome:
+    """For external ledgers that can be read back: each difference per account, tax code or total
+    found by the last read-back (:func:`reread_external_documents`, run just before this check by
+    the reconciliation run) becomes an exception naming the document and the amounts. A document
+    that could not be read is read again by the next run."""
+    postings = _external_postings(start, end)
     findings: list[Finding] = []
     checked = 0
     for p in postings.select_related("entry", "connection").filter(verified_at__isnull=False):

@@ -28,6 +28,7 @@ from reconciliation.services.checks import (
     check_invoices,
     check_ledger_readback,
     check_unposted,
+    reread_external_documents,
 )
 from reconciliation.services.clearing import reconcile_payouts_and_clearing
 from reconciliation.services.findings import CheckOutcome, apply_findings, serialise_reconciliation
@@ -45,11 +46,15 @@ def _check(check: Callable[[date, date], CheckOutcome]) -> Step:
     return lambda start, end, run: check(start, end)
 
 
+EXTERNAL_READBACK = "Ledger read-back (QuickBooks, Xero and other external ledgers)"
+#: Work a step needs done outside the run's database transaction first (vendor calls).
+PREPARE: dict[str, Callable[[date, date], Any]] = {EXTERNAL_READBACK: reread_external_documents}
+
 STEPS: list[tuple[str, Step]] = [
     ("Sales system vs ledger: unposted transactions", _check(check_unposted)),
     ("Sales system vs ledger: totals per channel-day", _check(check_channel_days)),
     ("Ledger read-back (built-in ledger)", _check(check_ledger_readback)),
-    ("Ledger read-back (QuickBooks, Xero and other external ledgers)", _check(check_external_readback)),
+    (EXTERNAL_READBACK, _check(check_external_readback)),
     # Also pairs cash and mobile-money takings with bank and wallet statement lines (clearing.py).
     ("Payouts vs bank deposits", reconcile_payouts_and_clearing),
     ("Invoices vs payments", _check(check_invoices)),
@@ -136,6 +141,9 @@ def execute_run(run_id: Any, *, actor: Any = None, report: Report | None = None)
     summary: dict[str, Any] = {"checks": []}
     try:
         for number, (title, step) in enumerate(STEPS, start=1):
+            prepare = PREPARE.get(title)
+            if prepare is not None:  # outside the transaction and the reconciliation lock
+                prepare(run.start, run.end)
             with transaction.atomic():
                 serialise_reconciliation()
                 outcome = step(run.start, run.end, run)
