@@ -81,11 +81,17 @@ def test_an_invoice_is_a_sales_order_and_the_invoice_billed_from_it(ns: NetSuite
     [invoice] = ns.records("invoice")
     assert order["externalId"] == invoice["externalId"] == "b2b/invoice/1"
     assert invoice["createdFrom"] == {"id": order["id"]} and order["orderStatus"] == {"id": "G"}
-    assert result.remote_id == invoice["id"] and result.remote_number == "INV-1" and invoice["tranId"] == "INV-1"
+    assert (
+        result.remote_id == invoice["id"] and result.remote_number == "INV-1" and invoice["tranId"] == "INV-1"
+    )
     assert invoice["taxDetailsOverride"] is True
     assert [r["taxAmount"] for r in invoice["taxDetails"]] == [D("20.00"), D("1.00")]
     assert invoice["dueDate"] == (date.today() + timedelta(days=30)).isoformat()
-    assert [r["amount"] for r in invoice["item"]] == [r["amount"] for r in order["item"]] == [D("100.00"), D("5.00")]
+    assert (
+        [r["amount"] for r in invoice["item"]]
+        == [r["amount"] for r in order["item"]]
+        == [D("100.00"), D("5.00")]
+    )
     _same_books(target, doc, result)
     assert target.read_back(doc, result).documents[-1] == f"salesOrder {order['id']}"
     # Posting again (a retry after success) finds the invoice: nothing new.
@@ -163,7 +169,9 @@ def test_a_batch_bills_orders_and_sends_the_rest_as_before(ns: NetSuiteSandbox) 
     results = target.post_batch(docs)
     assert all(not isinstance(r, Exception) for r in results)
     assert (len(ns.records("salesOrder")), len(ns.records("invoice"))) == (2, 2)
-    assert {i["createdFrom"]["id"] for i in ns.records("invoice")} == {o["id"] for o in ns.records("salesOrder")}
+    assert {i["createdFrom"]["id"] for i in ns.records("invoice")} == {
+        o["id"] for o in ns.records("salesOrder")
+    }
 
 
 def _body(message: Any) -> Any:

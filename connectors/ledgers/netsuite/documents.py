@@ -271,7 +271,9 @@ def order_records(plan: NsPlan) -> tuple[NsRecord, NsRecord]:
     fields["orderStatus"] = Ref("B")  # Pending Fulfillment: approved
     order = NsRecord("salesOrder", invoice.external_id, fields, dict(invoice.sublists))
     billed = {k: v for k, v in invoice.fields.items() if k not in ("entity", "currency", "subsidiary")}
-    bill = NsRecord("invoice", invoice.external_id, billed, {"taxDetails": invoice.sublists.get("taxDetails", ())})
+    bill = NsRecord(
+        "invoice", invoice.external_id, billed, {"taxDetails": invoice.sublists.get("taxDetails", ())}
+    )
     return order, bill
 
 

@@ -229,11 +229,22 @@ class NetSuiteSoapTarget(NetSuiteBase):
         if not answer.status.isSuccess:
             raise classify_codes(_status_codes(answer.status))
         _, made = from_soap(answer.record)
-        kept = ("entity", "currency", "subsidiary", "exchangeRate", "createdFrom", "department", "class", "location")
+        kept = (
+            "entity",
+            "currency",
+            "subsidiary",
+            "exchangeRate",
+            "createdFrom",
+            "department",
+            "class",
+            "location",
+        )
         fields = {k: made[k] for k in kept if k in made}
         fields.update(invoice.fields)
         lines = tuple({k: v for k, v in row.items() if k not in ("line",)} for row in made.get("item") or [])
-        return self._upsert(NsRecord(invoice.type, invoice.external_id, fields, {**invoice.sublists, "item": lines}))
+        return self._upsert(
+            NsRecord(invoice.type, invoice.external_id, fields, {**invoice.sublists, "item": lines})
+        )
 
     def _read(self, record_type: str, key: str) -> dict[str, Any] | None:
         """``get`` by internal id or external id; None when the record does not exist."""

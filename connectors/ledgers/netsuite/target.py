@@ -359,7 +359,9 @@ class NetSuiteBase(LedgerTarget):
         """Upsert the main record, then each follower applied to it."""
         self._refuse_closed_period(doc)
         plan = self.plan(doc)
-        main_id = self._invoice_through_order(plan) if self._uses_order(plan) else self._upsert_resolving(plan.main)
+        main_id = (
+            self._invoice_through_order(plan) if self._uses_order(plan) else self._upsert_resolving(plan.main)
+        )
         ids = [self._upsert_resolving(f.with_main(main_id)) for f in plan.followers]
         return self._result(plan, main_id, ids)
 

@@ -141,7 +141,9 @@ class Books:
             raise NsError("INVALID_INITIALIZE_REF", f"A sales order cannot be transformed into {target}.")
         order = self.records["salesOrder"].get(order_id)
         if order is None:
-            raise NsError("NONEXISTENT_ID", f"The record instance does not exist. Provided id: {order_id}.", 404)
+            raise NsError(
+                "NONEXISTENT_ID", f"The record instance does not exist. Provided id: {order_id}.", 404
+            )
         self._billable(order_id, None)
         made: dict[str, Any] = {k: order[k] for k in _BILLED_FIELDS if k in order}
         made["item"] = [dict(r) for r in order.get("item") or []]
@@ -229,7 +231,9 @@ class Books:
             for other_id, other in self.records[record_type].items():
                 if other_id != rid and other.get("tranId") == tran_id:
                     raise NsError("DUP_TRANS", f"The transaction number {tran_id} is already in use.")
-        entity_field = "entity" if record_type in ("cashSale", "invoice", "creditMemo", "salesOrder") else "customer"
+        entity_field = (
+            "entity" if record_type in ("cashSale", "invoice", "creditMemo", "salesOrder") else "customer"
+        )
         if record_type == "salesOrder":
             status = _ref(rec.get("orderStatus")) or "A"
             rec["orderStatus"] = {"id": status}
@@ -237,7 +241,14 @@ class Books:
                 raise NsError("INVALID_FLD_VALUE", f"Invalid orderstatus {status}: a new order is A or B.")
         if record_type == "invoice" and rec.get("createdFrom"):
             self._billable(_ref(rec.get("createdFrom")), rid)
-        if record_type in ("cashSale", "invoice", "creditMemo", "customerPayment", "customerRefund", "salesOrder"):
+        if record_type in (
+            "cashSale",
+            "invoice",
+            "creditMemo",
+            "customerPayment",
+            "customerRefund",
+            "salesOrder",
+        ):
             customer = self._need(rec, entity_field, self.records["customer"])
             if _ref(self.records["customer"][customer].get("currency")) != currency:
                 raise NsError(

@@ -382,7 +382,9 @@ class NetSuiteSandbox(SandboxServer):
 
         def bill() -> Response:
             if req.params["rtype"] != "salesOrder":
-                raise NsError("INVALID_INITIALIZE_REF", f"A {req.params['rtype']} cannot be transformed here.")
+                raise NsError(
+                    "INVALID_INITIALIZE_REF", f"A {req.params['rtype']} cannot be transformed here."
+                )
             made = self.books.transform(unquote(req.params["key"]), req.params["target"])
             external = str(body.pop("externalId", "") or "")
             if (req.params["target"], external) in self.books.external:

@@ -216,7 +216,9 @@ def _perform(sandbox: NetSuiteSandbox, operation: str, parsed: Any) -> dict[str,
         init = parsed.initializeRecord
         try:
             if init.reference is None or str(init.reference.type) != "salesOrder":
-                raise NsError("INVALID_INITIALIZE_REF", "Only a sales order is initialised into an invoice here.")
+                raise NsError(
+                    "INVALID_INITIALIZE_REF", "Only a sales order is initialised into an invoice here."
+                )
             made = books.transform(str(init.reference.internalId or ""), str(init.type))
         except NsError as exc:
             code = "RCRD_DSNT_EXIST" if exc.status == 404 else exc.code
