@@ -48,7 +48,7 @@ def _invoice(target: NetSuiteBase, n: int) -> PostingDocument:
     """A B2B invoice: 100.00 of goods and 5.00 shipping at 20% VAT, on terms."""
     ids = {a.code: a.remote_id for a in target.fetch_accounts()}
     vat = next(t for t in target.fetch_tax_codes() if t.code == "UK-VAT20")
-    tax = {"tax_code": "UK-VAT20", "tax_code_ref": vat.remote_id, "tax_rate": D("0.20")}
+    tax: dict[str, Any] = {"tax_code": "UK-VAT20", "tax_code_ref": vat.remote_id, "tax_rate": D("0.20")}
     lines = (
         PostingLine("1200", D("126.00"), D(0), "receivable", account_ref=ids["1200"]),
         PostingLine("4000", D(0), D("100.00"), "revenue", account_ref=ids["4000"], **tax),
