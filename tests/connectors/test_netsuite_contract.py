@@ -16,7 +16,15 @@ from lxml import etree
 
 from connectors.base import ClosedPeriod, PostingDocument, PostingLine, RateLimited
 from connectors.ledgers.common import PlanOptions, plan_document
-from connectors.ledgers.netsuite.documents import NsRecord, NsRefs, NsSettings, Ref, render, rest_body
+from connectors.ledgers.netsuite.documents import (
+    NsRecord,
+    NsRefs,
+    NsSettings,
+    Ref,
+    order_records,
+    render,
+    rest_body,
+)
 from connectors.ledgers.netsuite.errors import classify_codes, classify_rest
 from connectors.ledgers.netsuite.soap_records import (
     RECORD_TYPES,
@@ -68,6 +76,8 @@ def _records() -> list[NsRecord]:
     for doc in docs:
         plan = render(plan_document(doc, options), REFS, SETTINGS)
         records += [plan.main, *(f.with_main("9") for f in plan.followers)]
+        if plan.main.type == "invoice":  # order-to-invoice: the sales order of the invoice
+            records.append(order_records(plan)[0])
     records.append(
         NsRecord(
             "customer",

@@ -17,6 +17,12 @@ bank deposit (money in)           ``deposit``: clearing balances as ``other`` li
 anything else                     ``journalEntry`` (receivable lines name their customer)
 ================================  ===========================================================
 
+Order-to-invoice (the connection's ``order_to_invoice`` setting). An invoice becomes a
+``salesOrder`` (external id ``<reference>``, approved: ``orderStatus`` B, the same item lines and
+tax details) and the invoice billed from it (:func:`order_records`): the invoice carries our
+number, dates, A/R account and tax details with the override, and NetSuite links it to the order
+(``createdFrom``); its item lines are the order's.
+
 Every record carries its ``externalId`` (our reference; a follower ``<reference>/pay/<n>`` or
 ``/refund/<n>``), which is what makes a re-send an upsert of the same record instead of a second
 one, and the connection's subsidiary, department, class and location.
@@ -59,6 +65,7 @@ __all__ = [
     "NsRefs",
     "NsSettings",
     "Ref",
+    "order_records",
     "render",
     "rest_body",
 ]
@@ -91,7 +98,7 @@ class NsRecord:
     def total(self) -> Decimal:
         """What the record comes to, as its read-back total is compared: item lines and tax for a
         sales record, ``payment`` / ``total`` for money records, the debits of a journal."""
-        if self.type in ("cashSale", "invoice", "creditMemo"):
+        if self.type in ("cashSale", "invoice", "creditMemo", "salesOrder"):
             items = sum((Decimal(r["amount"]) for r in self.sublists.get("item", ())), ZERO)
             taxes = sum((Decimal(r["taxAmount"]) for r in self.sublists.get("taxDetails", ())), ZERO)
             return items + taxes
@@ -132,6 +139,8 @@ class NsSettings:
     walk_in_name: str = "Walk-in customer"
     due_days: int = 0
     payout_document: str = "auto"  # auto | journal
+    #: Invoices go through sales orders (an order, then the invoice billed from it).
+    order_to_invoice: bool = False
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> NsSettings:
@@ -144,6 +153,7 @@ class NsSettings:
             walk_in_name=str(settings.get("walk_in_name") or "Walk-in customer"),
             due_days=int(settings.get("due_days") or 0),
             payout_document=str(settings.get("payout_document") or "auto"),
+            order_to_invoice=str(settings.get("order_to_invoice", "")).lower() in ("1", "true", "yes", "on"),
         )
 
     def segments(self) -> dict[str, Ref]:
@@ -243,6 +253,28 @@ def _sales(doc: SalesDocument, refs: NsRefs, settings: NsSettings) -> NsPlan:
     if fields.pop("apply", False):
         sublists["apply"] = ({"doc": Ref(refs.related_invoice_id), "apply": True, "amount": doc.total},)
     return NsPlan(doc, NsRecord(record_type, doc.reference, fields, sublists), tuple(followers))
+
+
+#: Fields a sales order does not have (they belong to the invoice billed from it).
+_INVOICE_ONLY = ("account", "dueDate")
+
+
+def order_records(plan: NsPlan) -> tuple[NsRecord, NsRecord]:
+    """The ``salesOrder`` of an invoice's plan and the invoice to bill from it: the order holds
+    the lines and tax details (approved, so it can be billed); the invoice body the transform or
+    ``initialize`` is completed with holds our number, dates, A/R account, memo and tax details
+    with the override, no item lines (NetSuite copies the order's)."""
+    invoice = plan.main
+    if invoice.type != "invoice":
+        raise ValueError(f"only an invoice goes through a sales order, not a {invoice.type}")
+    fields = {k: v for k, v in invoice.fields.items() if k not in _INVOICE_ONLY}
+    fields["orderStatus"] = Ref("B")  # Pending Fulfillment: approved
+    order = NsRecord("salesOrder", invoice.external_id, fields, dict(invoice.sublists))
+    billed = {k: v for k, v in invoice.fields.items() if k not in ("entity", "currency", "subsidiary")}
+    bill = NsRecord(
+        "invoice", invoice.external_id, billed, {"taxDetails": invoice.sublists.get("taxDetails", ())}
+    )
+    return order, bill
 
 
 def _payment(doc: CustomerPayment, refs: NsRefs, settings: NsSettings) -> NsPlan:

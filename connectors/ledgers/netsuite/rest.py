@@ -7,6 +7,10 @@
 * A batch sends its records as asynchronous requests (``Prefer: respond-async``), each with an
   ``X-NetSuite-idempotency-key`` derived from the record's external id, then reads every job's
   result: a repeated key is answered with the first job, never run twice.
+* A sales order is billed with ``POST .../salesOrder/<id>/!transform/invoice``: the body (our
+  number, dates, A/R account, tax details with the override, ``externalId``) completes the invoice
+  NetSuite makes from the order, linked by ``createdFrom``; the answer is ``204`` with its
+  ``Location``.
 * Lists are read with SuiteQL (``POST /services/rest/query/v1/suiteql``, paged).
 * Authentication: token-based (OAuth 1.0a, HMAC-SHA256, :mod:`.auth`) or OAuth 2.0 (bearer, one
   refresh on a 401).
@@ -195,6 +199,15 @@ class NetSuiteTarget(NetSuiteBase):
         """``PUT .../eid:<external id>?replace=<sublists>``; the id from ``Location``."""
         response = self._request("PUT", self._path(record), params=self._replace(record), body=rest_body(record),
                                  key=record.external_id)  # fmt: skip
+        if response.status_code == 404:
+            raise classify_rest(404, loads(response.content or b"{}"))
+        return self._id_of(response)
+
+    def _bill(self, order_id: str, invoice: NsRecord) -> str:
+        """``POST .../salesOrder/<id>/!transform/invoice`` with the invoice's body; the id from
+        ``Location``. A lost answer is resolved by the look-up of the invoice's external id."""
+        path = f"{RECORD}/salesOrder/{quote(order_id, safe='')}/!transform/{invoice.type}"
+        response = self._request("POST", path, body=rest_body(invoice), key=f"bill:{invoice.external_id}")
         if response.status_code == 404:
             raise classify_rest(404, loads(response.content or b"{}"))
         return self._id_of(response)

@@ -9,6 +9,10 @@ REST by changing its platform, nothing else.
 * Records are written with ``upsertList`` keyed on ``externalId``, at most 50 a call; every
   ``writeResponse/status/@isSuccess`` is checked and a failed one classified by its
   ``statusDetail/code``; sublists go with ``replaceAll="true"``, so a re-send replaces lines.
+* A sales order is billed with ``initialize`` (type ``invoice``, reference the ``salesOrder``):
+  the invoice NetSuite makes from it (lines, customer, ``createdFrom``) is completed with our
+  number, dates, A/R account and tax details with the override and written with ``upsertList``
+  under its ``externalId``, so a re-send after a lost answer is the same invoice.
 * Records are read with ``get`` (by internal or external id), lists with ``getAll`` (currencies)
   and ``search`` (accounts, subsidiaries, periods, tax codes, items, transactions by number).
 * Faults: ``WS_CONCUR_SESSION_DISALLWD`` / ``WS_REQUEST_BLOCKED`` (too many requests at once) are
@@ -216,6 +220,31 @@ class NetSuiteSoapTarget(NetSuiteBase):
                         outcome = exc
                 out.append(outcome)
         return out
+
+    def _bill(self, order_id: str, invoice: NsRecord) -> str:
+        """``initialize`` an invoice from the order, complete it with ours, then upsert it."""
+        reference = soap_type("core", "InitializeRef")(type="salesOrder", internalId=order_id)
+        answer = self._call("initialize", initializeRecord=soap_type("core", "InitializeRecord")(
+            type=invoice.type, reference=reference))  # fmt: skip
+        if not answer.status.isSuccess:
+            raise classify_codes(_status_codes(answer.status))
+        _, made = from_soap(answer.record)
+        kept = (
+            "entity",
+            "currency",
+            "subsidiary",
+            "exchangeRate",
+            "createdFrom",
+            "department",
+            "class",
+            "location",
+        )
+        fields = {k: made[k] for k in kept if k in made}
+        fields.update(invoice.fields)
+        lines = tuple({k: v for k, v in row.items() if k not in ("line",)} for row in made.get("item") or [])
+        return self._upsert(
+            NsRecord(invoice.type, invoice.external_id, fields, {**invoice.sublists, "item": lines})
+        )
 
     def _read(self, record_type: str, key: str) -> dict[str, Any] | None:
         """``get`` by internal id or external id; None when the record does not exist."""

@@ -56,6 +56,7 @@ BINDING = f"{{urn:platform_{VERSION}.webservices.netsuite.com}}NetSuiteBinding"
 RECORD_TYPES: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
     "cashSale": ("sales", "CashSale", {"item": ("itemList", "item"), "taxDetails": ("taxDetailsList", "taxDetails")}),
     "invoice": ("sales", "Invoice", {"item": ("itemList", "item"), "taxDetails": ("taxDetailsList", "taxDetails")}),
+    "salesOrder": ("sales", "SalesOrder", {"item": ("itemList", "item"), "taxDetails": ("taxDetailsList", "taxDetails")}),
     "creditMemo": ("customers", "CreditMemo", {"item": ("itemList", "item"), "taxDetails": ("taxDetailsList", "taxDetails"),
                                               "apply": ("applyList", "apply")}),
     "customerPayment": ("customers", "CustomerPayment", {"apply": ("applyList", "apply")}),
@@ -77,6 +78,11 @@ ACCOUNT_TYPES = {
     "_otherIncome": "OthIncome", "_costOfGoodsSold": "COGS", "_expense": "Expense", "_otherExpense": "OthExpense",
     "_nonPosting": "NonPosting", "_statistical": "Stat",
 }  # fmt: skip
+
+#: A sales order's status: REST's letter (``{"id": "B"}``) <-> SOAP's enumeration.
+ORDER_STATUS = {"A": "_pendingApproval", "B": "_pendingFulfillment", "C": "_cancelled", "D": "_partiallyFulfilled",
+                "E": "_pendingBillingPartFulfilled", "F": "_pendingBilling", "G": "_fullyBilled", "H": "_closed"}  # fmt: skip
+_ORDER_LETTER = {v: k for k, v in ORDER_STATUS.items()}
 
 _lock = threading.Lock()
 _client: Any = None
@@ -128,6 +134,9 @@ def soap_type(namespace: str, name: str) -> Any:
 
 
 def _soap_value(name: str, value: Any) -> Any:
+    if name == "orderStatus":
+        letter = value.get("id") if isinstance(value, Mapping) else getattr(value, "id", value)
+        return ORDER_STATUS.get(str(letter), str(letter))
     if isinstance(value, Mapping) and set(value) == {"id"}:
         return {"internalId": str(value["id"])}
     if hasattr(value, "id") and type(value).__name__ == "Ref":
@@ -207,6 +216,8 @@ def from_soap(record: Any) -> tuple[str, dict[str, Any]]:
             out[sublist] = rows
         elif key == "internalId":
             out["id"] = str(value)
+        elif key == "orderStatus":
+            out[key] = {"id": _ORDER_LETTER.get(str(value), str(value))}
         elif key == "subsidiaryList":
             refs = value.get("recordRef") or []
             if refs:

@@ -18,6 +18,13 @@ created by external id in the connection's subsidiary. A sales line needs an ite
 account is the line's account: one non-inventory sale item per income account, found or created
 by external id; an existing item of that external id booking elsewhere is refused before sending.
 
+Order-to-invoice. With the connection's ``order_to_invoice`` setting on, an invoice goes through a
+sales order (:meth:`NetSuiteBase._invoice_through_order`): the invoice is looked up by external id
+first (found: the step is done); else the order is found by external id or upserted, then billed
+(:meth:`_bill`: REST ``!transform/invoice``, SOAP ``initialize`` then upsert), the invoice keeping
+our number, tax details with the override and ``createdFrom`` the order. An order is never made
+twice and never billed twice: a lost answer is resolved by the same look-ups.
+
 Periods. The posting periods are read (and again after ten minutes); a document dated in a closed
 or A/R-locked period raises :class:`ClosedPeriod` before any record is written.
 """
@@ -59,7 +66,15 @@ from connectors.ledgers.common import (
     make_view,
     plan_document,
 )
-from connectors.ledgers.netsuite.documents import NUMBER_RULES, NsPlan, NsRecord, NsRefs, NsSettings, render
+from connectors.ledgers.netsuite.documents import (
+    NUMBER_RULES,
+    NsPlan,
+    NsRecord,
+    NsRefs,
+    NsSettings,
+    order_records,
+    render,
+)
 from connectors.ledgers.netsuite.errors import DuplicateRecord
 
 __all__ = ["ACCOUNT_TYPES", "COMMON_SETUP_FIELDS", "NetSuiteBase", "NetSuiteFacts"]
@@ -88,6 +103,9 @@ COMMON_SETUP_FIELDS = (
     SetupField("class_id", "Class (internal id)", help="Set on every posting and line when given."),
     SetupField("location_id", "Location (internal id)", help="Set on every posting and line when given."),
     SetupField("due_days", "Invoice due in (days)", kind="int", default=0),
+    SetupField("order_to_invoice", "Invoices go through sales orders", kind="bool", default=False,
+               help="On: each invoice is a sales order and the invoice billed from it (order-to-invoice). "
+               "Off: each invoice is an invoice."),
 )  # fmt: skip
 
 
@@ -139,7 +157,7 @@ class NetSuiteBase(LedgerTarget):
     """The target logic both transports share (see the module docstring)."""
 
     capabilities = frozenset({"batch", "lookup", "idempotency_key", "lock_date", "multi_currency", "read_lists",
-                              "read_back", "customers", "items"})  # fmt: skip
+                              "read_back", "customers", "items", "orders"})  # fmt: skip
 
     def __init__(self, config: LedgerConfig) -> None:
         super().__init__(config)
@@ -160,6 +178,11 @@ class NetSuiteBase(LedgerTarget):
 
     def _rows(self, table: str, where: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Rows of a list table (SuiteQL names, lower-case columns), optionally filtered."""
+        raise NotImplementedError
+
+    def _bill(self, order_id: str, invoice: NsRecord) -> str:
+        """Bill a sales order: the invoice made from it, completed with ``invoice``'s fields and
+        tax details and written under its external id; returns the invoice's internal id."""
         raise NotImplementedError
 
     def _send_many(self, records: list[NsRecord]) -> list[str | ConnectorError]:
@@ -336,9 +359,38 @@ class NetSuiteBase(LedgerTarget):
         """Upsert the main record, then each follower applied to it."""
         self._refuse_closed_period(doc)
         plan = self.plan(doc)
-        main_id = self._upsert_resolving(plan.main)
+        main_id = (
+            self._invoice_through_order(plan) if self._uses_order(plan) else self._upsert_resolving(plan.main)
+        )
         ids = [self._upsert_resolving(f.with_main(main_id)) for f in plan.followers]
         return self._result(plan, main_id, ids)
+
+    def _uses_order(self, plan: NsPlan) -> bool:
+        """Whether this plan's invoice goes through a sales order (the connection's setting)."""
+        return self.settings.order_to_invoice and plan.main.type == "invoice"
+
+    def _invoice_through_order(self, plan: NsPlan) -> str:
+        """The invoice of ``plan`` billed from its sales order: an invoice found by external id
+        ends the step; an order found by external id is billed, never made again."""
+        order, bill = order_records(plan)
+        found = self._read("invoice", f"eid:{bill.external_id}")
+        if found is not None:
+            return str(found["id"])
+        existing = self._read("salesOrder", f"eid:{order.external_id}")
+        order_id = str(existing["id"]) if existing is not None else self._upsert_resolving(order)
+        try:
+            return self._bill(order_id, bill)
+        except DuplicateRecord as exc:
+            # Our number is on another invoice: adopted when it is this order's, with our total.
+            rows = [r for r in self._rows("transaction", {"tranid": str(bill.fields.get("tranId") or "")})
+                    if r.get("type") == "invoice"]  # fmt: skip
+            for row in rows:
+                other = self._read("invoice", str(row["id"]))
+                if (other is not None and _ref(other.get("createdFrom")) == order_id
+                        and _dec(other.get("total")) == plan.main.total):  # fmt: skip
+                    return str(other["id"])
+            raise Permanent(f"{exc.message}; its invoice is not this order's: check it in NetSuite",
+                            vendor_code=exc.vendor_code, vendor_message=exc.vendor_message) from exc  # fmt: skip
 
     def post_batch(self, docs: list[PostingDocument]) -> list[PostResult | ConnectorError]:
         """Plan every document, send the main records together (:meth:`_send_many`), then the
@@ -350,6 +402,15 @@ class NetSuiteBase(LedgerTarget):
             try:
                 self._refuse_closed_period(doc, periods)
                 planned.append((index, self.plan(doc)))
+            except ConnectorError as exc:
+                results[index] = exc
+        through_order = [(i, p) for i, p in planned if self._uses_order(p)]
+        planned = [(i, p) for i, p in planned if not self._uses_order(p)]
+        for index, plan in through_order:
+            try:
+                main_id = self._invoice_through_order(plan)
+                ids = [self._upsert_resolving(f.with_main(main_id)) for f in plan.followers]
+                results[index] = self._result(plan, main_id, ids)
             except ConnectorError as exc:
                 results[index] = exc
         if planned:
@@ -456,6 +517,8 @@ class NetSuiteBase(LedgerTarget):
             accounts += [(facts.number(_ref(r.get("account"))), _dec(r.get("debit")) - _dec(r.get("credit")))
                          for r in main.get("line") or []]  # fmt: skip
         documents = [f"{kind} {result.remote_id}"]
+        if kind == "invoice" and main.get("createdFrom"):
+            documents.append(f"salesOrder {_ref(main.get('createdFrom'))}")
         for follower_type, follower_id in result.raw.get("followers") or []:
             row = self._read(str(follower_type), str(follower_id))
             if row is None:

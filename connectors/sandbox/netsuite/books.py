@@ -13,11 +13,16 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ["LIST_TYPES", "TRANSACTION_TYPES", "Books", "NsError"]
+__all__ = ["LIST_TYPES", "ORDER_TYPES", "TRANSACTION_TYPES", "Books", "NsError"]
 
 TRANSACTION_TYPES = ("cashSale", "invoice", "creditMemo", "customerPayment", "customerRefund", "deposit",
                      "journalEntry")  # fmt: skip
 LIST_TYPES = ("customer", "nonInventorySaleItem")
+#: Non-posting transactions: they make no general-ledger lines.
+ORDER_TYPES = ("salesOrder",)
+#: What billing copies from an order onto its invoice.
+_BILLED_FIELDS = ("entity", "currency", "subsidiary", "exchangeRate", "tranDate", "memo", "department", "class",
+                  "location", "taxDetailsOverride")  # fmt: skip
 ZERO = Decimal(0)
 SUBLISTS = ("item", "taxDetails", "apply", "other", "cashBack", "line", "currencyList")
 
@@ -61,7 +66,7 @@ class Books:
         self.tax_codes: dict[str, dict[str, Any]] = {}
         self.periods: dict[str, dict[str, Any]] = {}
         self.records: dict[str, dict[str, dict[str, Any]]] = {
-            t: {} for t in (*TRANSACTION_TYPES, *LIST_TYPES)
+            t: {} for t in (*TRANSACTION_TYPES, *ORDER_TYPES, *LIST_TYPES)
         }
         self.external: dict[tuple[str, str], str] = {}
         self.writes = 0
@@ -128,6 +133,40 @@ class Books:
 
     # -- writing ---------------------------------------------------------------------------------
 
+    def transform(self, order_id: str, target: str) -> dict[str, Any]:
+        """The invoice NetSuite initialises from a sales order (not stored): the order's customer,
+        currency, subsidiary, segments, lines and tax details, ``createdFrom`` the order. An order
+        already billed, or not approved, is refused."""
+        if target != "invoice":
+            raise NsError("INVALID_INITIALIZE_REF", f"A sales order cannot be transformed into {target}.")
+        order = self.records["salesOrder"].get(order_id)
+        if order is None:
+            raise NsError(
+                "NONEXISTENT_ID", f"The record instance does not exist. Provided id: {order_id}.", 404
+            )
+        self._billable(order_id, None)
+        made: dict[str, Any] = {k: order[k] for k in _BILLED_FIELDS if k in order}
+        made["item"] = [dict(r) for r in order.get("item") or []]
+        made["taxDetails"] = [dict(r) for r in order.get("taxDetails") or []]
+        made["createdFrom"] = {"id": order_id}
+        made["account"] = {"id": self.receivable()}
+        return made
+
+    def _billable(self, order_id: str, invoice_id: str | None) -> None:
+        """Refuse billing an order that is not approved or is billed already (by another invoice)."""
+        order = self.records["salesOrder"].get(order_id)
+        if order is None:
+            raise NsError("INVALID_KEY_OR_REF", f"Invalid createdfrom reference key {order_id}.")
+        status = _ref(order.get("orderStatus"))
+        billed = [i for i, r in self.records["invoice"].items()
+                  if _ref(r.get("createdFrom")) == order_id and i != invoice_id]  # fmt: skip
+        if billed or status in ("H", "C") or (status == "G" and invoice_id is None):
+            raise NsError("INVALID_INITIALIZE_REF",
+                          f"You can not initialize invoice: the sales order {order_id} is already billed.")  # fmt: skip
+        if status == "A":
+            raise NsError("INVALID_INITIALIZE_REF",
+                          f"You can not initialize invoice: the sales order {order_id} is pending approval.")  # fmt: skip
+
     def upsert(
         self, record_type: str, external_id: str, body: Mapping[str, Any], *, replace: tuple[str, ...] = ()
     ) -> str:
@@ -144,10 +183,14 @@ class Books:
             if name in body:
                 merged[name] = [dict(r) for r in body[name] or []]
         merged["externalId"] = external_id
+        if record_type == "salesOrder" and rid and _ref(stored.get("orderStatus")) in ("G", "H"):
+            raise NsError("USER_ERROR", "This sales order is billed: it can no longer be changed.")
         self._validate(record_type, merged, rid)
         rid = rid or self.new_id()
         self.records[record_type][rid] = merged
         self.external[(record_type, external_id)] = rid
+        if record_type == "invoice" and merged.get("createdFrom"):
+            self.records["salesOrder"][_ref(merged["createdFrom"])]["orderStatus"] = {"id": "G"}
         self.writes += 1
         return rid
 
@@ -188,14 +231,30 @@ class Books:
             for other_id, other in self.records[record_type].items():
                 if other_id != rid and other.get("tranId") == tran_id:
                     raise NsError("DUP_TRANS", f"The transaction number {tran_id} is already in use.")
-        entity_field = "entity" if record_type in ("cashSale", "invoice", "creditMemo") else "customer"
-        if record_type in ("cashSale", "invoice", "creditMemo", "customerPayment", "customerRefund"):
+        entity_field = (
+            "entity" if record_type in ("cashSale", "invoice", "creditMemo", "salesOrder") else "customer"
+        )
+        if record_type == "salesOrder":
+            status = _ref(rec.get("orderStatus")) or "A"
+            rec["orderStatus"] = {"id": status}
+            if status not in ("A", "B"):
+                raise NsError("INVALID_FLD_VALUE", f"Invalid orderstatus {status}: a new order is A or B.")
+        if record_type == "invoice" and rec.get("createdFrom"):
+            self._billable(_ref(rec.get("createdFrom")), rid)
+        if record_type in (
+            "cashSale",
+            "invoice",
+            "creditMemo",
+            "customerPayment",
+            "customerRefund",
+            "salesOrder",
+        ):
             customer = self._need(rec, entity_field, self.records["customer"])
             if _ref(self.records["customer"][customer].get("currency")) != currency:
                 raise NsError(
                     "INVALID_FLD_VALUE", "The currency of the transaction is not a currency of the customer."
                 )
-        if record_type in ("cashSale", "invoice", "creditMemo"):
+        if record_type in ("cashSale", "invoice", "creditMemo", "salesOrder"):
             self._check_sales(record_type, rec)
         elif record_type in ("customerPayment", "customerRefund"):
             account = self._need(rec, "account", self.accounts)
@@ -293,7 +352,7 @@ class Books:
 
     def total(self, record_type: str, rec: Mapping[str, Any]) -> Decimal:
         """A transaction's total as NetSuite shows it."""
-        if record_type in ("cashSale", "invoice", "creditMemo"):
+        if record_type in ("cashSale", "invoice", "creditMemo", "salesOrder"):
             return sum((_dec(r.get("amount")) for r in rec.get("item") or []), ZERO) + sum(
                 (_dec(r.get("taxAmount")) for r in rec.get("taxDetails") or []), ZERO
             )

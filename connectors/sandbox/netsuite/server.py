@@ -9,6 +9,9 @@ What it enforces, as NetSuite does:
 * upsert by external id (``PUT .../eid:<id>``, ``?replace=`` sublists), ``X-NetSuite-idempotency-key``
   on asynchronous requests (the same key is the same job), unique ``tranId`` per record type;
 * subsidiary, currency, segments, locked posting periods, SuiteTax details, balanced journals;
+* sales orders billed by ``POST .../salesOrder/<id>/!transform/invoice`` (SOAP ``initialize``),
+  the invoice linked by ``createdFrom``; an order is billed once, then refused
+  (``INVALID_INITIALIZE_REF``) and can no longer be changed;
 * one concurrency limit per account shared by REST and SOAP (REST 429
   ``CONCURRENCY_LIMIT_EXCEEDED``, SOAP ``WS_CONCUR_SESSION_DISALLWD`` / ``WS_REQUEST_BLOCKED``);
 * fault injection from :class:`~connectors.sandbox.base.SandboxServer`.
@@ -78,6 +81,9 @@ class NetSuiteSandbox(SandboxServer):
         self.invalid_messages: list[tuple[str, str]] = []
         self.refresh_tokens: set[str] = set()
         self.token_calls = 0
+        #: SOAP answers to drop after their write is committed: (operation, record type) queued by
+        #: :meth:`drop_soap_answer` (the fault plan matches paths, and SOAP has one path).
+        self.soap_drops: list[tuple[str, str]] = []
 
     def __enter__(self) -> NetSuiteSandbox:
         self.start()
@@ -143,6 +149,19 @@ class NetSuiteSandbox(SandboxServer):
                 if period["startdate"] <= day.isoformat() <= period["enddate"]:
                     period.update(closed=True, arlocked=True, aplocked=True, alllocked=True)
 
+    def drop_soap_answer(self, operation: str, record_type: str) -> None:
+        """The next SOAP ``operation`` (``upsertList``, ``initialize`` ...) on ``record_type``
+        commits, then the connection closes without an answer (a lost answer)."""
+        with self.lock:
+            self.soap_drops.append((operation, record_type))
+
+    def _write(self, http: Any, response: Response) -> None:  # type: ignore[override]  # needs the thread's drop mark
+        if getattr(_local, "drop", False):
+            _local.drop = False
+            self._close(http)
+            return
+        super()._write(http, response)
+
     def records(self, record_type: str) -> list[dict[str, Any]]:
         """Stored records of a type, oldest first."""
         with self.lock:
@@ -181,6 +200,7 @@ class NetSuiteSandbox(SandboxServer):
 
     def _dispatch(self, http: Any) -> None:
         _local.soap = http.path.startswith(SOAP_PATH)
+        _local.drop = False
         super()._dispatch(http)
 
     def _call(self, req: Request) -> Response:
@@ -354,6 +374,29 @@ class NetSuiteSandbox(SandboxServer):
 
         return self._async(req, create) or self._ns(create)
 
+    @route("POST", "/services/rest/record/v1/{rtype}/{key}/!transform/{target}")
+    def transform(self, req: Request) -> Response:
+        """Bill a sales order: the invoice made from it, completed with the body (its
+        ``externalId`` required here: the books key on it), linked by ``createdFrom``."""
+        body = _rest_record(loads(req.body or b"{}"))
+
+        def bill() -> Response:
+            if req.params["rtype"] != "salesOrder":
+                raise NsError(
+                    "INVALID_INITIALIZE_REF", f"A {req.params['rtype']} cannot be transformed here."
+                )
+            made = self.books.transform(unquote(req.params["key"]), req.params["target"])
+            external = str(body.pop("externalId", "") or "")
+            if (req.params["target"], external) in self.books.external:
+                raise NsError("DUP_RCRD", f"A record with external id {external} already exists.")
+            made.update({k: v for k, v in body.items() if k != "item"})
+            rid = self.books.upsert(req.params["target"], external, made)
+            return Response(
+                204, None, {"Location": f"{self.url}{REST_PREFIX}/record/v1/{req.params['target']}/{rid}"}
+            )
+
+        return self._ns(bill)
+
     @route("GET", "/services/rest/record/v1/{rtype}/{key}")
     def get_record(self, req: Request) -> Response:
         """A record; sublists inline with ``expandSubResources=true``."""
@@ -368,7 +411,7 @@ class NetSuiteSandbox(SandboxServer):
                 else:
                     out[k] = v
             if req.params["rtype"] in ("cashSale", "invoice", "creditMemo", "customerPayment", "customerRefund",
-                                       "deposit", "journalEntry"):  # fmt: skip
+                                       "deposit", "journalEntry", "salesOrder"):  # fmt: skip
                 out["total"] = self.books.total(req.params["rtype"], rec)
             return Response(200, dumps(out))
 

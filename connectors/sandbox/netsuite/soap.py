@@ -1,5 +1,5 @@
-"""SuiteTalk SOAP on the sandbox's books: ``upsertList``, ``upsert``, ``get``, ``getAll`` and
-``search``, with the token passport checked on every call.
+"""SuiteTalk SOAP on the sandbox's books: ``upsertList``, ``upsert``, ``get``, ``getAll``,
+``search`` and ``initialize`` (an invoice from a sales order), with the token passport checked on every call.
 
 Every request body is validated against the NetSuite XSDs before it is read and every answer
 before it is sent (both with lxml); a request that does not validate gets a fault, and any invalid
@@ -26,7 +26,7 @@ from connectors.ledgers.netsuite.soap_records import (
     xsd_schema,
 )
 from connectors.sandbox.base import Request, Response
-from connectors.sandbox.netsuite.books import TRANSACTION_TYPES, NsError
+from connectors.sandbox.netsuite.books import ORDER_TYPES, TRANSACTION_TYPES, NsError
 
 if TYPE_CHECKING:
     from connectors.sandbox.netsuite.server import NetSuiteSandbox
@@ -105,7 +105,7 @@ def _to_record(sandbox: NetSuiteSandbox, record_type: str, rec: Mapping[str, Any
     sublists = {k: v for k, v in rec.items() if isinstance(v, list) and k in lists}
     namespace, name, _ = RECORD_TYPES[record_type]
     names = {e[0] for e in soap_type(namespace, name).elements}
-    if record_type in TRANSACTION_TYPES and "total" in names:
+    if record_type in (*TRANSACTION_TYPES, *ORDER_TYPES) and "total" in names:
         fields["total"] = sandbox.books.total(record_type, rec)
     fields = {k: v for k, v in fields.items() if k in names}
     record = to_soap(
@@ -143,6 +143,7 @@ def handle_soap(sandbox: NetSuiteSandbox, req: Request) -> Response:
     parsed = operation.input.deserialize(envelope).body
     with sandbox.lock:
         result = _perform(sandbox, operation_name, parsed)
+        _maybe_drop(sandbox, operation_name, parsed, result)
     answer = operation.output.serialize(**result)
     out_body = answer.content.find(f"{{{SOAP_ENV}}}Body")
     error = _validate(sandbox, out_body[0], "response")
@@ -173,6 +174,27 @@ def _write(sandbox: NetSuiteSandbox, record: Any) -> dict[str, Any]:
     }
 
 
+def _maybe_drop(sandbox: NetSuiteSandbox, operation: str, parsed: Any, result: Mapping[str, Any]) -> None:
+    """Mark this answer to be dropped when a queued (operation, record type) matches a committed
+    write (:meth:`NetSuiteSandbox.drop_soap_answer`)."""
+    from connectors.sandbox.netsuite import server
+
+    if operation == "upsertList":
+        kinds = {from_soap(r)[0] for r in parsed.record}
+        ok = all(w["status"]["isSuccess"] for w in result["writeResponseList"]["writeResponse"])
+    elif operation == "upsert":
+        kinds = {from_soap(parsed.record)[0]}
+        ok = result["writeResponse"]["status"]["isSuccess"]
+    else:
+        kinds = {str(parsed.initializeRecord.type)} if operation == "initialize" else set()
+        ok = True
+    for index, (wanted_op, wanted_type) in enumerate(sandbox.soap_drops):
+        if ok and wanted_op == operation and wanted_type in kinds:
+            del sandbox.soap_drops[index]
+            server._local.drop = True
+            return
+
+
 def _perform(sandbox: NetSuiteSandbox, operation: str, parsed: Any) -> dict[str, Any]:
     books = sandbox.books
     if operation in ("upsertList", "upsert"):
@@ -190,6 +212,19 @@ def _perform(sandbox: NetSuiteSandbox, operation: str, parsed: Any) -> dict[str,
             code = "RCRD_DSNT_EXIST" if exc.status == 404 else exc.code
             return {"readResponse": {"status": _status(False, code, exc.message)}}
         return {"readResponse": {"status": _status(True), "record": _to_record(sandbox, str(ref.type), rec)}}
+    if operation == "initialize":
+        init = parsed.initializeRecord
+        try:
+            if init.reference is None or str(init.reference.type) != "salesOrder":
+                raise NsError(
+                    "INVALID_INITIALIZE_REF", "Only a sales order is initialised into an invoice here."
+                )
+            made = books.transform(str(init.reference.internalId or ""), str(init.type))
+        except NsError as exc:
+            code = "RCRD_DSNT_EXIST" if exc.status == 404 else exc.code
+            return {"readResponse": {"status": _status(False, code, exc.message)}}
+        record = _to_record(sandbox, str(init.type), {**made, "id": ""})
+        return {"readResponse": {"status": _status(True), "record": record}}
     if operation == "getAll":
         table = str(parsed.record.recordType)
         rows = books.table(table)
