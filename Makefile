@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast test-slow test-reliability bench lint setup clean
+.PHONY: run test test-fast test-slow test-soak test-reliability bench lint setup clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test-reliability: setup
 
 test-slow: setup
 	$(BIN)/python -m pytest -p no:cacheprovider -m slow $(PYTEST_ARGS)
+
+## test-soak: each accounting target's 500 postings under injected faults (about an hour; PostgreSQL)
+test-soak: setup
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m soak $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m pytest -p no:cacheprovider bench -m bench -s $(PYTEST_ARGS)

@@ -45,6 +45,7 @@ def _freshbooks_connection(fb: FreshBooksSandbox, **settings: Any) -> LedgerConn
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @override_settings(**FAST_RETRIES)
 def test_500_postings_under_faults_exactly_once_and_never_inside_retry_after(client: Any) -> None:
     with FreshBooksSandbox(seed=7) as fb:

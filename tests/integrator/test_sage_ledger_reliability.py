@@ -87,6 +87,7 @@ def _drain(limit_seconds: float) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @override_settings(**FAST_RETRIES)
 def test_500_postings_under_faults_exactly_once_and_never_inside_retry_after(client: Any) -> None:
     with SageSandbox(per_minute=None, seed=7) as sage:

@@ -83,6 +83,7 @@ def test_a_sale_inside_a_lock_read_from_zoho_is_held_with_nothing_on_the_connect
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @pytest.mark.django_db
 @override_settings(**FAST_RETRIES)
 def test_500_postings_under_faults_exactly_once_and_never_inside_a_pause(client: Any) -> None:

@@ -32,6 +32,7 @@ def _connection(bc: BusinessCentralSandbox, **settings: Any) -> LedgerConnection
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @override_settings(**FAST_RETRIES)
 def test_500_postings_under_faults_exactly_once_and_never_inside_retry_after(client: Any) -> None:
     with BusinessCentralSandbox(retry_after=1.0, seed=7) as bc:

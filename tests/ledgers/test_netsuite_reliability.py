@@ -90,6 +90,7 @@ def _drain(limit_seconds: float = 300) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @pytest.mark.parametrize("platform", ["netsuite", "netsuite_soap"])
 @override_settings(**FAST_RETRIES)
 def test_500_postings_under_faults_exactly_once(client: Any, platform: str, capsys: Any) -> None:

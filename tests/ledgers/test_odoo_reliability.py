@@ -27,7 +27,7 @@ from integrator.services.posting import run_outbox
 from tests.conftest import signed_headers
 from tests.ledgers.demo_week import demo_chart
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+pytestmark = [pytest.mark.slow, pytest.mark.soak, pytest.mark.django_db]
 FAST_RETRIES = {
     "POSTING_BACKOFF_BASE_SECONDS": 0.05,
     "POSTING_BACKOFF_CAP_SECONDS": 0.5,

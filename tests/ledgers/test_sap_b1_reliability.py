@@ -33,6 +33,7 @@ def _connection(b1: SapB1Sandbox, version: str = "v1") -> LedgerConnection:
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @override_settings(**FAST_RETRIES)
 def test_500_postings_under_faults_and_expiring_sessions_exactly_once(client: Any) -> None:
     with SapB1Sandbox(session_requests=97, seed=7) as b1:
