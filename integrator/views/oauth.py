@@ -44,7 +44,25 @@ def oauth_start(request: HttpRequest, pk: str) -> HttpResponse:
     except OAuthFlowError as exc:
         messages.error(request, str(exc))
         return redirect(_detail(connection))
-    return redirect(start.url)
+    # Not a redirect: the page's Content-Security-Policy (form-action 'self') also governs every
+    # redirect that answers a form, including the vendor's own hops to its sign-in page, so a 302
+    # here would be blocked by the browser. This short page moves on by itself (meta refresh, no
+    # script) and keeps a link for the user.
+    return render(
+        request,
+        "connections/oauth_continue.html",
+        {"connection": connection, "consent_url": start.url, "vendor": _vendor_name(connection)},
+    )
+
+
+def _vendor_name(connection: LedgerConnection) -> str:
+    from connectors.base import UnknownPlatform
+    from integrator.services.setup_fields import platform_of
+
+    try:
+        return str(platform_of("ledger", connection.platform).name)
+    except UnknownPlatform:
+        return connection.platform
 
 
 @login_required

@@ -22,6 +22,7 @@ from connectors.base import AuthExpired, LedgerConfig
 from connectors.ledgers.zoho_books import ZohoBooksTarget, api_base_url, token_url_for
 from connectors.sandbox.zoho_books import ZohoBooksSandbox
 from integrator.models import LedgerConnection
+from tests.oauth import consent_url
 
 
 @pytest.fixture(autouse=True)
@@ -59,12 +60,12 @@ def _connection(zoho: ZohoBooksSandbox) -> LedgerConnection:
 
 
 def _consent(client: Client, conn: LedgerConnection, zoho: ZohoBooksSandbox) -> str:
-    start = client.post(f"/connections/oauth/{conn.pk}/start/")
-    assert start.status_code == 302 and start["Location"].startswith(zoho.url + "/oauth/v2/auth")
-    query = parse_qs(urlsplit(start["Location"]).query)
+    start = consent_url(client.post(f"/connections/oauth/{conn.pk}/start/"))
+    assert start.startswith(zoho.url + "/oauth/v2/auth")
+    query = parse_qs(urlsplit(start).query)
     assert query["access_type"] == ["offline"] and query["prompt"] == ["consent"]
     assert "code_challenge" not in query and "ZohoBooks.invoices.ALL" in query["scope"][0]
-    consent = requests.get(start["Location"], allow_redirects=False, timeout=10)
+    consent = requests.get(start, allow_redirects=False, timeout=10)
     assert consent.status_code == 302
     return consent.headers["Location"]
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -61,54 +60,19 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
     setattr(item, f"rep_{report.when}", report)
 
 
-def _roles_from_serialized(data: str) -> dict[str, list[tuple[str, str]]]:
-    """Role groups and their permissions (by app label and codename) from Django's serialized
-    test database (what the migrations created)."""
-    rows = json.loads(data)
-    types = {r["pk"]: r["fields"]["app_label"] for r in rows if r["model"] == "contenttypes.contenttype"}
-    perms = {r["pk"]: (types.get(r["fields"]["content_type"], ""), r["fields"]["codename"])
-             for r in rows if r["model"] == "auth.permission"}  # fmt: skip
-    return {r["fields"]["name"]: [perms[p] for p in r["fields"]["permissions"] if p in perms]
-            for r in rows if r["model"] == "auth.group"}  # fmt: skip
+def fresh_roles() -> None:
+    """Give a flushed test database back the role groups the migrations grant.
 
-
-@pytest.fixture(scope="session")
-def role_snapshot(django_db_setup: Any, django_db_blocker: Any) -> dict[str, list[tuple[str, str]]]:
-    """The role groups the migrations made, read once before any browser test runs."""
-    from django.contrib.auth.models import Group
-    from django.db import connections
-
-    data = getattr(connections["default"], "_test_serialized_contents", None)
-    if data:
-        return _roles_from_serialized(data)
-    with django_db_blocker.unblock():
-        return {g.name: list(g.permissions.values_list("content_type__app_label", "codename"))
-                for g in Group.objects.all()}  # fmt: skip
-
-
-def ensure_roles(snapshot: dict[str, list[tuple[str, str]]]) -> None:
-    """Put the role groups back after a transactional test flushed them.
-
-    Serialized rollback is asked for, but once Playwright's event loop runs in this thread Django
-    may not find the serialized contents on the connection it uses, and restores nothing.
+    Browser tests are transactional (the live server reads what the test wrote), so each one ends
+    with a flush; the flush's ``post_migrate`` recreates content types and permissions, and
+    :func:`integrator.services.roles.ensure_roles` replays the migrations' grants. Serialized
+    rollback is deliberately not used: with Playwright's event loop in this thread Django may look
+    for the serialized contents on another connection object, skip the restore at one end and not
+    the other, and collide with the rows ``post_migrate`` made.
     """
-    from django.apps import apps
-    from django.contrib.auth.management import create_permissions
-    from django.contrib.auth.models import Group, Permission
-    from django.contrib.contenttypes.management import create_contenttypes
-    from django.db.models import Q
+    from integrator.services.roles import ensure_roles
 
-    if Group.objects.exists():
-        return
-    for app_config in apps.get_app_configs():
-        create_contenttypes(app_config, verbosity=0)
-        create_permissions(app_config, verbosity=0)
-    for name, perms in snapshot.items():
-        group = Group.objects.create(name=name)
-        query = Q(pk__in=[])
-        for app_label, codename in perms:
-            query |= Q(content_type__app_label=app_label, codename=codename)
-        group.permissions.set(Permission.objects.filter(query))
+    ensure_roles()
 
 
 @pytest.fixture(scope="session")
@@ -229,15 +193,14 @@ def save_screenshot(page: Any, name: str) -> Path:
 
 
 @pytest.fixture
-def demo_store(live_server: Any, transactional_db: Any, django_db_serialized_rollback: Any,
-               role_snapshot: Any) -> Any:  # fmt: skip
+def demo_store(live_server: Any, transactional_db: Any) -> Any:
     """The demo store with a few days of signed events delivered over HTTP to the live server,
     processed, closed and posted like the worker would."""
     from integrator.services import demo
     from integrator.services.closing import close_past_days
     from integrator.services.posting import run_outbox
 
-    ensure_roles(role_snapshot)
+    fresh_roles()
     store = demo.setup_store()
     events = {
         slug: items[:EVENTS_PER_CHANNEL] for slug, items in demo.build_events(demo.local_today()).items()

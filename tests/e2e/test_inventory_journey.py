@@ -15,19 +15,18 @@ from playwright.sync_api import expect
 
 from connectors.sources.generic import sign
 from integrator.models import Shipment, ShipmentLine, StockMovement
-from tests.e2e.conftest import ensure_roles, save_screenshot
+from tests.e2e.conftest import fresh_roles, save_screenshot
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def store_with_a_draft_shipment(live_server: Any, transactional_db: Any, django_db_serialized_rollback: Any,
-                                role_snapshot: Any) -> Any:  # fmt: skip
+def store_with_a_draft_shipment(live_server: Any, transactional_db: Any) -> Any:
     """The demo store, its inventory book and the Ghana shipment left as a draft."""
     from integrator.services import demo
     from integrator.services.demo_inventory import setup_inventory
 
-    ensure_roles(role_snapshot)
+    fresh_roles()
     store = demo.setup_store()
     setup_inventory(store, demo.local_today(), receive=False)
     return store

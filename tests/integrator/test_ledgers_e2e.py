@@ -26,6 +26,7 @@ from integrator.models import Channel, LedgerAccount, LedgerConnection, MappingS
 from integrator.services.channels import create_channel
 from integrator.services.mappings import activate_version, create_version
 from integrator.services.posting import ledger_target_for
+from tests.oauth import consent_url
 
 SECRET = "shpss_e2e"
 TOKEN = "shpat_e2e"
@@ -183,9 +184,9 @@ def test_connect_button_runs_the_oauth_flow_against_the_sandbox(live_server: Any
             credentials={"client_id": creds["client_id"], "client_secret": creds["client_secret"]},
             settings=qbo.ledger_settings(),
         )  # fmt: skip
-        start = client.post(f"/connections/oauth/{conn.pk}/start/")
-        assert start.status_code == 302 and start["Location"].startswith(qbo.url)
-        consent = requests.get(start["Location"], allow_redirects=False, timeout=10)
+        start = consent_url(client.post(f"/connections/oauth/{conn.pk}/start/"))
+        assert start.startswith(qbo.url)
+        consent = requests.get(start, allow_redirects=False, timeout=10)
         assert consent.status_code == 302
         back = consent.headers["Location"]
         path = back.split("://", 1)[1].split("/", 1)[1]

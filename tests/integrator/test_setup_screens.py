@@ -19,6 +19,7 @@ from integrator.models import AuditEvent, Channel, InboundEvent, Job, LedgerConn
 from integrator.services.people import first_admin_code
 from reconciliation.services.runs import run_reconciliation
 from tests.conftest import sale_event
+from tests.oauth import consent_url
 from tests.security.conftest import verified_client
 
 pytestmark = pytest.mark.django_db
@@ -105,9 +106,9 @@ def test_a_quickbooks_connection_is_created_and_connected_through_its_consent_sc
         assert response["Location"] == f"/connections/ledgers/{conn.pk}/"
         page = admin.get(response["Location"]).content.decode()
         assert "Connect to QuickBooks Online" in page and "not yet: press Connect" in page
-        consent = admin.post(f"/connections/oauth/{conn.pk}/start/")
-        assert consent["Location"].startswith(qbo.url + qbo.AUTHORIZE_PATH)
-        back = requests.get(consent["Location"], allow_redirects=False, timeout=10).headers["Location"]
+        consent = consent_url(admin.post(f"/connections/oauth/{conn.pk}/start/"))
+        assert consent.startswith(qbo.url + qbo.AUTHORIZE_PATH)
+        back = requests.get(consent, allow_redirects=False, timeout=10).headers["Location"]
         callback = urlsplit(back)
         assert parse_qs(callback.query)["realmId"] == [qbo.realm_id]
         done = admin.get(f"{callback.path}?{callback.query}", follow=True)
