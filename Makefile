@@ -38,8 +38,10 @@ test-slow: setup
 test-soak: setup
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m soak $(PYTEST_ARGS)
 
+## bench: the benchmarks at full size (BENCH_SCALE=small|full|<factor>; PostgreSQL when DATABASE_URL is set),
+## one table of figures, baselines and ratios written to bench/results/<date>.md
 bench: setup
-	$(BIN)/python -m pytest -p no:cacheprovider bench -m bench -s $(PYTEST_ARGS)
+	BENCH_SCALE=$${BENCH_SCALE:-full} BENCH_RESULTS=$${BENCH_RESULTS:-auto} $(BIN)/python -m pytest -p no:cacheprovider bench -m bench -s $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

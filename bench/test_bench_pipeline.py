@@ -24,15 +24,16 @@ from django.test import Client, override_settings
 from integrator.models import BookEntry, InboundEvent
 from integrator.services.pipeline import process_received_events
 from integrator.services.posting import run_outbox
+from bench.conftest import BenchTable, size
 from tests.conftest import sale_event, signed_headers
 
 pytestmark = [pytest.mark.bench, pytest.mark.django_db]
 
-N = 300
+N = size(300, 3000)
 
 
 @override_settings(ROOT_URLCONF="bench.urls")
-def test_webhook_receipt_vs_bare_view(channel: Any) -> None:
+def test_webhook_receipt_vs_bare_view(channel: Any, bench_table: BenchTable) -> None:
     bodies = [json.dumps(sale_event(f"B-{i}")).encode() for i in range(N)]
     client = Client()
     start = time.perf_counter()
@@ -48,15 +49,13 @@ def test_webhook_receipt_vs_bare_view(channel: Any) -> None:
             == 202
         )
     ours = time.perf_counter() - start
-    ratio = ours / baseline
-    print(
-        f"\nwebhook receipt: {N / ours:.0f}/s; bare view {N / baseline:.0f}/s; ratio {ratio:.1f}x (limit 10x)"
-    )
+    row = bench_table.add("webhook receipt (test client)", "time per request", ours / N * 1000, "ms",
+                          baseline=baseline / N * 1000, baseline_label="bare view", limit="ratio < 10")  # fmt: skip
     assert InboundEvent.objects.count() == N
-    assert ratio < 10
+    assert row.ratio is not None and row.ratio < 10
 
 
-def test_full_spine_vs_plain_insert(channel: Any) -> None:
+def test_full_spine_vs_plain_insert(channel: Any, bench_table: BenchTable) -> None:
     bodies = [json.dumps(sale_event(f"P-{i}")) for i in range(N)]
     start = time.perf_counter()
     for i, body in enumerate(bodies):
@@ -72,9 +71,8 @@ def test_full_spine_vs_plain_insert(channel: Any) -> None:
     process_received_events()
     run_outbox(limit=N * 2)
     ours = time.perf_counter() - start
-    ratio = ours / baseline
-    print(
-        f"\nfull spine: {N / ours:.0f} sales/s into balanced, posted books; plain insert {N / baseline:.0f}/s; ratio {ratio:.1f}x (limit 250x)"
-    )
+    bench_table.add("spine (one process)", "throughput", N / ours, "sales/s")
+    row = bench_table.add("spine (one process)", "time per sale", ours / N * 1000, "ms",
+                          baseline=baseline / N * 1000, baseline_label="plain insert", limit="ratio < 250")  # fmt: skip
     assert BookEntry.objects.count() == N
-    assert ratio < 250
+    assert row.ratio is not None and row.ratio < 250
