@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
+from bench.conftest import BenchTable, size
 from integrator.models import BookEntry, InboundEvent
 from integrator.services.pipeline import process_received_events
 from integrator.services.posting import run_outbox
-from bench.conftest import BenchTable, size
 from tests.conftest import sale_event, signed_headers
 
 pytestmark = [pytest.mark.bench, pytest.mark.django_db]
