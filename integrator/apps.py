@@ -1,5 +1,7 @@
 """App configuration of the core domain."""
 
+import os
+import sys
 from typing import Any
 
 from django.apps import AppConfig
@@ -34,3 +36,13 @@ class IntegratorConfig(AppConfig):
         http.set_call_recorder(record_call)
         auth.configure(lock_factory=connection_lock, credentials_loader=load_connection_credentials)
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="integrator-schedules")
+        _lower_worker_priority()
+
+
+def _lower_worker_priority() -> None:
+    """In ``manage.py qcluster``, lower the process's CPU priority (``Q_WORKER_NICE``) before the
+    cluster forks its workers, so they inherit it: the web process answers webhooks first."""
+    from django.conf import settings
+
+    if len(sys.argv) > 1 and sys.argv[1] == "qcluster" and settings.Q_WORKER_NICE > 0:
+        os.nice(settings.Q_WORKER_NICE)

@@ -114,7 +114,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'integrator.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        # Production keeps connections open (a new PostgreSQL connection per webhook costs a
+        # backend start); the development server and tests open one per request.
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0" if DEBUG else "60")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -282,6 +285,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Background workers yield the CPU to the web process: webhook receipt must stay fast however hard
+# the workers book (issue 19). The cluster's processes run at this niceness (0 to leave them be).
+Q_WORKER_NICE = int(os.environ.get("Q_WORKER_NICE", "10"))
 Q_CLUSTER: dict[str, object] = {
     "name": "integrator",
     "workers": int(os.environ.get("Q_WORKERS", "2")),

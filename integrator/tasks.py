@@ -59,6 +59,9 @@ def enqueue(func: str, *args: Any) -> None:
     if Conf.SYNC or not Conf.ORM:  # inline, or the Redis broker (which never touches our database)
         async_task(func, *args)
         return
+    if transaction.get_connection(Conf.ORM).in_atomic_block:
+        async_task(func, *args)  # already inside a transaction: the queue row commits with it
+        return
     with transaction.atomic(using=Conf.ORM):
         async_task(func, *args)
 

@@ -72,6 +72,7 @@ def store_event(
     """
     dedupe_key = storable_text(envelope.dedupe_key)[:200]
     event_type = storable_text(envelope.event_type)[:80]
+    with_the_row = _queue_shares_the_database()
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
@@ -82,6 +83,11 @@ def store_event(
                 headers=_kept_headers(headers),
                 body=body,
             )
+            if with_the_row:
+                # The ORM broker's queue lives in this database: the task row commits with the
+                # inbox row, in one commit (one fsync per webhook instead of two), and a crash can
+                # no longer keep the row while losing its task (the sweep would still find it).
+                _enqueue_processing(str(event.pk))
     except IntegrityError:
         with transaction.atomic():
             InboundEvent.objects.filter(channel=channel, dedupe_key=dedupe_key).update(
@@ -89,10 +95,20 @@ def store_event(
             )
         existing = InboundEvent.objects.get(channel=channel, dedupe_key=dedupe_key)
         return IngestResult(existing, False)
-    # Registered outside the insert's own block: when work runs inline (tests, the demo), an error
-    # while processing must never be mistaken for the insert's duplicate-key error.
-    transaction.on_commit(lambda: _enqueue_processing(str(event.pk)))
+    if not with_the_row:
+        # Registered outside the insert's own block: when work runs inline (tests, the demo), an
+        # error while processing must never be mistaken for the insert's duplicate-key error; with
+        # Redis the message must not exist before the row it names.
+        transaction.on_commit(lambda: _enqueue_processing(str(event.pk)))
     return IngestResult(event, True)
+
+
+def _queue_shares_the_database() -> bool:
+    """True when tasks are queued by the ORM broker in the inbox's own database (not inline)."""
+    from django.db import DEFAULT_DB_ALIAS
+    from django_q.conf import Conf
+
+    return not Conf.SYNC and Conf.ORM == DEFAULT_DB_ALIAS
 
 
 def store_pulled_record(channel: Channel, record: PulledRecord) -> IngestResult:

@@ -1,0 +1,119 @@
+"""Webhook receipt under the production server while the workers book (issue 19, item 3).
+
+gunicorn (as docs/operations.md runs it) serves the application on the test database (PostgreSQL)
+with ``DJANGO_DEBUG=0``; the load generator (``bench/loadgen.py``) runs as its own process, so its
+CPU is not the server's. Phases, in one run:
+
+1. saturation of a bare view in the same server (reads the body, answers 200): the baseline;
+2. saturation of the webhook endpoint (verify, identify, store, enqueue): the ratio to 1;
+3. a steady ``RATE`` requests/s for ``STEADY_SECONDS`` with no worker running: p50 / p99;
+4. the same steady load while a real django-q2 cluster books the backlog phases 2 and 3 left (and
+   the new sales) at full speed: p50 / p99, and how many sales the workers booked meanwhile.
+
+Figures go to the run's results table (bench/conftest.py). Correctness is asserted (no error, every
+acknowledged sale stored once); speed is reported against the targets, not asserted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+
+from bench.conftest import BenchTable, size
+from integrator.choices import EventStatus
+from integrator.models import InboundEvent
+from tests.reliability.support import MANAGE, ROOT, Proc, free_port, http_ready, subprocess_env, wait_until
+
+pytestmark = [pytest.mark.bench, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+RATE = 100
+SATURATE_SECONDS = size(3, 15)
+STEADY_SECONDS = size(4, 60)
+GUNICORN_WORKERS = 4
+GUNICORN_THREADS = 4
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    """The environment of a production process on the test database: DEBUG off, the test run's
+    secrets (the channel's signing secret is stored encrypted under them), no TLS redirect."""
+    digest = hashlib.sha256(("field-encryption:" + settings.SECRET_KEY).encode()).digest()
+    keys = ",".join(settings.FIELD_ENCRYPTION_KEYS) or base64.urlsafe_b64encode(digest).decode()
+    return subprocess_env(
+        DJANGO_DEBUG="0", SECRET_KEY=settings.SECRET_KEY, FIELD_ENCRYPTION_KEYS=keys, SECURE_SSL_REDIRECT="0",
+        ALLOWED_HOSTS="127.0.0.1,localhost", **extra,
+    )  # fmt: skip
+
+
+def loadgen(mode: str, port: int, **options: Any) -> dict[str, Any]:
+    """Run the load generator in its own process; its JSON result."""
+    args = [sys.executable, "-m", "bench.loadgen", mode, "--port", str(port)]
+    for key, value in options.items():
+        args += [f"--{key}", str(value)]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True, timeout=600)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _booked() -> int:
+    return InboundEvent.objects.filter(status=EventStatus.PROCESSED).count()
+
+
+def test_receipt_stays_fast_while_workers_book(channel: Any, bench_table: BenchTable) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL): the production server's database")
+    port = free_port()
+    env = production_env(DJANGO_SETTINGS_MODULE="bench.settings", DB_CONN_MAX_AGE="60")
+    server = Proc(
+        [sys.executable, "-m", "gunicorn", "integrator.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(GUNICORN_WORKERS), "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS),
+         "--log-level", "warning"],
+        env,
+    )  # fmt: skip
+    cluster: Proc | None = None
+    try:
+        assert wait_until(http_ready(f"http://127.0.0.1:{port}/login/"), 60), server.output()
+        bare = loadgen("saturate", port, path="/bench/bare/", seconds=SATURATE_SECONDS)
+        hooks = loadgen("saturate", port, seconds=SATURATE_SECONDS, prefix="SAT")
+        quiet = loadgen("steady", port, rate=RATE, seconds=STEADY_SECONDS, prefix="QUIET")
+
+        cluster = Proc([*MANAGE, "qcluster"], production_env(DB_CONN_MAX_AGE="60", Q_WORKERS="2"))
+        assert wait_until(lambda: _booked() > 0, 120), cluster.output()
+        before = _booked()
+        started = time.monotonic()
+        busy = loadgen("steady", port, rate=RATE, seconds=STEADY_SECONDS, prefix="BUSY")
+        booked = _booked() - before
+        window = time.monotonic() - started
+    finally:
+        if cluster is not None:
+            cluster.close()
+        server.close()
+
+    for phase in (bare, hooks, quiet, busy):
+        assert phase["errors"] == 0, phase
+    acknowledged = hooks["ok"] + quiet["ok"] + busy["ok"]
+    assert InboundEvent.objects.filter(channel=channel).count() == acknowledged
+    assert not InboundEvent.objects.values("dedupe_key").annotate(n=Count("id")).filter(n__gt=1).exists()
+    assert booked > 0, "the workers booked nothing while the load ran"
+
+    name = f"ingest (gunicorn {GUNICORN_WORKERS}x{GUNICORN_THREADS} threads)"
+    bench_table.add(name, "saturation throughput", hooks["per_second"], "requests/s",
+                    baseline=bare["per_second"], baseline_label="bare view", limit="ratio >= 0.5")  # fmt: skip
+    bench_table.add(name, f"p50 at {RATE}/s, no worker", quiet["p50_ms"], "ms")
+    bench_table.add(name, f"p99 at {RATE}/s, no worker", quiet["p99_ms"], "ms", limit="< 100 ms")
+    bench_table.add(name, f"p50 at {RATE}/s, workers booking", busy["p50_ms"], "ms")
+    bench_table.add(name, f"p99 at {RATE}/s, workers booking", busy["p99_ms"], "ms",
+                    baseline=quiet["p99_ms"], baseline_label="no worker", limit="< 100 ms")  # fmt: skip
+    bench_table.add(name, "sales booked by 2 workers during the load", booked / window, "sales/s")
+    bench_table.add(
+        name, "errors", float(sum(p["errors"] for p in (bare, hooks, quiet, busy))), "", limit="0"
+    )
