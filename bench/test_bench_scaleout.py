@@ -1,0 +1,94 @@
+"""Scale-out on the Redis broker: the same pipeline with 1, 2 and 4 worker processes (issue 19, 4).
+
+For each worker count, ``EVENTS`` signed sales are received (as the web process receives them: the
+webhook endpoint, processing queued on Redis), then a real ``qcluster`` with that many workers
+starts; from its first posted sale, the clock runs until every sale is processed and every posting posted to the built-in
+ledger. Reported: sales/s per worker count, against one worker as the baseline. Asserted for every
+run: 0 duplicate and 0 missing documents. Skipped when no Redis answers on 127.0.0.1:6379.
+
+On a 2-core machine 4 workers cannot beat 2: the figure shows where the machine, not the code,
+stops the scaling (docs/operations.md, Scale).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis
+from django.db import connection
+from django.db.models import Count
+from django.test import Client
+
+from bench.conftest import BenchTable, size
+from integrator.choices import EventStatus, PostingState
+from integrator.models import BookEntry, InboundEvent, Posting
+from tests.reliability.support import MANAGE, Proc, sale_body, signed_headers_for, subprocess_env, wait_until
+
+pytestmark = [pytest.mark.bench, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+REDIS_URL = "redis://127.0.0.1:6379/12"
+EVENTS = size(60, 2_000)
+WORKER_COUNTS = (1, 2, 4)
+DEADLINE = 3_600  # bounds a hang only
+
+
+def _redis() -> redis.Redis:
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    return client
+
+
+def test_throughput_by_worker_count(channel: Any, monkeypatch: Any, bench_table: BenchTable) -> None:
+    from django_q.conf import Conf
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+    broker = _redis()
+    broker.flushdb()
+    monkeypatch.setattr(Conf, "SYNC", False)  # this process enqueues to Redis as the web process does
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
+    client = Client()
+    rates: dict[int, float] = {}
+    for workers in WORKER_COUNTS:
+        prefix = f"SO{workers}"
+        for i in range(EVENTS):
+            body = sale_body(f"{prefix}-{i:05d}")
+            headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in signed_headers_for(body).items()}
+            assert (
+                client.post("/hooks/till/", data=body, content_type="application/json", **headers).status_code
+                == 202
+            )
+        mine = Posting.objects.filter(entry__reference__contains=f"{prefix}-")
+        cluster = Proc([*MANAGE, "qcluster"], subprocess_env(REDIS_URL=REDIS_URL, Q_WORKERS=str(workers)))
+        try:
+            # The clock starts once the cluster books (its start-up is not throughput).
+            assert wait_until(lambda: mine.filter(state=PostingState.POSTED).exists(), 120, interval=0.05), (  # noqa: B023
+                cluster.output()
+            )
+            started, head_start = time.monotonic(), mine.filter(state=PostingState.POSTED).count()
+            done = wait_until(
+                lambda: (
+                    mine.filter(state=PostingState.POSTED).count() == EVENTS  # noqa: B023
+                    and not InboundEvent.objects.filter(status=EventStatus.RECEIVED).exists()
+                ),
+                DEADLINE,
+                interval=0.25,
+            )
+            elapsed = time.monotonic() - started
+        finally:
+            cluster.stop()
+        assert done, cluster.output()
+        rates[workers] = (EVENTS - head_start) / elapsed
+        entries = BookEntry.objects.filter(reference__contains=f"{prefix}-")
+        assert entries.count() == EVENTS, "missing or extra documents"
+        assert not entries.values("reference").annotate(n=Count("id")).filter(n__gt=1).exists()
+        bench_table.add(f"scale-out (Redis broker, {EVENTS} sales)", f"{workers} worker(s)", rates[workers],
+                        "sales/s", baseline=rates[WORKER_COUNTS[0]], baseline_label="1 worker",
+                        limit="0 duplicates, 0 missing")  # fmt: skip
+    broker.flushdb()
