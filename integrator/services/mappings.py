@@ -26,9 +26,10 @@ __all__ = [
 ]
 
 #: Per process: the active versions of a (channel, connection), keyed with the channel's
-#: ``updated_at``, and the rules of an active version, keyed by its id (see :func:`version_in_force`).
+#: ``updated_at``, and the rules of an active version, keyed by its id and activation time (see
+#: :func:`version_in_force`).
 _ACTIVE_VERSIONS: dict[tuple[Any, Any, Any], list[MappingVersion]] = {}
-_RULES: dict[Any, dict[tuple[str, str, str], MappingRule]] = {}
+_RULES: dict[tuple[Any, Any], dict[tuple[str, str, str], MappingRule]] = {}
 _CACHE_LIMIT = 512
 
 
@@ -99,9 +100,10 @@ class RuleBook:
         """Load a version's rules (one query).
 
         With ``cached=True`` an ACTIVE version's rules are remembered per process by version id
-        (an active version's rules never change); each call still gets a book of its own, with an
-        empty ``missing`` list. A draft is always read afresh."""
-        rules = _RULES.get(version.pk) if cached else None
+        and activation time (an active version's rules never change); each call still gets a book
+        of its own, with an empty ``missing`` list. A draft is always read afresh."""
+        key = (version.pk, version.activated_at)  # an activation rolled back and redone is another
+        rules = _RULES.get(key) if cached else None
         if rules is None:
             rules = {
                 (r.kind, r.match_field, r.match_value.lower()): r
@@ -110,7 +112,7 @@ class RuleBook:
             if cached and version.status == MappingVersionStatus.ACTIVE:
                 if len(_RULES) >= _CACHE_LIMIT:
                     _RULES.clear()
-                _RULES[version.pk] = rules
+                _RULES[key] = rules
         return cls(
             version=version,
             discount_mode=version.mapping_set.discount_mode,
