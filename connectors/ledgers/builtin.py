@@ -9,13 +9,15 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from connectors.base import (
     ClosedPeriod,
     ConnectionCheck,
+    ConnectorError,
     LedgerTarget,
     Permanent,
     PostingDocument,
@@ -54,8 +56,8 @@ class BuiltinLedger(LedgerTarget):
             bool(accounts), message, {"accounts": len(accounts), "tax_codes": len(tax_codes)}
         )
 
-    def _result(self, entry: object) -> PostResult:
-        return PostResult(remote_id=str(entry.pk), remote_number=f"BK-{entry.number:06d}")  # type: ignore[attr-defined]
+    def _result(self, entry: Any) -> PostResult:
+        return PostResult(remote_id=str(entry.pk), remote_number=f"BK-{entry.number:06d}")
 
     def lookup(self, doc: PostingDocument) -> PostResult | None:
         """Find a document by our reference."""
@@ -70,63 +72,150 @@ class BuiltinLedger(LedgerTarget):
         """Write the document; a repeated key or reference returns the first document (no duplicate)."""
         from integrator.models import BookEntry, BookLine, LedgerAccount, LedgerConnection
 
-        functional = [ln.functional() for ln in doc.lines]
-        if sum((d for d, _ in functional), Decimal(0)) != sum((c for _, c in functional), Decimal(0)):
-            raise Permanent(f"{doc.reference} does not balance in the functional currency")
-        single = len({ln.currency or doc.currency for ln in doc.lines}) == 1
-        if single and doc.total_debit() != doc.total_credit():
-            raise Permanent(f"{doc.reference} does not balance: {doc.total_debit()} <> {doc.total_credit()}")
         conn = LedgerConnection.objects.get(pk=self.config.connection_id)
-        if conn.lock_date is not None and doc.date <= conn.lock_date:
-            raise ClosedPeriod(f"the books are closed up to {conn.lock_date}", vendor_code="closed_period")
         known = set(LedgerAccount.objects.filter(connection=conn, active=True).values_list("code", flat=True))
-        unknown = sorted({ln.account_code for ln in doc.lines} - known)
-        if unknown:
-            raise Permanent(
-                f"unknown or inactive account(s): {', '.join(unknown)}", vendor_code="unknown_account"
-            )
-        existing = BookEntry.objects.filter(connection=conn, idempotency_key=doc.idempotency_key).first()
-        if existing is None:
-            existing = BookEntry.objects.filter(connection=conn, reference=doc.reference).first()
+        self._check(doc, conn, known)
+        existing = None
+        for found in BookEntry.objects.filter(connection=conn).filter(
+            Q(idempotency_key=doc.idempotency_key) | Q(reference=doc.reference)
+        ):
+            if existing is None or found.idempotency_key == doc.idempotency_key:
+                existing = found  # the key's document first, else the reference's
         if existing is not None:
             return self._result(existing)
         try:
             with transaction.atomic():
                 LedgerConnection.objects.select_for_update().filter(pk=conn.pk).first()
                 number = (BookEntry.objects.filter(connection=conn).aggregate(n=Max("number"))["n"] or 0) + 1
-                entry = BookEntry.objects.create(
-                    connection=conn,
-                    number=number,
-                    reference=doc.reference,
-                    idempotency_key=doc.idempotency_key,
-                    kind=doc.kind,
-                    date=doc.date,
-                    currency=doc.currency,
-                    functional_currency=conn.functional_currency,
-                    exchange_rate=doc.exchange_rate,
-                    memo=doc.memo,
-                )
-                BookLine.objects.bulk_create(
-                    BookLine(
-                        entry=entry,
-                        account_code=ln.account_code,
-                        description=ln.description[:255],
-                        debit=ln.debit,
-                        credit=ln.credit,
-                        currency=ln.currency or doc.currency,
-                        functional_debit=ln.functional()[0],
-                        functional_credit=ln.functional()[1],
-                        tax_code=ln.tax_code,
-                    )
-                    for ln in doc.lines
-                )
+                entry = self._entry(conn, doc, number)
+                entry.save(force_insert=True)
+                BookLine.objects.bulk_create(self._lines(entry, doc))
         except IntegrityError:
             # A concurrent post of the same document won the race: answer with its result.
-            found = self.lookup(doc)
-            if found is None:
+            found_now = self.lookup(doc)
+            if found_now is None:
                 raise
-            return found
+            return found_now
         return self._result(entry)
+
+    def post_batch(self, docs: list[PostingDocument]) -> list[PostResult | ConnectorError]:
+        """Write several documents in one transaction, with per-document results in order.
+
+        The same checks and the same answers as :meth:`post` one by one (a repeated key or
+        reference returns the first document; an unbalanced document or an unknown account is
+        refused on its own), with the reads shared: the connection and its chart once, the
+        documents already written in one query, and the numbers allocated once for the batch
+        (``MAX(number)`` under the connection's row lock, which every writer of these books takes).
+        A batch that meets a concurrent writer of one of its documents (a unique key) is rolled
+        back and written one document at a time, as :meth:`post` resolves such races."""
+        from integrator.models import BookEntry, BookLine, LedgerAccount, LedgerConnection
+
+        conn = LedgerConnection.objects.get(pk=self.config.connection_id)
+        known = set(LedgerAccount.objects.filter(connection=conn, active=True).values_list("code", flat=True))
+        results: list[PostResult | ConnectorError | None] = [None] * len(docs)
+        todo: list[tuple[int, PostingDocument]] = []
+        for i, doc in enumerate(docs):
+            try:
+                self._check(doc, conn, known)
+            except ConnectorError as exc:
+                results[i] = exc
+                continue
+            todo.append((i, doc))
+        if todo:
+            keys = [doc.idempotency_key for _, doc in todo]
+            references = [doc.reference for _, doc in todo]
+            by_key: dict[str, Any] = {}
+            by_reference: dict[str, Any] = {}
+            for entry in BookEntry.objects.filter(connection=conn).filter(
+                Q(idempotency_key__in=keys) | Q(reference__in=references)
+            ):
+                by_key.setdefault(entry.idempotency_key, entry)
+                by_reference.setdefault(entry.reference, entry)
+            new: list[tuple[int, PostingDocument]] = []
+            for i, doc in todo:
+                found = by_key.get(doc.idempotency_key) or by_reference.get(doc.reference)
+                if found is not None:
+                    results[i] = self._result(found)
+                else:
+                    new.append((i, doc))
+            if new:
+                try:
+                    with transaction.atomic():
+                        LedgerConnection.objects.select_for_update().filter(pk=conn.pk).first()
+                        last = BookEntry.objects.filter(connection=conn).aggregate(n=Max("number"))["n"] or 0
+                        entries = [
+                            self._entry(conn, doc, last + n) for n, (_, doc) in enumerate(new, start=1)
+                        ]
+                        BookEntry.objects.bulk_create(entries)
+                        BookLine.objects.bulk_create(
+                            line for entry, (_, doc) in zip(entries, new, strict=True)
+                            for line in self._lines(entry, doc)
+                        )  # fmt: skip
+                except IntegrityError:
+                    for i, doc in new:
+                        try:
+                            results[i] = self.post(doc)
+                        except ConnectorError as exc:
+                            results[i] = exc
+                else:
+                    for entry, (i, _) in zip(entries, new, strict=True):
+                        results[i] = self._result(entry)
+        return [r for r in results if r is not None]
+
+    def _check(self, doc: PostingDocument, conn: Any, known: set[str]) -> None:
+        """Refuse what the books cannot take: unbalanced, in a closed period, unknown accounts."""
+        functional = [ln.functional() for ln in doc.lines]
+        if sum((d for d, _ in functional), Decimal(0)) != sum((c for _, c in functional), Decimal(0)):
+            raise Permanent(f"{doc.reference} does not balance in the functional currency")
+        single = len({ln.currency or doc.currency for ln in doc.lines}) == 1
+        if single and doc.total_debit() != doc.total_credit():
+            raise Permanent(f"{doc.reference} does not balance: {doc.total_debit()} <> {doc.total_credit()}")
+        lock_date = conn.lock_date
+        if lock_date is not None and doc.date <= lock_date:
+            raise ClosedPeriod(f"the books are closed up to {lock_date}", vendor_code="closed_period")
+        unknown = sorted({ln.account_code for ln in doc.lines} - known)
+        if unknown:
+            raise Permanent(
+                f"unknown or inactive account(s): {', '.join(unknown)}", vendor_code="unknown_account"
+            )
+
+    @staticmethod
+    def _entry(conn: Any, doc: PostingDocument, number: int) -> Any:
+        """The book entry of a document (unsaved)."""
+        from integrator.models import BookEntry
+
+        return BookEntry(
+            connection=conn,
+            number=number,
+            reference=doc.reference,
+            idempotency_key=doc.idempotency_key,
+            kind=doc.kind,
+            date=doc.date,
+            currency=doc.currency,
+            functional_currency=conn.functional_currency,
+            exchange_rate=doc.exchange_rate,
+            memo=doc.memo,
+        )
+
+    @staticmethod
+    def _lines(entry: Any, doc: PostingDocument) -> list[Any]:
+        """The book lines of a document (unsaved)."""
+        from integrator.models import BookLine
+
+        return [
+            BookLine(
+                entry=entry,
+                account_code=ln.account_code,
+                description=ln.description[:255],
+                debit=ln.debit,
+                credit=ln.credit,
+                currency=ln.currency or doc.currency,
+                functional_debit=ln.functional()[0],
+                functional_credit=ln.functional()[1],
+                tax_code=ln.tax_code,
+            )
+            for ln in doc.lines
+        ]
 
     def fetch_accounts(self) -> list[RemoteAccount]:
         """The chart of accounts kept locally."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from integrator.choices import MappingVersionStatus, RuleKind
 
@@ -104,3 +107,39 @@ class MappingRule(models.Model):
     def __str__(self) -> str:
         target = self.match_value or "*"
         return f"{self.kind} {self.match_field}={target} -> {self.account_id}"
+
+
+def _touch_channel(channel_id: Any) -> None:
+    """Give the channel a new ``updated_at``: the stamp that per-process caches of the versions in
+    force are keyed with (``integrator.services.mappings.version_in_force``), so every process
+    reloads them after a mapping set, version or rule changes (in the same database transaction)."""
+    from django.utils import timezone
+
+    from integrator.models.channels import Channel
+
+    Channel.objects.filter(pk=channel_id).update(updated_at=timezone.now())
+
+
+@receiver([post_save, post_delete], sender=MappingSet)
+def _mapping_set_changed(sender: type, instance: MappingSet, **kwargs: object) -> None:
+    _touch_channel(instance.channel_id)
+
+
+@receiver([post_save, post_delete], sender=MappingVersion)
+def _mapping_version_changed(sender: type, instance: MappingVersion, **kwargs: object) -> None:
+    channel_id = (
+        MappingSet.objects.filter(pk=instance.mapping_set_id).values_list("channel_id", flat=True).first()
+    )
+    if channel_id is not None:
+        _touch_channel(channel_id)
+
+
+@receiver([post_save, post_delete], sender=MappingRule)
+def _mapping_rule_changed(sender: type, instance: MappingRule, **kwargs: object) -> None:
+    channel_id = (
+        MappingVersion.objects.filter(pk=instance.version_id)
+        .values_list("mapping_set__channel_id", flat=True)
+        .first()
+    )
+    if channel_id is not None:
+        _touch_channel(channel_id)

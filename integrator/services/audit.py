@@ -9,6 +9,7 @@ single writer elsewhere) so the chain never forks.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from django.utils import timezone
 from integrator.middleware import current_request_id
 from integrator.models import AuditEvent
 
-__all__ = ["GENESIS_HASH", "canonical_row", "compute_hash", "record", "snapshot"]
+__all__ = ["GENESIS_HASH", "canonical_row", "compute_hash", "record", "record_many", "snapshot"]
 
 GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_ID = 0x1A0D17  # any constant shared by every writer
@@ -81,28 +82,82 @@ def record(
     actor_label: str = "",
     occurred_at: datetime | None = None,
 ) -> AuditEvent:
-    """Append one audit row (call inside the caller's transaction)."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_ID])
-        last = AuditEvent.objects.order_by("-id").values_list("row_hash", flat=True).first()
-        user = actor if getattr(actor, "is_authenticated", False) else None
-        row = AuditEvent(
-            occurred_at=occurred_at or timezone.now(),
-            actor=user,
-            actor_label=actor_label or (user.get_username() if user else "system"),
-            action=action,
-            object_type=object_type or (obj._meta.label if obj is not None else ""),
-            object_id=object_id or (str(obj.pk) if obj is not None else ""),
-            object_repr=(str(obj)[:200] if obj is not None else ""),
-            before=json.loads(json.dumps(before, default=_json_default)) if before is not None else None,
-            after=json.loads(json.dumps(after, default=_json_default)) if after is not None else None,
-            request_id=current_request_id(),
-            prev_hash=last or GENESIS_HASH,
-        )
-        # Round-trip the time through the database's precision before hashing.
-        row.occurred_at = row.occurred_at.replace(microsecond=row.occurred_at.microsecond)
+    """Append one audit row (call inside the caller's transaction).
+
+    No savepoint of its own: the row commits or rolls back with the caller's change, and an error
+    here propagates and rolls the caller's transaction back with it (outside any transaction the
+    block is a transaction of its own, which the advisory lock needs)."""
+    with transaction.atomic(savepoint=False):
+        last = _lock_chain()
+        row = _row(action, obj=obj, object_type=object_type, object_id=object_id, before=before, after=after,
+                   actor=actor, actor_label=actor_label, occurred_at=occurred_at)  # fmt: skip
+        row.prev_hash = last
         row.row_hash = compute_hash(row.prev_hash, row)
         row.save()
         return row
+
+
+def record_many(rows: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append several audit rows at once, chained in the order given (call inside the caller's
+    transaction): one lock, one read of the chain's head and one insert for the lot, where
+    :func:`record` per row costs all three each time. Each dict holds :func:`record`'s keyword
+    arguments (``action`` included). The rows are exactly what :func:`record` would have written
+    one after the other."""
+    if not rows:
+        return []
+    with transaction.atomic(savepoint=False):
+        prev = _lock_chain()
+        made = []
+        for fields in rows:
+            row = _row(**fields)
+            row.prev_hash = prev
+            row.row_hash = prev = compute_hash(row.prev_hash, row)
+            made.append(row)
+        # One INSERT: the ids come from the sequence in the order of the rows, and the chain's lock
+        # keeps every other writer out until this transaction ends.
+        saved = AuditEvent.objects.bulk_create(made)
+        ids = [row.pk for row in saved]
+        if any(a is None or b is None or a >= b for a, b in itertools.pairwise(ids)):
+            # The chain is read in id order: never commit rows whose ids disagree with it.
+            raise RuntimeError("audit rows were not numbered in the order of their chain")
+        return saved
+
+
+def _lock_chain() -> str:
+    """Take the chain's lock (until the transaction ends) and return the hash of its last row."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_ID])
+    last = AuditEvent.objects.order_by("-id").values_list("row_hash", flat=True).first()
+    return last or GENESIS_HASH
+
+
+def _row(
+    action: str,
+    *,
+    obj: Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    actor: Any = None,
+    actor_label: str = "",
+    occurred_at: datetime | None = None,
+) -> AuditEvent:
+    """An unsaved audit row (without its place in the chain)."""
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    row = AuditEvent(
+        occurred_at=occurred_at or timezone.now(),
+        actor=user,
+        actor_label=actor_label or (user.get_username() if user else "system"),
+        action=action,
+        object_type=object_type or (obj._meta.label if obj is not None else ""),
+        object_id=object_id or (str(obj.pk) if obj is not None else ""),
+        object_repr=(str(obj)[:200] if obj is not None else ""),
+        before=json.loads(json.dumps(before, default=_json_default)) if before is not None else None,
+        after=json.loads(json.dumps(after, default=_json_default)) if after is not None else None,
+        request_id=current_request_id(),
+    )
+    # Round-trip the time through the database's precision before hashing.
+    row.occurred_at = row.occurred_at.replace(microsecond=row.occurred_at.microsecond)
+    return row

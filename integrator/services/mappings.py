@@ -20,13 +20,57 @@ from integrator.services import audit
 __all__ = [
     "RuleBook",
     "activate_version",
+    "clear_mapping_cache",
     "create_version",
     "version_in_force",
 ]
 
+#: Per process: the active versions of a (channel, connection), keyed with the channel's
+#: ``updated_at``, and the rules of an active version, keyed by its id and activation time (see
+#: :func:`version_in_force`).
+_ACTIVE_VERSIONS: dict[tuple[Any, Any, Any], list[MappingVersion]] = {}
+_RULES: dict[tuple[Any, Any], dict[tuple[str, str, str], MappingRule]] = {}
+_CACHE_LIMIT = 512
 
-def version_in_force(channel: Channel, connection: LedgerConnection, on: date) -> MappingVersion | None:
-    """The active version with the latest effective date on or before ``on``."""
+
+def clear_mapping_cache() -> None:
+    """Forget every cached version list and rule book of this process."""
+    _ACTIVE_VERSIONS.clear()
+    _RULES.clear()
+
+
+def version_in_force(
+    channel: Channel, connection: LedgerConnection, on: date, *, cached: bool = False
+) -> MappingVersion | None:
+    """The active version with the latest effective date on or before ``on``.
+
+    With ``cached=True`` (the spine: 500 sales of one channel load the versions once) the active
+    versions of the (channel, connection) are remembered per process, keyed with the channel's
+    ``updated_at`` as the caller loaded it. That stamp is the invalidation: activating a version
+    (and any save or delete of a mapping set, version or rule) touches the channel in the same
+    database transaction (``integrator.models.mappings``), so a process that reads the channel row
+    after the activation committed sees a new stamp and reloads; one that read it before could not
+    have seen the new version anyway. Active versions are never edited (only drafts are), so the
+    versions and their rules need no other invalidation. The caller must pass a channel loaded in
+    its own transaction (``advance_transaction`` does: it locks the transaction with its channel).
+    """
+    if cached:
+        key = (channel.pk, connection.pk, channel.updated_at)
+        versions = _ACTIVE_VERSIONS.get(key)
+        if versions is None:
+            versions = list(
+                MappingVersion.objects.filter(
+                    mapping_set__channel_id=channel.pk,
+                    mapping_set__connection_id=connection.pk,
+                    status=MappingVersionStatus.ACTIVE,
+                )
+                .select_related("mapping_set__channel")
+                .order_by("-effective_from", "-number")
+            )
+            if len(_ACTIVE_VERSIONS) >= _CACHE_LIMIT:
+                _ACTIVE_VERSIONS.clear()
+            _ACTIVE_VERSIONS[key] = versions
+        return next((v for v in versions if v.effective_from <= on), None)
     return (
         MappingVersion.objects.filter(
             mapping_set__channel=channel,
@@ -52,12 +96,23 @@ class RuleBook:
     fees_at_sale: bool = False
 
     @classmethod
-    def load(cls, version: MappingVersion) -> RuleBook:
-        """Load a version's rules (one query)."""
-        rules = {
-            (r.kind, r.match_field, r.match_value.lower()): r
-            for r in version.rules.select_related("account", "tax_code")
-        }
+    def load(cls, version: MappingVersion, *, cached: bool = False) -> RuleBook:
+        """Load a version's rules (one query).
+
+        With ``cached=True`` an ACTIVE version's rules are remembered per process by version id
+        and activation time (an active version's rules never change); each call still gets a book
+        of its own, with an empty ``missing`` list. A draft is always read afresh."""
+        key = (version.pk, version.activated_at)  # an activation rolled back and redone is another
+        rules = _RULES.get(key) if cached else None
+        if rules is None:
+            rules = {
+                (r.kind, r.match_field, r.match_value.lower()): r
+                for r in version.rules.select_related("account", "tax_code")
+            }
+            if cached and version.status == MappingVersionStatus.ACTIVE:
+                if len(_RULES) >= _CACHE_LIMIT:
+                    _RULES.clear()
+                _RULES[key] = rules
         return cls(
             version=version,
             discount_mode=version.mapping_set.discount_mode,
@@ -140,6 +195,8 @@ def activate_version(version: MappingVersion, *, actor: Any = None) -> MappingVe
         if getattr(actor, "is_authenticated", False):
             locked.approved_by = actor
         locked.save(update_fields=["status", "activated_at", "approved_by"])
+        # The stamp every process's cache of versions in force is keyed with (version_in_force).
+        Channel.objects.filter(pk=locked.mapping_set.channel_id).update(updated_at=timezone.now())
         audit.record(
             "mapping_version.activated",
             obj=locked,

@@ -268,10 +268,11 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
         if reasons:
             return _set_status(txn, TransactionStatus.INVALID, reasons, actor)
         assert connection is not None
-        previous = _previous_entry(txn)
+        # A first revision has no entry of an earlier revision to reverse (revisions only grow).
+        previous = _previous_entry(txn) if txn.revision > 1 else None
         if previous is not None:
             _reverse(previous, channel)
-        version = version_in_force(channel, connection, txn.business_date)
+        version = version_in_force(channel, connection, txn.business_date, cached=True)
         if version is None:
             return _set_status(
                 txn,
@@ -279,7 +280,7 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
                 [f"no approved mapping in force on {txn.business_date} for {channel.name}"],
                 actor,
             )
-        book = RuleBook.load(version)
+        book = RuleBook.load(version, cached=True)
         functional = connection.functional_currency
         try:
             lots = _settlement_lots(channel, doc, functional) if isinstance(doc, Payout) else None
@@ -326,12 +327,12 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
             rate_provider=quote.provider,
             rate_date=quote.day,
         )
+        entry.connection = connection  # loaded with the transaction: no second read
         if channel.posting_mode == PostingMode.PER_TRANSACTION:
             create_posting(entry)
             status = TransactionStatus.JOURNALED
         else:
             status = TransactionStatus.SUMMARISED
-        txn = _set_status(txn, status, [], actor)
         if isinstance(doc, Sale | Payment | Invoice):
             waiting = list(
                 Transaction.objects.filter(
@@ -343,6 +344,8 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
             )
             if waiting:
                 transaction.on_commit(lambda: [advance_transaction(pk) for pk in waiting])
+        # Last before commit: the audit append holds the chain's lock until the commit.
+        txn = _set_status(txn, status, [], actor)
     return txn
 
 

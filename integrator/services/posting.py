@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from connectors.base import (
@@ -47,7 +47,14 @@ from connectors.base import (
 from integrator.canonical import Party
 from integrator.choices import EntryKind, LockPolicy, PostingState, TransactionKind, TransactionStatus
 from integrator.failpoints import failpoint
-from integrator.models import JournalEntry, LedgerConnection, Posting, PostingAttempt, Transaction
+from integrator.models import (
+    JournalEntry,
+    JournalLine,
+    LedgerConnection,
+    Posting,
+    PostingAttempt,
+    Transaction,
+)
 from integrator.services import audit
 from integrator.services.ledger_refs import DbRefStore
 from reconciliation.services.settling import POSTED, settle_exceptions
@@ -240,6 +247,21 @@ def _related(entry: JournalEntry, source: dict[str, Any]) -> dict[str, Any]:
     return related
 
 
+def _entry_lines(entry: JournalEntry) -> Any:
+    """The entry's lines with their accounts and tax codes (prefetched by a batch, else read)."""
+    if "lines" in getattr(entry, "_prefetched_objects_cache", {}):
+        return entry.lines.all()
+    return entry.lines.select_related("account", "tax_code")
+
+
+def _prefetch_lines(postings: list[Posting]) -> None:
+    """Read the lines of a batch's entries in one query (see :func:`_entry_lines`)."""
+    prefetch_related_objects(
+        [p.entry for p in postings],
+        Prefetch("lines", queryset=JournalLine.objects.select_related("account", "tax_code")),
+    )
+
+
 def build_posting_document(posting: Posting) -> PostingDocument:
     """The connector-facing document for a posting, from our journal (no ORM objects leak).
 
@@ -265,7 +287,7 @@ def build_posting_document(posting: Posting) -> PostingDocument:
             functional_credit=ln.functional_credit,
             currency="" if ln.currency == entry.currency else ln.currency,
         )
-        for ln in entry.lines.select_related("account", "tax_code")
+        for ln in _entry_lines(entry)
     )
     kind = entry.kind if entry.kind in ("summary", "reversal", "manual") else (txn.kind if txn else "manual")
     related = _related(entry, source)
@@ -303,13 +325,18 @@ def circuit_state(connection: LedgerConnection) -> str:
     return "half_open"
 
 
-def _circuit_allows(connection_id: Any, posting_id: Any, now: Any) -> bool:
+def _circuit_allows(
+    connection_id: Any, posting_id: Any, now: Any, circuit: tuple[int, Any] | None = None
+) -> bool:
     """Whether a posting of this connection may be sent now. While the circuit is open nothing is
     sent (the posting waits until the period ends); when the period ends exactly one worker wins
-    the probe (compare-and-set on ``circuit_open_until``) and re-opens the period for the others."""
-    failures, open_until = LedgerConnection.objects.values_list("circuit_failures", "circuit_open_until").get(
-        pk=connection_id
-    )
+    the probe (compare-and-set on ``circuit_open_until``) and re-opens the period for the others.
+    ``circuit`` is (failures, open until) when the caller has just read them."""
+    if circuit is None:
+        circuit = LedgerConnection.objects.values_list("circuit_failures", "circuit_open_until").get(
+            pk=connection_id
+        )
+    failures, open_until = circuit
     if failures < settings.CIRCUIT_FAILURE_THRESHOLD:
         return True
     if open_until is not None and open_until > now:
@@ -359,24 +386,53 @@ def _record_circuit(connection_id: Any, *, failed: bool) -> None:
         )
 
 
+#: What sending a claimed posting reads: loaded with the claim, never again.
+_SEND_RELATED = ("connection", "entry", "entry__transaction", "entry__reverses")
+
+
+def _claimable(now: Any) -> Any:
+    """Postings that may be claimed now (a disabled ledger connection sends nothing: its
+    postings wait until it is enabled again)."""
+    return Posting.objects.filter(state__in=CLAIMABLE, next_attempt_at__lte=now, connection__active=True)
+
+
+def _mark_claimed(posting: Posting, now: Any) -> None:
+    """What the claim's UPDATE wrote, on the instance read just before it."""
+    posting.state = PostingState.SENDING
+    posting.lease_until = now + timedelta(seconds=settings.POSTING_LEASE_SECONDS)
+    posting.attempts += 1
+    posting.updated_at = now
+
+
+def _new_attempt(posting: Posting, current: str, now: Any, worker: str) -> PostingAttempt:
+    return PostingAttempt(
+        posting=posting,
+        number=posting.attempts,
+        action="lookup" if current == PostingState.UNCERTAIN else "send",
+        started_at=now,
+        worker=worker[:80],
+    )
+
+
 def _claim(posting_id: Any, worker: str) -> tuple[Posting, PostingAttempt, bool] | None:
-    """Compare-and-set claim with a lease. Returns (posting, attempt, needs_lookup) or None."""
+    """Compare-and-set claim with a lease. Returns (posting, attempt, needs_lookup) or None.
+
+    The row is read once, with its connection (the circuit) and what sending needs; the
+    compare-and-set is on the state and the attempt count read, so the instance is exactly what the
+    UPDATE leaves (every claim raises the count; a deferral that gives it back also moves the
+    next attempt time past ``now``)."""
     now = timezone.now()
     with transaction.atomic():
-        # A disabled ledger connection sends nothing: its postings wait until it is enabled again.
-        row = (
-            Posting.objects.filter(
-                pk=posting_id, state__in=CLAIMABLE, next_attempt_at__lte=now, connection__active=True
-            )
-            .values_list("state", "connection_id")
-            .first()
-        )
-        if row is None:
+        posting = _claimable(now).select_related(*_SEND_RELATED).filter(pk=posting_id).first()
+        if posting is None:
             return None
-        current, connection_id = row
-        if not _circuit_allows(connection_id, posting_id, now):
+        current = posting.state
+        circuit = (posting.connection.circuit_failures, posting.connection.circuit_open_until)
+        if not _circuit_allows(posting.connection_id, posting_id, now, circuit):
             return None
-        won = Posting.objects.filter(pk=posting_id, state=current, next_attempt_at__lte=now).update(
+        won = Posting.objects.filter(
+            pk=posting_id, state=current, attempts=posting.attempts, next_attempt_at__lte=now
+        ).update(
             state=PostingState.SENDING,
             lease_until=now + timedelta(seconds=settings.POSTING_LEASE_SECONDS),
             attempts=F("attempts") + 1,
@@ -384,18 +440,70 @@ def _claim(posting_id: Any, worker: str) -> tuple[Posting, PostingAttempt, bool]
         )
         if not won:
             return None
-        posting = Posting.objects.select_related("connection", "entry", "entry__transaction").get(
-            pk=posting_id
-        )
-        needs_lookup = current == PostingState.UNCERTAIN
-        attempt = PostingAttempt.objects.create(
-            posting=posting,
-            number=posting.attempts,
-            action="lookup" if needs_lookup else "send",
-            started_at=now,
-            worker=worker[:80],
-        )
-    return posting, attempt, needs_lookup
+        _mark_claimed(posting, now)
+        attempt = _new_attempt(posting, current, now, worker)
+        attempt.save(force_insert=True)
+    return posting, attempt, current == PostingState.UNCERTAIN
+
+
+class _LostRace(Exception):
+    """A batch claim did not win every row it meant to: roll it back and claim one by one."""
+
+
+def _claim_many(posting_ids: list[Any], worker: str) -> list[tuple[Posting, PostingAttempt, bool]]:
+    """Claim several postings in one transaction: one read (``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL, so rows another worker is claiming are left to it), one compare-and-set UPDATE per
+    state read and one insert of the attempt rows, where :func:`_claim` costs all of that per
+    posting. Each UPDATE must move every row it targets (rows this transaction locked cannot have
+    changed); if one does not (a race on a database without row locks), the whole claim is rolled
+    back and the postings are claimed one by one. So is a batch whose connection's circuit is not
+    closed: :func:`_claim` decides those (waits, or exactly one probe). Returns in the given order."""
+    now = timezone.now()
+    claimed: list[tuple[Posting, PostingAttempt, bool]] = []
+    one_by_one: list[Any] = []
+    try:
+        with transaction.atomic():
+            rows = list(
+                _claimable(now)
+                .select_for_update(skip_locked=True, of=("self",))
+                .select_related(*_SEND_RELATED)
+                .filter(pk__in=posting_ids)
+            )
+            threshold = settings.CIRCUIT_FAILURE_THRESHOLD
+            closed = [p for p in rows if p.connection.circuit_failures < threshold]
+            one_by_one = [p.pk for p in rows if p.connection.circuit_failures >= threshold]
+            groups: dict[tuple[str, int], list[Posting]] = {}
+            for p in closed:
+                groups.setdefault((p.state, p.attempts), []).append(p)
+            for (current, count), group in groups.items():
+                # Compare-and-set on what was read (state and attempt count), as _claim does.
+                won = Posting.objects.filter(
+                    pk__in=[p.pk for p in group], state=current, attempts=count, next_attempt_at__lte=now
+                ).update(
+                    state=PostingState.SENDING,
+                    lease_until=now + timedelta(seconds=settings.POSTING_LEASE_SECONDS),
+                    attempts=F("attempts") + 1,
+                    updated_at=now,
+                )
+                if won != len(group):
+                    raise _LostRace
+            attempts = []
+            for p in closed:
+                current = p.state
+                _mark_claimed(p, now)
+                attempt = _new_attempt(p, current, now, worker)
+                attempts.append(attempt)
+                claimed.append((p, attempt, current == PostingState.UNCERTAIN))
+            PostingAttempt.objects.bulk_create(attempts)
+    except _LostRace:
+        return [c for c in (_claim(pk, worker) for pk in posting_ids) if c is not None]
+    for pk in one_by_one:
+        single = _claim(pk, worker)
+        if single is not None:
+            claimed.append(single)
+    order = {pk: i for i, pk in enumerate(posting_ids)}
+    claimed.sort(key=lambda c: order.get(c[0].pk, len(order)))
+    return claimed
 
 
 def _document_summary(doc: PostingDocument) -> dict[str, Any]:
@@ -471,6 +579,76 @@ def _finish_posted(posting: Posting, attempt: PostingAttempt, result: PostResult
             after={"remote_id": result.remote_id, "reference": posting.entry.reference, "outcome": outcome},
             actor_label=attempt.worker or "worker",
         )
+
+
+def _finish_posted_many(posted: list[tuple[Posting, PostingAttempt, PostResult]], outcome: str) -> None:
+    """:func:`_finish_posted` for a batch, in one transaction: the same rows written and the same
+    audit rows appended (one per posting, chained in order), with one statement per kind of write
+    instead of one per posting. Settling reconciliation exceptions stays per entry."""
+    if not posted:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        for connection_id in dict.fromkeys(p.connection_id for p, _, _ in posted):
+            _record_circuit(connection_id, failed=False)
+        for posting, attempt, result in posted:
+            posting.state = PostingState.POSTED
+            posting.remote_id = result.remote_id[:120]
+            posting.remote_number = result.remote_number[:120]
+            posting.posted_at = now
+            posting.lease_until = None
+            posting.last_error = posting.error_class = ""
+            posting.updated_at = now
+            attempt.finished_at = now
+            attempt.outcome = outcome
+            attempt.response = {"remote_id": result.remote_id, "number": result.remote_number,
+                                "raw": _jsonable(result.raw)}  # fmt: skip
+        Posting.objects.bulk_update(
+            [p for p, _, _ in posted],
+            ["state", "remote_id", "remote_number", "posted_at", "lease_until", "last_error", "error_class",
+             "updated_at"],
+        )  # fmt: skip
+        PostingAttempt.objects.bulk_update([a for _, a, _ in posted], ["finished_at", "outcome", "response"])
+        by_revision: dict[int, list[Any]] = {}
+        for posting, _, _ in posted:
+            entry = posting.entry
+            if entry.transaction_id is not None and not entry.reverses_id:
+                by_revision.setdefault(entry.transaction_revision or 0, []).append(entry.transaction_id)
+        for revision, txn_ids in by_revision.items():
+            Transaction.objects.filter(pk__in=txn_ids, revision=revision).update(
+                status=TransactionStatus.POSTED
+            )
+        summaries = [p.entry for p, _, _ in posted if p.entry.kind == EntryKind.SUMMARY]
+        if summaries:
+            Transaction.objects.filter(journal_entries__summary__in=summaries).update(
+                status=TransactionStatus.POSTED
+            )
+        # Documents waiting for these (payments of an invoice) may go now.
+        for connection_id in dict.fromkeys(p.connection_id for p, _, _ in posted):
+            Posting.objects.filter(
+                connection_id=connection_id, state=PostingState.PENDING, error_class="Deferred"
+            ).update(next_attempt_at=now)
+        for posting, _, result in posted:
+            settle_exceptions(posting.entry, event=POSTED, detail=result.remote_number or result.remote_id)
+        from integrator.tasks import enqueue
+
+        for posting, _, _ in posted:
+            if "read_back" in ledger_target_class(posting.connection.platform).capabilities:
+                pk = str(posting.pk)
+                transaction.on_commit(lambda pk=pk: enqueue("integrator.tasks.verify_posting", pk))  # type: ignore[misc]
+        audit.record_many(
+            [
+                {
+                    "action": "posting.posted",
+                    "object_type": "integrator.Posting",
+                    "object_id": str(posting.pk),
+                    "after": {"remote_id": result.remote_id, "reference": posting.entry.reference,
+                              "outcome": outcome},
+                    "actor_label": attempt.worker or "worker",
+                }
+                for posting, attempt, result in posted
+            ]
+        )  # fmt: skip
 
 
 def _finish_failed(
@@ -577,9 +755,14 @@ def _send_claimed(posting: Posting, attempt: PostingAttempt, needs_lookup: bool)
 
 def send_postings_batch(posting_ids: list[Any], worker: str = "") -> int:
     """Claim several postings of ONE connection and send them in one batch call (QuickBooks
-    ``/batch``, Xero many invoices per PUT) with per-item results. Postings whose last outcome was
-    uncertain are looked up one by one first. Returns how many were handled."""
-    claimed = [c for c in (_claim(pk, worker) for pk in posting_ids) if c is not None]
+    ``/batch``, Xero many invoices per PUT, the built-in ledger's one transaction) with per-item
+    results. Postings whose last outcome was uncertain are looked up one by one first. Returns how
+    many were handled.
+
+    The database work is batched too: one claim for the lot (:func:`_claim_many`), one read of
+    the entries' lines, one write of what each attempt sends, and one transaction recording what
+    posted (:func:`_finish_posted_many`)."""
+    claimed = _claim_many(posting_ids, worker)
     fresh: list[tuple[Posting, PostingAttempt]] = []
     for posting, attempt, needs_lookup in claimed:
         if needs_lookup:
@@ -590,16 +773,20 @@ def send_postings_batch(posting_ids: list[Any], worker: str = "") -> int:
         return len(claimed)
     ready: list[tuple[Posting, PostingAttempt]] = []
     docs: list[PostingDocument] = []
+    _prefetch_lines([p for p, _ in fresh])
     for posting, attempt in fresh:
         try:
             doc = build_posting_document(posting)
-            PostingAttempt.objects.filter(pk=attempt.pk).update(request=_document_summary(doc))
+            attempt.request = _document_summary(doc)
             _lock_date_check(posting, doc)
         except ConnectorError as exc:
             _finish_failed(posting, attempt, exc)
             continue
         docs.append(doc)
         ready.append((posting, attempt))
+    built = [a for _, a in fresh if a.request]
+    if built:
+        PostingAttempt.objects.bulk_update(built, ["request"])
     if not ready:
         return len(claimed)
     try:
@@ -621,11 +808,13 @@ def send_postings_batch(posting_ids: list[Any], worker: str = "") -> int:
     # One call, one vote for the circuit: item-level transient errors count once.
     if any(type(r) in (Retryable, Uncertain) for r in results):
         _record_circuit(ready[0][0].connection_id, failed=True)
+    posted: list[tuple[Posting, PostingAttempt, PostResult]] = []
     for (posting, attempt), result in zip(ready, results, strict=True):
         if isinstance(result, ConnectorError):
             _finish_failed(posting, attempt, result, count_for_circuit=False)
         else:
-            _finish_posted(posting, attempt, result, "posted (batch)")
+            posted.append((posting, attempt, result))
+    _finish_posted_many(posted, "posted (batch)")
     return len(claimed)
 
 
