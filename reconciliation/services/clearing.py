@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from django.db.models import Q, Sum
@@ -89,7 +90,7 @@ def _methods(channel_settings: dict[str, Any] | None) -> frozenset[str]:
 
 def takings(start: date, end: date) -> dict[tuple[Any, date, str, str], Takings]:
     """Cash and wallet takings of booked transactions, per channel, day, currency and method."""
-    booked = Transaction.objects.filter(business_date__range=(start, end)).filter(booked_filter())
+    booked = Transaction.objects.filter(business_date__range=(start, end)).filter(booked_filter(start, end))
     methods = {pk: _methods(s) for pk, s in Channel.objects.values_list("pk", "settings")}
     wanted = frozenset().union(*methods.values()) if methods else frozenset()
     found: dict[tuple[Any, date, str, str], Takings] = {}
@@ -293,7 +294,7 @@ def reconcile_payouts_and_clearing(
     return CheckOutcome(
         name=payouts.name,
         scope=payouts.scope | clearing.scope,
-        findings=[*payouts.findings, *clearing.findings],
+        findings=chain(payouts.findings, clearing.findings),
         checked=payouts.checked + clearing.checked,
         matches=payouts.matches + len(paired),
         facts={**payouts.facts, **clearing.facts},
