@@ -400,7 +400,7 @@ def _differing_documents(
                     sent[code] = _decimal(ours) or ZERO
                 if theirs is not None:
                     held[code] = _decimal(theirs) or ZERO
-            pk = Posting._meta.pk.to_python(posting_id)  # type: ignore[union-attr]
+            pk = Posting._meta.pk.to_python(posting_id)
             yield info[str(pk)], sent, (held if sent else {})
 
 

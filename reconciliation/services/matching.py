@@ -28,7 +28,14 @@ from integrator import money
 from integrator.choices import TransactionKind
 from integrator.models import Transaction
 from reconciliation.choices import ExceptionKind, MatchMethod
-from reconciliation.models import BankLine, BankStatement, Match, ReconciliationRun
+from reconciliation.models import (
+    BankAccount,
+    BankLine,
+    BankStatement,
+    ClearingMatch,
+    Match,
+    ReconciliationRun,
+)
 from reconciliation.services.checks import CHUNK, json_date
 from reconciliation.services.findings import CheckOutcome, Finding
 
@@ -61,24 +68,23 @@ def _candidate_pairs(start: date, end: date) -> Iterator[tuple[Any, ...]]:
         .values("pk", "currency", "total", "expected_date", "channel__ledger_connection_id")
         .order_by()
     )
-    lines = (
-        BankLine.objects.filter(
-            match__isnull=True,
-            clearing_match__isnull=True,  # a line that banked cash or wallet takings is no payout
-            date__range=(start - 2 * window, end + 2 * window),
-        )
-        .values("pk", "date", "amount", "currency", "bank_account__connection_id")
-        .order_by()
-    )
     p_sql, p_params = payouts.query.sql_with_params()
-    l_sql, l_params = lines.query.sql_with_params()
+    # The lines side is the table itself, so the join can use the (currency, amount) index (SQLite
+    # would otherwise scan a subquery's result once per payout).
+    line, account = BankLine._meta.db_table, BankAccount._meta.db_table
+    paired, cleared = Match._meta.db_table, ClearingMatch._meta.db_table
     sql = f"""
-    SELECT p.channel__ledger_connection_id, p.currency, p.total, p.pk, p.expected_date, l.pk, l.date
+    SELECT p.channel__ledger_connection_id, p.currency, p.total, p.pk, p.expected_date, l.id, l.date
     FROM ({p_sql}) p
-    JOIN ({l_sql}) l ON l.bank_account__connection_id = p.channel__ledger_connection_id
-        AND l.currency = p.currency AND l.amount = p.total
-    ORDER BY p.channel__ledger_connection_id, p.currency, p.total, p.expected_date, p.pk, l.date, l.pk
-    """  # noqa: S608 - the two subqueries are the ORM's, with their parameters
+    JOIN {line} l ON l.currency = p.currency AND l.amount = p.total
+    JOIN {account} ba ON ba.id = l.bank_account_id AND ba.connection_id = p.channel__ledger_connection_id
+    WHERE l.date BETWEEN %s AND %s
+      AND NOT EXISTS (SELECT 1 FROM {paired} m WHERE m.bank_line_id = l.id)
+      -- a line that banked cash or wallet takings is no payout
+      AND NOT EXISTS (SELECT 1 FROM {cleared} c WHERE c.bank_line_id = l.id)
+    ORDER BY p.channel__ledger_connection_id, p.currency, p.total, p.expected_date, p.pk, l.date, l.id
+    """  # noqa: S608 - the payouts subquery is the ORM's, table names the models', values parameters
+    l_params = [start - 2 * window, end + 2 * window]
     with connection.cursor() as cur:
         cur.execute(sql, [*p_params, *l_params])
         while rows := cur.fetchmany(CHUNK):
