@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from django.db.models import (
@@ -50,6 +51,7 @@ from reconciliation.services.findings import CheckOutcome, Finding
 
 __all__ = [
     "booked_filter",
+    "booked_parts",
     "check_channel_days",
     "check_external_readback",
     "check_invoices",
@@ -58,6 +60,7 @@ __all__ = [
     "json_date",
     "json_text",
     "reread_external_documents",
+    "unposted_parts",
 ]
 
 ZERO = Decimal(0)
@@ -88,35 +91,41 @@ def _current_entries() -> QuerySet[JournalEntry]:
     )
 
 
-def _current_entries_of(start: date, end: date) -> QuerySet[JournalEntry]:
-    """The current-revision journal entries of the transactions of a period (not correlated)."""
-    return JournalEntry.objects.filter(
-        kind=EntryKind.TRANSACTION,
-        transaction__business_date__range=(start, end),
-        transaction_revision=F("transaction__revision"),
+def _settled_entries() -> QuerySet[JournalEntry]:
+    """Current entries whose posting, or whose daily summary's posting, is posted (correlated)."""
+    return _current_entries().filter(
+        Q(posting__state=PostingState.POSTED) | Q(summary__posting__state=PostingState.POSTED)
     )
 
 
-def booked_filter(start: date | None = None, end: date | None = None) -> Q:
-    """Transactions whose current revision reached the ledger (or had nothing to post).
-
-    Given the period the filtered transactions lie in, the three tests are uncorrelated ``IN``
-    subqueries over that period's journal entries: the database builds each set once (a hash
-    semi-join) instead of probing the journal three times per transaction, which is what the
-    correlated ``EXISTS`` form (kept for callers without a period) costs when ORed together.
-    """
-    if start is None or end is None:
-        entries = _current_entries()
-        return Q(status=TransactionStatus.POSTED) & (
-            Q(Exists(entries.filter(posting__state=PostingState.POSTED)))
-            | Q(Exists(entries.filter(summary__posting__state=PostingState.POSTED)))
-            | ~Q(Exists(entries))
-        )
-    of_period = _current_entries_of(start, end)
+def booked_filter() -> Q:
+    """Transactions whose current revision reached the ledger (or had nothing to post)."""
+    entries = _current_entries()
     return Q(status=TransactionStatus.POSTED) & (
-        Q(pk__in=of_period.filter(posting__state=PostingState.POSTED).values("transaction_id"))
-        | Q(pk__in=of_period.filter(summary__posting__state=PostingState.POSTED).values("transaction_id"))
-        | ~Q(pk__in=of_period.values("transaction_id"))
+        Q(Exists(entries.filter(posting__state=PostingState.POSTED)))
+        | Q(Exists(entries.filter(summary__posting__state=PostingState.POSTED)))
+        | ~Q(Exists(entries))
+    )
+
+
+def booked_parts() -> tuple[Q, Q]:
+    """:func:`booked_filter` as two disjoint filters without an OR: posted and settled (a
+    semi-join), and posted with nothing to post (an anti-join).
+
+    ``EXISTS`` ORed together cannot become a join: the database probes the journal per
+    transaction, or, for an ``IN`` over a set too big for ``work_mem``, rescans the set per
+    transaction (quadratic). Each part alone is a hash semi- or anti-join, linear at any size;
+    the checks query each part and add up.
+    """
+    posted = Q(status=TransactionStatus.POSTED)
+    return posted & Q(Exists(_settled_entries())), posted & ~Q(Exists(_current_entries()))
+
+
+def unposted_parts() -> tuple[Q, Q]:
+    """The complement of :func:`booked_filter` as two disjoint filters without an OR: not posted,
+    and posted with a current entry that nothing posted (a semi-join and an anti-join)."""
+    return ~Q(status=TransactionStatus.POSTED), (
+        Q(status=TransactionStatus.POSTED) & Q(Exists(_current_entries())) & ~Q(Exists(_settled_entries()))
     )
 
 
@@ -155,35 +164,41 @@ def _why_unposted(row: Any) -> str:
 def check_unposted(start: date, end: date) -> CheckOutcome:
     """Transactions of the period that did not reach the ledger, with the reason in words."""
     of_period = Transaction.objects.filter(business_date__range=(start, end))
-    entries = _current_entries()
-    rows = (
-        of_period.exclude(booked_filter(start, end))
-        .annotate(
-            posting_id=Subquery(entries.values("posting__id")[:1]),
-            posting_state=Subquery(entries.values("posting__state")[:1]),
-            posting_error=Subquery(entries.values("posting__last_error")[:1]),
-            summary_state=Subquery(entries.values("summary__posting__state")[:1]),
-        )
-        .values(
-            "pk",
-            "kind",
-            "number",
-            "external_id",
-            "status",
-            "status_reasons",
-            "business_date",
-            "currency",
-            "total",
-            "channel_id",
-            "channel__name",
-            "channel__ledger_connection_id",
-            "posting_id",
-            "posting_state",
-            "posting_error",
-            "summary_state",
-        )
+    return CheckOutcome(
+        name="unposted transactions",
+        scope=Q(kind=ExceptionKind.UNPOSTED_TRANSACTION, day__range=(start, end)),
+        findings=chain.from_iterable(_unposted_findings(of_period.filter(part)) for part in unposted_parts()),
+        checked=of_period.count(),
     )
-    findings = (
+
+
+def _unposted_findings(unposted: QuerySet[Transaction]) -> Iterator[Finding]:
+    """Findings of unposted transactions, with the state of their posting (streamed)."""
+    entries = _current_entries()
+    rows = unposted.annotate(
+        posting_id=Subquery(entries.values("posting__id")[:1]),
+        posting_state=Subquery(entries.values("posting__state")[:1]),
+        posting_error=Subquery(entries.values("posting__last_error")[:1]),
+        summary_state=Subquery(entries.values("summary__posting__state")[:1]),
+    ).values(
+        "pk",
+        "kind",
+        "number",
+        "external_id",
+        "status",
+        "status_reasons",
+        "business_date",
+        "currency",
+        "total",
+        "channel_id",
+        "channel__name",
+        "channel__ledger_connection_id",
+        "posting_id",
+        "posting_state",
+        "posting_error",
+        "summary_state",
+    )
+    return (
         Finding(
             key=f"{ExceptionKind.UNPOSTED_TRANSACTION}:{r['pk']}",
             kind=ExceptionKind.UNPOSTED_TRANSACTION,
@@ -202,12 +217,6 @@ def check_unposted(start: date, end: date) -> CheckOutcome:
         )
         for r in rows.iterator(chunk_size=CHUNK)
     )
-    return CheckOutcome(
-        name="unposted transactions",
-        scope=Q(kind=ExceptionKind.UNPOSTED_TRANSACTION, day__range=(start, end)),
-        findings=findings,
-        checked=of_period.count(),
-    )
 
 
 def _signed(field: str, kind_field: str) -> Case:
@@ -219,26 +228,31 @@ def _signed(field: str, kind_field: str) -> Case:
 
 def check_channel_days(start: date, end: date) -> CheckOutcome:
     """Sales system totals against what the postings carried, per channel, day and currency."""
-    booked = Transaction.objects.filter(business_date__range=(start, end), kind__in=SALES_KINDS).filter(
-        booked_filter(start, end)
-    )
+    sales = Transaction.objects.filter(business_date__range=(start, end), kind__in=SALES_KINDS)
+    settled, nothing_to_post = (sales.filter(part) for part in booked_parts())
     key = ("channel_id", "business_date", "currency")
     source: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in booked.values(*key).annotate(total=Sum(_signed("total", "kind")), n=Count("pk")).order_by():
-        source[tuple(row[k] for k in key)] = {"total": row["total"] or ZERO, "n": row["n"]}
-    gift_cards = (
-        booked.filter(payments__kind="gift_card")
-        .values(*key)
-        .annotate(total=Sum(_signed("payments__amount", "kind")))
-        .order_by()
-    )
-    for row in gift_cards:
-        # Gift-card tenders settle against the gift-card liability, not clearing or receivable.
-        source[tuple(row[k] for k in key)]["total"] -= row["total"] or ZERO
+    for booked in (settled, nothing_to_post):
+        for row in (
+            booked.values(*key).annotate(total=Sum(_signed("total", "kind")), n=Count("pk")).order_by()
+        ):
+            totals = source.setdefault(tuple(row[k] for k in key), {"total": ZERO, "n": 0})
+            totals["total"] += row["total"] or ZERO
+            totals["n"] += row["n"]
+    for booked in (settled, nothing_to_post):
+        gift_cards = (
+            booked.filter(payments__kind="gift_card")
+            .values(*key)
+            .annotate(total=Sum(_signed("payments__amount", "kind")))
+            .order_by()
+        )
+        for row in gift_cards:
+            # Gift-card tenders settle against the gift-card liability, not clearing or receivable.
+            source[tuple(row[k] for k in key)]["total"] -= row["total"] or ZERO
     carried: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
     lines = JournalLine.objects.filter(
         entry__kind=EntryKind.TRANSACTION,
-        entry__transaction__in=booked,
+        entry__transaction__in=settled,  # a transaction with nothing to post has no current entry
         entry__transaction_revision=F("entry__transaction__revision"),
         role__in=SETTLEMENT_ROLES,
     )
