@@ -5,17 +5,17 @@
 * :func:`check_channel_days` - per channel, day and currency: the sales system's totals (sales and
   invoices less refunds) against what the postings carried to the ledger (the settlement lines of
   the journal entries posted for those transactions: clearing and receivable).
-* :func:`check_ledger_readback` - for the built-in ledger, which we can read back: every posted
-  document is in the books with the same amounts per account, and nothing in the books claims to
-  come from us without a posting.
+* the ledger read-back of the built-in ledger is in ``readback``.
 * :func:`check_invoices` - invoices still unpaid (by the channel's payments) after their due date.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from django.db.models import (
@@ -39,23 +39,33 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 
 from integrator import money
 from integrator.choices import EntryKind, PostingState, TransactionKind, TransactionStatus
-from integrator.models import BookEntry, BookLine, Channel, JournalEntry, JournalLine, Posting, Transaction
+from integrator.models import (
+    Channel,
+    JournalEntry,
+    JournalLine,
+    Posting,
+    Transaction,
+)
 from reconciliation.choices import ExceptionKind
 from reconciliation.services.findings import CheckOutcome, Finding
 
 __all__ = [
     "booked_filter",
+    "booked_parts",
     "check_channel_days",
     "check_external_readback",
     "check_invoices",
-    "check_ledger_readback",
     "check_unposted",
+    "fmt_amount",
     "json_date",
     "json_text",
     "reread_external_documents",
+    "unposted_parts",
 ]
 
 ZERO = Decimal(0)
+#: Rows fetched per round trip when a check streams what it found.
+CHUNK = 2000
 AMOUNT = DecimalField(max_digits=18, decimal_places=4)
 SETTLEMENT_ROLES = ("clearing", "receivable")
 SALES_KINDS = (TransactionKind.SALE, TransactionKind.REFUND, TransactionKind.INVOICE)
@@ -81,6 +91,13 @@ def _current_entries() -> QuerySet[JournalEntry]:
     )
 
 
+def _settled_entries() -> QuerySet[JournalEntry]:
+    """Current entries whose posting, or whose daily summary's posting, is posted (correlated)."""
+    return _current_entries().filter(
+        Q(posting__state=PostingState.POSTED) | Q(summary__posting__state=PostingState.POSTED)
+    )
+
+
 def booked_filter() -> Q:
     """Transactions whose current revision reached the ledger (or had nothing to post)."""
     entries = _current_entries()
@@ -91,7 +108,29 @@ def booked_filter() -> Q:
     )
 
 
-def _fmt(amount: Decimal | None, currency: str) -> str:
+def booked_parts() -> tuple[Q, Q]:
+    """:func:`booked_filter` as two disjoint filters without an OR: posted and settled (a
+    semi-join), and posted with nothing to post (an anti-join).
+
+    ``EXISTS`` ORed together cannot become a join: the database probes the journal per
+    transaction, or, for an ``IN`` over a set too big for ``work_mem``, rescans the set per
+    transaction (quadratic). Each part alone is a hash semi- or anti-join, linear at any size;
+    the checks query each part and add up.
+    """
+    posted = Q(status=TransactionStatus.POSTED)
+    return posted & Q(Exists(_settled_entries())), posted & ~Q(Exists(_current_entries()))
+
+
+def unposted_parts() -> tuple[Q, Q]:
+    """The complement of :func:`booked_filter` as two disjoint filters without an OR: not posted,
+    and posted with a current entry that nothing posted (a semi-join and an anti-join)."""
+    return ~Q(status=TransactionStatus.POSTED), (
+        Q(status=TransactionStatus.POSTED) & Q(Exists(_current_entries())) & ~Q(Exists(_settled_entries()))
+    )
+
+
+def fmt_amount(amount: Decimal | None, currency: str) -> str:
+    """An amount in words: rounded to its currency, with thousands separators and the code."""
     if amount is None:
         return "-"
     return f"{money.quantize(amount, currency):,} {currency}"
@@ -125,35 +164,41 @@ def _why_unposted(row: Any) -> str:
 def check_unposted(start: date, end: date) -> CheckOutcome:
     """Transactions of the period that did not reach the ledger, with the reason in words."""
     of_period = Transaction.objects.filter(business_date__range=(start, end))
-    entries = _current_entries()
-    rows = (
-        of_period.exclude(booked_filter())
-        .annotate(
-            posting_id=Subquery(entries.values("posting__id")[:1]),
-            posting_state=Subquery(entries.values("posting__state")[:1]),
-            posting_error=Subquery(entries.values("posting__last_error")[:1]),
-            summary_state=Subquery(entries.values("summary__posting__state")[:1]),
-        )
-        .values(
-            "pk",
-            "kind",
-            "number",
-            "external_id",
-            "status",
-            "status_reasons",
-            "business_date",
-            "currency",
-            "total",
-            "channel_id",
-            "channel__name",
-            "channel__ledger_connection_id",
-            "posting_id",
-            "posting_state",
-            "posting_error",
-            "summary_state",
-        )
+    return CheckOutcome(
+        name="unposted transactions",
+        scope=Q(kind=ExceptionKind.UNPOSTED_TRANSACTION, day__range=(start, end)),
+        findings=chain.from_iterable(_unposted_findings(of_period.filter(part)) for part in unposted_parts()),
+        checked=of_period.count(),
     )
-    findings = [
+
+
+def _unposted_findings(unposted: QuerySet[Transaction]) -> Iterator[Finding]:
+    """Findings of unposted transactions, with the state of their posting (streamed)."""
+    entries = _current_entries()
+    rows = unposted.annotate(
+        posting_id=Subquery(entries.values("posting__id")[:1]),
+        posting_state=Subquery(entries.values("posting__state")[:1]),
+        posting_error=Subquery(entries.values("posting__last_error")[:1]),
+        summary_state=Subquery(entries.values("summary__posting__state")[:1]),
+    ).values(
+        "pk",
+        "kind",
+        "number",
+        "external_id",
+        "status",
+        "status_reasons",
+        "business_date",
+        "currency",
+        "total",
+        "channel_id",
+        "channel__name",
+        "channel__ledger_connection_id",
+        "posting_id",
+        "posting_state",
+        "posting_error",
+        "summary_state",
+    )
+    return (
         Finding(
             key=f"{ExceptionKind.UNPOSTED_TRANSACTION}:{r['pk']}",
             kind=ExceptionKind.UNPOSTED_TRANSACTION,
@@ -162,7 +207,7 @@ def check_unposted(start: date, end: date) -> CheckOutcome:
             amount=money.quantize(r["total"], r["currency"]),
             explanation=(
                 f"{r['kind'].capitalize()} {r['number'] or r['external_id']} of {r['channel__name']} on "
-                f"{r['business_date']} ({_fmt(r['total'], r['currency'])}) is not in the ledger: "
+                f"{r['business_date']} ({fmt_amount(r['total'], r['currency'])}) is not in the ledger: "
                 f"{_why_unposted(r)}."
             ),
             channel_id=r["channel_id"],
@@ -170,13 +215,7 @@ def check_unposted(start: date, end: date) -> CheckOutcome:
             transaction_id=r["pk"],
             posting_id=r["posting_id"],
         )
-        for r in rows
-    ]
-    return CheckOutcome(
-        name="unposted transactions",
-        scope=Q(kind=ExceptionKind.UNPOSTED_TRANSACTION, day__range=(start, end)),
-        findings=findings,
-        checked=of_period.count(),
+        for r in rows.iterator(chunk_size=CHUNK)
     )
 
 
@@ -189,26 +228,31 @@ def _signed(field: str, kind_field: str) -> Case:
 
 def check_channel_days(start: date, end: date) -> CheckOutcome:
     """Sales system totals against what the postings carried, per channel, day and currency."""
-    booked = Transaction.objects.filter(business_date__range=(start, end), kind__in=SALES_KINDS).filter(
-        booked_filter()
-    )
+    sales = Transaction.objects.filter(business_date__range=(start, end), kind__in=SALES_KINDS)
+    settled, nothing_to_post = (sales.filter(part) for part in booked_parts())
     key = ("channel_id", "business_date", "currency")
     source: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in booked.values(*key).annotate(total=Sum(_signed("total", "kind")), n=Count("pk")).order_by():
-        source[tuple(row[k] for k in key)] = {"total": row["total"] or ZERO, "n": row["n"]}
-    gift_cards = (
-        booked.filter(payments__kind="gift_card")
-        .values(*key)
-        .annotate(total=Sum(_signed("payments__amount", "kind")))
-        .order_by()
-    )
-    for row in gift_cards:
-        # Gift-card tenders settle against the gift-card liability, not clearing or receivable.
-        source[tuple(row[k] for k in key)]["total"] -= row["total"] or ZERO
+    for booked in (settled, nothing_to_post):
+        for row in (
+            booked.values(*key).annotate(total=Sum(_signed("total", "kind")), n=Count("pk")).order_by()
+        ):
+            totals = source.setdefault(tuple(row[k] for k in key), {"total": ZERO, "n": 0})
+            totals["total"] += row["total"] or ZERO
+            totals["n"] += row["n"]
+    for booked in (settled, nothing_to_post):
+        gift_cards = (
+            booked.filter(payments__kind="gift_card")
+            .values(*key)
+            .annotate(total=Sum(_signed("payments__amount", "kind")))
+            .order_by()
+        )
+        for row in gift_cards:
+            # Gift-card tenders settle against the gift-card liability, not clearing or receivable.
+            source[tuple(row[k] for k in key)]["total"] -= row["total"] or ZERO
     carried: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
     lines = JournalLine.objects.filter(
         entry__kind=EntryKind.TRANSACTION,
-        entry__transaction__in=booked,
+        entry__transaction__in=settled,  # a transaction with nothing to post has no current entry
         entry__transaction_revision=F("entry__transaction__revision"),
         role__in=SETTLEMENT_ROLES,
     )
@@ -250,8 +294,8 @@ def check_channel_days(start: date, end: date) -> CheckOutcome:
                 actual=actual,
                 explanation=(
                     f"{names.get(channel_id, 'A channel')} on {day}: the sales system's posted sales, refunds "
-                    f"and invoices come to {_fmt(expected, cur)}, but the documents posted to the ledger for "
-                    f"them carry {_fmt(actual, cur)} (difference {_fmt(actual - expected, cur)})."
+                    f"and invoices come to {fmt_amount(expected, cur)}, but the documents posted to the ledger for "
+                    f"them carry {fmt_amount(actual, cur)} (difference {fmt_amount(actual - expected, cur)})."
                 ),
                 channel_id=channel_id,
                 connection_id=conns.get(channel_id),
@@ -263,142 +307,6 @@ def check_channel_days(start: date, end: date) -> CheckOutcome:
         findings=findings,
         checked=len(days),
         facts={"channel_days": days},
-    )
-
-
-def check_ledger_readback(start: date, end: date) -> CheckOutcome:
-    """For built-in ledgers: each posted document is in the books with the amounts we sent."""
-    postings = Posting.objects.filter(
-        state=PostingState.POSTED, connection__platform="builtin", posting_date__range=(start, end)
-    )
-    info = {
-        p["pk"]: p
-        for p in postings.values(
-            "pk",
-            "entry_id",
-            "entry__reference",
-            "entry__currency",
-            "entry__channel_id",
-            "entry__transaction_id",
-            "connection_id",
-            "posting_date",
-            "remote_number",
-        )
-    }
-    sent: dict[tuple[Any, str], dict[str, Decimal]] = defaultdict(dict)
-    for row in (
-        JournalLine.objects.filter(entry__posting__in=postings)
-        .values("entry__connection_id", "entry__reference", "account__code")
-        .annotate(net=Sum(F("debit") - F("credit"), output_field=AMOUNT))
-        .order_by()
-    ):
-        sent[(row["entry__connection_id"], row["entry__reference"])][row["account__code"]] = (
-            row["net"] or ZERO
-        )
-    # The book lines of the period's documents: an uncorrelated IN over (connection, reference)
-    # (a hash semi-join), not an EXISTS evaluated per book line, which scanned every posting of
-    # the connection for each line (minutes on SQLite at 100,000 transactions).
-    held: dict[tuple[Any, str], dict[str, Decimal]] = defaultdict(dict)
-    for book in (
-        BookLine.objects.filter(
-            entry__connection_id__in=postings.values("connection_id"),
-            entry__reference__in=postings.values("entry__reference"),
-        )
-        .values("entry__connection_id", "entry__reference", "account_code")
-        .annotate(net=Sum(F("debit") - F("credit"), output_field=AMOUNT))
-        .order_by()
-    ):
-        key = (book["entry__connection_id"], book["entry__reference"])
-        if key in sent:  # the same reference in another connection is not this document
-            held[key][book["account_code"]] = book["net"] or ZERO
-    findings: list[Finding] = []
-    for pk, p in info.items():
-        ref, cur = p["entry__reference"], p["entry__currency"]
-        k = (p["connection_id"], ref)
-        common: dict[str, Any] = {
-            "day": p["posting_date"],
-            "currency": cur,
-            "channel_id": p["entry__channel_id"],
-            "connection_id": p["connection_id"],
-            "transaction_id": p["entry__transaction_id"],
-            "posting_id": pk,
-        }
-        ours_total = sum((v for v in sent[k].values() if v > 0), ZERO)
-        if k not in held:
-            findings.append(
-                Finding(
-                    key=f"{ExceptionKind.MISSING_IN_LEDGER}:posting:{pk}",
-                    kind=ExceptionKind.MISSING_IN_LEDGER,
-                    amount=money.quantize(ours_total, cur),
-                    expected=money.quantize(ours_total, cur),
-                    actual=ZERO,
-                    explanation=(
-                        f"Document {ref} was posted on {p['posting_date']} ({_fmt(ours_total, cur)} of "
-                        f"debits) but the built-in ledger does not hold it."
-                    ),
-                    **common,
-                )
-            )
-            continue
-        diffs = [
-            (code, sent[k].get(code, ZERO), held[k].get(code, ZERO))
-            for code in sorted(set(sent[k]) | set(held[k]))
-            if money.quantize(sent[k].get(code, ZERO), cur) != money.quantize(held[k].get(code, ZERO), cur)
-        ]
-        if diffs:
-            books_total = sum((v for v in held[k].values() if v > 0), ZERO)
-            words = "; ".join(
-                f"account {c}: sent {_fmt(a, cur)}, ledger holds {_fmt(b, cur)}" for c, a, b in diffs
-            )
-            findings.append(
-                Finding(
-                    key=f"{ExceptionKind.AMOUNT_MISMATCH}:posting:{pk}",
-                    kind=ExceptionKind.AMOUNT_MISMATCH,
-                    amount=money.quantize(books_total - ours_total, cur),
-                    expected=money.quantize(ours_total, cur),
-                    actual=money.quantize(books_total, cur),
-                    explanation=f"The ledger's copy of {ref} ({p['remote_number']}) differs from what was posted: {words}.",
-                    **common,
-                )
-            )
-    strangers = (
-        BookEntry.objects.filter(connection__platform="builtin", date__range=(start, end))
-        .exclude(
-            Exists(
-                JournalEntry.objects.filter(
-                    connection=OuterRef("connection"), reference=OuterRef("reference")
-                )
-            )
-        )
-        .annotate(debits=Sum("lines__debit"))
-        .values("pk", "number", "reference", "date", "currency", "memo", "connection_id", "debits")
-    )
-    for b in strangers:
-        cur = b["currency"]
-        findings.append(
-            Finding(
-                key=f"{ExceptionKind.MISSING_IN_SOURCE}:book:{b['pk']}",
-                kind=ExceptionKind.MISSING_IN_SOURCE,
-                day=b["date"],
-                currency=cur,
-                amount=money.quantize(b["debits"] or ZERO, cur),
-                connection_id=b["connection_id"],
-                explanation=(
-                    f"The built-in ledger holds BK-{b['number']:06d} {b['reference']!r} of {b['date']} "
-                    f"({_fmt(b['debits'], cur)}) that no sales system sent through the integrator."
-                ),
-            )
-        )
-    return CheckOutcome(
-        name="ledger read-back",
-        scope=Q(day__range=(start, end))
-        & (
-            Q(kind=ExceptionKind.MISSING_IN_LEDGER)
-            | Q(kind=ExceptionKind.MISSING_IN_SOURCE)
-            | Q(kind=ExceptionKind.AMOUNT_MISMATCH, key__contains=":posting:")
-        ),
-        findings=findings,
-        checked=len(info),
     )
 
 
@@ -431,11 +339,18 @@ def check_external_readback(start: date, end: date) -> CheckOutcome:
     found by the last read-back (:func:`reread_external_documents`, run just before this check by
     the reconciliation run) becomes an exception naming the document and the amounts. A document
     that could not be read is read again by the next run."""
-    postings = _external_postings(start, end)
-    findings: list[Finding] = []
-    checked = 0
-    for p in postings.select_related("entry", "connection").filter(verified_at__isnull=False):
-        checked += 1
+    read = _external_postings(start, end).filter(verified_at__isnull=False)
+    return CheckOutcome(
+        name="external ledger read-back",
+        scope=Q(kind=ExceptionKind.AMOUNT_MISMATCH, key__contains=":readback:", day__range=(start, end)),
+        findings=_external_findings(read),
+        checked=read.count(),
+    )
+
+
+def _external_findings(read: QuerySet[Posting]) -> Iterator[Finding]:
+    """Findings of the documents whose last read-back differed (streamed)."""
+    for p in read.select_related("entry", "connection").iterator(chunk_size=CHUNK):
         readback = p.readback or {}
         if readback.get("ok", True):
             continue
@@ -443,7 +358,7 @@ def check_external_readback(start: date, end: date) -> CheckOutcome:
         expected = Decimal(str((readback.get("expected") or {}).get("total") or 0))
         actual = Decimal(str((readback.get("actual") or {}).get("total") or 0))
         problems = "; ".join(readback.get("problems") or []) or "the amounts differ"
-        findings.append(
+        yield (
             Finding(
                 key=f"{ExceptionKind.AMOUNT_MISMATCH}:readback:{p.pk}",
                 kind=ExceptionKind.AMOUNT_MISMATCH,
@@ -462,12 +377,6 @@ def check_external_readback(start: date, end: date) -> CheckOutcome:
                 ),
             )
         )
-    return CheckOutcome(
-        name="external ledger read-back",
-        scope=Q(kind=ExceptionKind.AMOUNT_MISMATCH, key__contains=":readback:", day__range=(start, end)),
-        findings=findings,
-        checked=checked,
-    )
 
 
 def check_invoices(start: date, end: date) -> CheckOutcome:
@@ -502,12 +411,21 @@ def check_invoices(start: date, end: date) -> CheckOutcome:
             "document",
         )
     )
-    findings = []
-    for inv in invoices:
+    return CheckOutcome(
+        name="invoices vs payments",
+        scope=Q(kind=ExceptionKind.INVOICE_UNPAID, day__lt=end),
+        findings=_unpaid_findings(invoices),
+        checked=Transaction.objects.filter(kind=TransactionKind.INVOICE).count(),
+    )
+
+
+def _unpaid_findings(invoices: QuerySet[Any]) -> Iterator[Finding]:
+    """Findings of the unpaid invoices (streamed)."""
+    for inv in invoices.iterator(chunk_size=CHUNK):
         cur = inv["currency"]
         outstanding = money.quantize(inv["total"] - inv["paid"], cur)
         customer = (inv["document"].get("customer") or {}).get("name") or "the customer"
-        findings.append(
+        yield (
             Finding(
                 key=f"{ExceptionKind.INVOICE_UNPAID}:{inv['pk']}",
                 kind=ExceptionKind.INVOICE_UNPAID,
@@ -521,14 +439,8 @@ def check_invoices(start: date, end: date) -> CheckOutcome:
                 transaction_id=inv["pk"],
                 explanation=(
                     f"Invoice {inv['number'] or inv['external_id']} to {customer} ({inv['channel__name']}) "
-                    f"for {_fmt(inv['total'], cur)} was due on {inv['due']}: {_fmt(inv['paid'], cur)} received, "
-                    f"{_fmt(outstanding, cur)} outstanding."
+                    f"for {fmt_amount(inv['total'], cur)} was due on {inv['due']}: {fmt_amount(inv['paid'], cur)} received, "
+                    f"{fmt_amount(outstanding, cur)} outstanding."
                 ),
             )
         )
-    return CheckOutcome(
-        name="invoices vs payments",
-        scope=Q(kind=ExceptionKind.INVOICE_UNPAID, day__lt=end),
-        findings=findings,
-        checked=Transaction.objects.filter(kind=TransactionKind.INVOICE).count(),
-    )

@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from django.db.models import Q, Sum
@@ -36,7 +37,7 @@ from integrator.choices import TransactionKind
 from integrator.models import Channel, Transaction, TransactionPayment
 from reconciliation.choices import ExceptionKind
 from reconciliation.models import BankLine, ClearingMatch, ReconciliationRun
-from reconciliation.services.checks import booked_filter
+from reconciliation.services.checks import booked_parts
 from reconciliation.services.findings import CheckOutcome, Finding
 from reconciliation.services.matching import reconcile_payouts
 
@@ -89,7 +90,7 @@ def _methods(channel_settings: dict[str, Any] | None) -> frozenset[str]:
 
 def takings(start: date, end: date) -> dict[tuple[Any, date, str, str], Takings]:
     """Cash and wallet takings of booked transactions, per channel, day, currency and method."""
-    booked = Transaction.objects.filter(business_date__range=(start, end)).filter(booked_filter())
+    of_period = Transaction.objects.filter(business_date__range=(start, end))
     methods = {pk: _methods(s) for pk, s in Channel.objects.values_list("pk", "settings")}
     wanted = frozenset().union(*methods.values()) if methods else frozenset()
     found: dict[tuple[Any, date, str, str], Takings] = {}
@@ -100,40 +101,41 @@ def takings(start: date, end: date) -> dict[tuple[Any, date, str, str], Takings]
             found[key] = Takings(channel_id, day, currency, method)
         return found[key]
 
-    tenders = (
-        TransactionPayment.objects.filter(
-            transaction__in=booked.filter(kind__in=[TransactionKind.SALE, TransactionKind.REFUND]),
-            kind="payment",
-            method__in=wanted,
+    for booked in (of_period.filter(part) for part in booked_parts()):  # disjoint, no OR
+        tenders = (
+            TransactionPayment.objects.filter(
+                transaction__in=booked.filter(kind__in=[TransactionKind.SALE, TransactionKind.REFUND]),
+                kind="payment",
+                method__in=wanted,
+            )
+            .values(
+                "transaction__channel_id",
+                "transaction__business_date",
+                "transaction__currency",
+                "transaction__kind",
+                "method",
+            )
+            .annotate(total=Sum("amount"))
+            .order_by()
         )
-        .values(
-            "transaction__channel_id",
-            "transaction__business_date",
-            "transaction__currency",
-            "transaction__kind",
-            "method",
+        for row in tenders:
+            channel_id, method = row["transaction__channel_id"], row["method"]
+            if method not in methods.get(channel_id, frozenset()):
+                continue
+            sign = -1 if row["transaction__kind"] == TransactionKind.REFUND else 1
+            entry = item(channel_id, row["transaction__business_date"], row["transaction__currency"], method)
+            entry.amount += sign * (row["total"] or ZERO)
+        counts = booked.filter(kind=TransactionKind.CASH_COUNT).values(
+            "pk", "channel_id", "business_date", "currency", "number", "external_id", "document"
         )
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    for row in tenders:
-        channel_id, method = row["transaction__channel_id"], row["method"]
-        if method not in methods.get(channel_id, frozenset()):
-            continue
-        sign = -1 if row["transaction__kind"] == TransactionKind.REFUND else 1
-        entry = item(channel_id, row["transaction__business_date"], row["transaction__currency"], method)
-        entry.amount += sign * (row["total"] or ZERO)
-    counts = booked.filter(kind=TransactionKind.CASH_COUNT).values(
-        "pk", "channel_id", "business_date", "currency", "number", "external_id", "document"
-    )
-    for c in counts:
-        doc = c["document"] or {}
-        over_short = Decimal(str(doc.get("counted") or 0)) - Decimal(str(doc.get("expected") or 0))
-        if not over_short:
-            continue
-        entry = item(c["channel_id"], c["business_date"], c["currency"], str(doc.get("method") or "cash"))
-        entry.amount += over_short
-        entry.counts.append({**c, "over_short": over_short, "register": str(doc.get("register") or "")})
+        for c in counts:
+            doc = c["document"] or {}
+            over_short = Decimal(str(doc.get("counted") or 0)) - Decimal(str(doc.get("expected") or 0))
+            if not over_short:
+                continue
+            entry = item(c["channel_id"], c["business_date"], c["currency"], str(doc.get("method") or "cash"))
+            entry.amount += over_short
+            entry.counts.append({**c, "over_short": over_short, "register": str(doc.get("register") or "")})
     return found
 
 
@@ -293,7 +295,7 @@ def reconcile_payouts_and_clearing(
     return CheckOutcome(
         name=payouts.name,
         scope=payouts.scope | clearing.scope,
-        findings=[*payouts.findings, *clearing.findings],
+        findings=chain(payouts.findings, clearing.findings),
         checked=payouts.checked + clearing.checked,
         matches=payouts.matches + len(paired),
         facts={**payouts.facts, **clearing.facts},

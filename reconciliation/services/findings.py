@@ -1,7 +1,7 @@
 """Turning what a check found into exceptions, idempotently.
 
 Each check returns its findings and the scope it covered (kinds and days). :func:`apply_findings`
-then, in one pass of bulk statements:
+then, in batches of bulk statements over the findings as the check streams them:
 
 * opens an exception for each new finding (``key`` is UNIQUE, so never twice);
 * refreshes the open exception of a finding seen before (amounts and words may have changed);
@@ -14,9 +14,11 @@ One audit row per check lists what it opened, re-opened and cleared.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from django.db import connection
@@ -90,67 +92,88 @@ class CheckOutcome:
 
     name: str
     scope: Q
-    findings: list[Finding] = field(default_factory=list)
+    #: A list, or an iterator that streams them (consumed once, by :func:`apply_findings`).
+    findings: Iterable[Finding] = field(default_factory=list)
     checked: int = 0
     matches: int = 0
     facts: dict[str, Any] = field(default_factory=dict)
 
 
 def serialise_reconciliation() -> None:
-    """Take the reconciliation lock for the current transaction (PostgreSQL; SQLite has one writer)."""
+    """Take the reconciliation lock for the current transaction (PostgreSQL; SQLite has one writer),
+    and plan the transaction's cursors for reading every row."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
+            # The checks read every row of their streaming cursors: plan for all of them, not for
+            # a fast first 10 % (nested loops where a hash join is the right plan).
+            cur.execute("SET LOCAL cursor_tuple_fraction = 1.0")
 
 
-def _chunks(items: list[Any]) -> list[list[Any]]:
-    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``_CHUNK`` (consumed lazily)."""
+    it = iter(items)
+    while chunk := list(islice(it, _CHUNK)):
+        yield chunk
 
 
 def apply_findings(run: ReconciliationRun, outcome: CheckOutcome, *, actor: Any = None) -> dict[str, int]:
-    """Store one check's findings as exceptions (call inside the step's transaction)."""
-    found = {f.key: f for f in outcome.findings}
-    existing: dict[str, ReconciliationException] = {}
-    for keys in _chunks(list(found)):
-        existing.update({e.key: e for e in ReconciliationException.objects.filter(key__in=keys)})
+    """Store one check's findings as exceptions (call inside the step's transaction).
+
+    The findings are consumed in batches of ``_CHUNK`` (a check may stream them): per batch one
+    look-up of the exceptions already keyed, one bulk insert and one bulk update. Only the keys
+    seen stay in memory, to clear the exceptions of the scope that were not found again.
+    """
     now = timezone.now()
-    created = [
-        ReconciliationException(key=key, first_run=run, last_run=run, **f.fields())
-        for key, f in found.items()
-        if key not in existing
-    ]
-    ReconciliationException.objects.bulk_create(created, batch_size=_CHUNK)
-    refreshed: list[ReconciliationException] = []
-    reopened: list[ReconciliationException] = []
-    for key, exc in existing.items():
-        if exc.status != ExceptionStatus.OPEN and not exc.auto_resolved:
-            continue  # a person resolved it: their decision stands
-        for name, value in found[key].fields().items():
-            setattr(exc, name, value)
-        exc.last_run = run
-        exc.updated_at = now
-        if exc.status != ExceptionStatus.OPEN:
-            exc.status, exc.auto_resolved, exc.resolution_note, exc.resolved_at = (
-                ExceptionStatus.OPEN,
-                False,
-                "",
-                None,
-            )
-            reopened.append(exc)
-        refreshed.append(exc)
-    ReconciliationException.objects.bulk_update(
-        refreshed,
-        [*_REFRESHED, "status", "auto_resolved", "resolution_note", "resolved_at"],
-        batch_size=_CHUNK,
-    )
+    seen: set[str] = set()
+    created: list[str] = []
+    reopened: list[str] = []
+    still_open = 0
+    for batch in _chunks(outcome.findings):
+        found = {f.key: f for f in batch}
+        again = {key for key in found if key in seen}  # a key found twice counts once, as before
+        seen.update(found)
+        existing = {e.key: e for e in ReconciliationException.objects.filter(key__in=list(found))}
+        new = [
+            ReconciliationException(key=key, first_run=run, last_run=run, **f.fields())
+            for key, f in found.items()
+            if key not in existing
+        ]
+        ReconciliationException.objects.bulk_create(new, batch_size=_CHUNK)
+        created.extend(e.key for e in new)
+        refreshed: list[ReconciliationException] = []
+        for key, exc in existing.items():
+            if exc.status != ExceptionStatus.OPEN and not exc.auto_resolved:
+                continue  # a person resolved it: their decision stands
+            for name, value in found[key].fields().items():
+                setattr(exc, name, value)
+            exc.last_run = run
+            exc.updated_at = now
+            if exc.status != ExceptionStatus.OPEN:
+                exc.status, exc.auto_resolved, exc.resolution_note, exc.resolved_at = (
+                    ExceptionStatus.OPEN,
+                    False,
+                    "",
+                    None,
+                )
+                reopened.append(key)
+            elif key not in again:
+                still_open += 1
+            refreshed.append(exc)
+        ReconciliationException.objects.bulk_update(
+            refreshed,
+            [*_REFRESHED, "status", "auto_resolved", "resolution_note", "resolved_at"],
+            batch_size=_CHUNK,
+        )
+    # Read first, then write: SQLite gives no isolation between a cursor and writes to its table.
     stale = [
         (pk, key)
-        for pk, key in ReconciliationException.objects.filter(
-            outcome.scope, status=ExceptionStatus.OPEN
-        ).values_list("pk", "key")
-        if key not in found
+        for pk, key in ReconciliationException.objects.filter(outcome.scope, status=ExceptionStatus.OPEN)
+        .values_list("pk", "key")
+        .iterator(chunk_size=_CHUNK)
+        if key not in seen
     ]
-    for ids in _chunks([pk for pk, _ in stale]):
+    for ids in _chunks(pk for pk, _ in stale):
         ReconciliationException.objects.filter(pk__in=ids, status=ExceptionStatus.OPEN).update(
             status=ExceptionStatus.RESOLVED,
             auto_resolved=True,
@@ -160,10 +183,10 @@ def apply_findings(run: ReconciliationRun, outcome: CheckOutcome, *, actor: Any 
             updated_at=now,
         )
     counts = {
-        "found": len(found),
+        "found": len(seen),
         "new": len(created),
         "reopened": len(reopened),
-        "still_open": len(refreshed) - len(reopened),
+        "still_open": still_open,
         "cleared": len(stale),
     }
     if created or reopened or stale:
@@ -173,8 +196,8 @@ def apply_findings(run: ReconciliationRun, outcome: CheckOutcome, *, actor: Any 
             after={
                 "check": outcome.name,
                 **counts,
-                "opened": [e.key for e in created],
-                "reopened_keys": [e.key for e in reopened],
+                "opened": created,
+                "reopened_keys": reopened,
                 "cleared_keys": [key for _, key in stale],
             },
             actor=actor,

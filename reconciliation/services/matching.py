@@ -2,20 +2,24 @@
 
 A paid payout should arrive in a bank account of its channel's ledger connection, in its currency,
 for exactly its amount, within ``WINDOW_DAYS`` of its expected date (the arrival date the gateway
-announced, else its business day). Candidates on both sides come from two queries; the pairing -
-each payout with the nearest unmatched line, each line used once - is a 1:1 assignment that plain
-SQL joins cannot express, so it runs in memory over those candidate rows and ends in one bulk
-insert. Unmatched payouts (where the bank statements already reach their date) and unmatched
-deposits become exceptions.
+announced, else its business day). The database joins the candidates (same books, currency and
+amount); the pairing - each payout with the nearest unmatched line, each line used once - is a
+1:1 assignment that plain SQL joins cannot express, so it runs over the candidate rows as they
+stream, one (books, currency, amount) group at a time, with batched inserts. Unmatched payouts
+(where the bank statements already reach their date) and unmatched deposits become exceptions,
+streamed too.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import chain, groupby
+from operator import itemgetter
 from typing import Any, TypedDict
 
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django_stubs_ext import WithAnnotations
@@ -24,8 +28,15 @@ from integrator import money
 from integrator.choices import TransactionKind
 from integrator.models import Transaction
 from reconciliation.choices import ExceptionKind, MatchMethod
-from reconciliation.models import BankLine, BankStatement, Match, ReconciliationRun
-from reconciliation.services.checks import json_date
+from reconciliation.models import (
+    BankAccount,
+    BankLine,
+    BankStatement,
+    ClearingMatch,
+    Match,
+    ReconciliationRun,
+)
+from reconciliation.services.checks import CHUNK, json_date
 from reconciliation.services.findings import CheckOutcome, Finding
 
 __all__ = ["WINDOW_DAYS", "check_payouts", "match_payouts", "paid_payouts", "reconcile_payouts"]
@@ -44,54 +55,93 @@ def paid_payouts() -> QuerySet[WithAnnotations[Transaction, _Expected]]:
     )
 
 
-def match_payouts(start: date, end: date, run: ReconciliationRun | None) -> list[Match]:
-    """Pair unmatched payouts expected around the period with unmatched bank lines (idempotent)."""
+def _candidate_pairs(start: date, end: date) -> Iterator[tuple[Any, ...]]:
+    """Each unmatched payout expected around the period beside each unmatched bank line of its
+    books, currency and amount dated around the period (the equality join happens in the
+    database), grouped by (books, currency, amount) and, within a group, in the order the pairing
+    takes them: payouts by expected date, lines by date. Rows: group key (3 values), payout id,
+    expected date, line id, line date."""
     window = timedelta(days=WINDOW_DAYS)
-    payouts = list(
+    payouts = (
         paid_payouts()
         .filter(bank_match__isnull=True, expected_date__gte=start - window, expected_date__lte=end + window)
         .values("pk", "currency", "total", "expected_date", "channel__ledger_connection_id")
-        .order_by("expected_date", "pk")
+        .order_by()
     )
-    if not payouts:
-        return []
-    lines = BankLine.objects.filter(
-        match__isnull=True,
-        clearing_match__isnull=True,  # a line that banked cash or wallet takings is no payout
-        date__range=(start - 2 * window, end + 2 * window),
-        bank_account__connection_id__in={p["channel__ledger_connection_id"] for p in payouts},
-        currency__in={p["currency"] for p in payouts},
-        amount__in={p["total"] for p in payouts},
-    ).values("pk", "date", "amount", "currency", "bank_account__connection_id")
-    pool: dict[tuple[Any, str, Decimal], list[Any]] = defaultdict(list)
-    for ln in lines.order_by("date", "pk"):
-        pool[
-            (ln["bank_account__connection_id"], ln["currency"], money.quantize(ln["amount"], ln["currency"]))
-        ].append(ln)
-    made: list[Match] = []
-    for p in payouts:
-        candidates = pool.get(
-            (p["channel__ledger_connection_id"], p["currency"], money.quantize(p["total"], p["currency"])), []
-        )
-        best = min(
-            (c for c in candidates if abs((c["date"] - p["expected_date"]).days) <= WINDOW_DAYS),
-            key=lambda c: (abs((c["date"] - p["expected_date"]).days), c["date"]),
-            default=None,
-        )
-        if best is None:
+    p_sql, p_params = payouts.query.sql_with_params()
+    # The lines side is the table itself, so the join can use the (currency, amount) index (SQLite
+    # would otherwise scan a subquery's result once per payout).
+    line, account = BankLine._meta.db_table, BankAccount._meta.db_table
+    paired, cleared = Match._meta.db_table, ClearingMatch._meta.db_table
+    sql = f"""
+    SELECT p.channel__ledger_connection_id, p.currency, p.total, p.pk, p.expected_date, l.id, l.date
+    FROM ({p_sql}) p
+    JOIN {line} l ON l.currency = p.currency AND l.amount = p.total
+    JOIN {account} ba ON ba.id = l.bank_account_id AND ba.connection_id = p.channel__ledger_connection_id
+    WHERE l.date BETWEEN %s AND %s
+      AND NOT EXISTS (SELECT 1 FROM {paired} m WHERE m.bank_line_id = l.id)
+      -- a line that banked cash or wallet takings is no payout
+      AND NOT EXISTS (SELECT 1 FROM {cleared} c WHERE c.bank_line_id = l.id)
+    ORDER BY p.channel__ledger_connection_id, p.currency, p.total, p.expected_date, p.pk, l.date, l.id
+    """  # noqa: S608 - the payouts subquery is the ORM's, table names the models', values parameters
+    l_params = [start - 2 * window, end + 2 * window]
+    with connection.cursor() as cur:
+        cur.execute(sql, [*p_params, *l_params])
+        while rows := cur.fetchmany(CHUNK):
+            yield from rows
+
+
+def _as_date(value: Any) -> date:
+    """A date column of a raw row (SQLite returns ISO text)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _pair_group(rows: list[tuple[Any, ...]], run: ReconciliationRun | None) -> Iterator[Match]:
+    """The pairing within one (books, currency, amount) group: each payout in turn, by expected
+    date, takes the nearest line still free within ``WINDOW_DAYS`` (the earlier on a tie)."""
+    used: set[Any] = set()
+    for payout_id, candidates in groupby(rows, key=itemgetter(3)):
+        best: tuple[int, date, Any] | None = None
+        expected_date = None
+        for *_, expected, line_id, line_date in candidates:
+            expected_date, line_day = _as_date(expected), _as_date(line_date)
+            gap = abs((line_day - expected_date).days)
+            if line_id in used or gap > WINDOW_DAYS:
+                continue
+            if best is None or (gap, line_day) < best[:2]:
+                best = (gap, line_day, line_id)
+        if best is None or expected_date is None:
             continue
-        candidates.remove(best)
-        made.append(
-            Match(
-                payout_id=p["pk"],
-                bank_line_id=best["pk"],
-                method=MatchMethod.AUTO,
-                day_difference=(best["date"] - p["expected_date"]).days,
-                run=run,
-            )
+        used.add(best[2])
+        yield Match(
+            payout_id=payout_id,
+            bank_line_id=best[2],
+            method=MatchMethod.AUTO,
+            day_difference=(best[1] - expected_date).days,
+            run=run,
         )
-    Match.objects.bulk_create(made)
-    return made
+
+
+def match_payouts(start: date, end: date, run: ReconciliationRun | None) -> int:
+    """Pair unmatched payouts expected around the period with unmatched bank lines (idempotent);
+    returns how many pairs were made.
+
+    The pairing is a 1:1 assignment (each payout the nearest free line, each line once) that a
+    join alone cannot express, but it only ever chooses among lines of the same books, currency
+    and amount: the database joins the candidates, and the assignment runs one such group at a
+    time as the rows stream by, the matches inserted in batches. Memory holds one group.
+    """
+    made = 0
+    batch: list[Match] = []
+    for _, rows in groupby(_candidate_pairs(start, end), key=itemgetter(0, 1, 2)):
+        for match in _pair_group(list(rows), run):
+            batch.append(match)
+            if len(batch) >= CHUNK:
+                Match.objects.bulk_create(batch)
+                made += len(batch)
+                batch = []
+    Match.objects.bulk_create(batch)
+    return made + len(batch)
 
 
 def check_payouts(start: date, end: date) -> CheckOutcome:
@@ -117,11 +167,23 @@ def check_payouts(start: date, end: date) -> CheckOutcome:
             "channel__ledger_connection_id",
         )
     )
-    findings = []
-    for p in missing:
+    return CheckOutcome(
+        name="payouts vs deposits",
+        scope=Q(
+            kind__in=[ExceptionKind.PAYOUT_NOT_DEPOSITED, ExceptionKind.DEPOSIT_WITHOUT_PAYOUT],
+            day__range=(start, end),
+        ),
+        findings=chain(_missing_deposits(missing), _stray_deposits(start, end)),
+        checked=in_period.count(),
+    )
+
+
+def _missing_deposits(missing: QuerySet[Any]) -> Iterator[Finding]:
+    """Findings of paid payouts without a deposit (streamed)."""
+    for p in missing.iterator(chunk_size=CHUNK):
         cur = p["currency"]
         amount = money.quantize(p["total"], cur)
-        findings.append(
+        yield (
             Finding(
                 key=f"{ExceptionKind.PAYOUT_NOT_DEPOSITED}:{p['pk']}",
                 kind=ExceptionKind.PAYOUT_NOT_DEPOSITED,
@@ -140,6 +202,10 @@ def check_payouts(start: date, end: date) -> CheckOutcome:
                 ),
             )
         )
+
+
+def _stray_deposits(start: date, end: date) -> Iterator[Finding]:
+    """Findings of deposits of the period that no payout or takings claimed (streamed)."""
     deposits = BankLine.objects.filter(
         match__isnull=True, clearing_match__isnull=True, amount__gt=0, date__range=(start, end)
     ).values(
@@ -153,14 +219,14 @@ def check_payouts(start: date, end: date) -> CheckOutcome:
         "bank_account__name",
         "bank_account__connection_id",
     )
-    for d in deposits:
+    for d in deposits.iterator(chunk_size=CHUNK):
         cur = d["currency"]
         amount = money.quantize(d["amount"], cur)
         said = (
             ", ".join(x for x in (d["counterparty"], d["description"], d["reference"]) if x)
             or "no description"
         )
-        findings.append(
+        yield (
             Finding(
                 key=f"{ExceptionKind.DEPOSIT_WITHOUT_PAYOUT}:{d['pk']}",
                 kind=ExceptionKind.DEPOSIT_WITHOUT_PAYOUT,
@@ -177,20 +243,11 @@ def check_payouts(start: date, end: date) -> CheckOutcome:
                 ),
             )
         )
-    return CheckOutcome(
-        name="payouts vs deposits",
-        scope=Q(
-            kind__in=[ExceptionKind.PAYOUT_NOT_DEPOSITED, ExceptionKind.DEPOSIT_WITHOUT_PAYOUT],
-            day__range=(start, end),
-        ),
-        findings=findings,
-        checked=in_period.count(),
-    )
 
 
 def reconcile_payouts(start: date, end: date, run: ReconciliationRun | None = None) -> CheckOutcome:
     """Match what can be matched, then report what is left (the run's payouts step)."""
     made = match_payouts(start, end, run)
     outcome = check_payouts(start, end)
-    outcome.matches = len(made)
+    outcome.matches = made
     return outcome

@@ -26,12 +26,12 @@ from reconciliation.services.checks import (
     check_channel_days,
     check_external_readback,
     check_invoices,
-    check_ledger_readback,
     check_unposted,
     reread_external_documents,
 )
 from reconciliation.services.clearing import reconcile_payouts_and_clearing
 from reconciliation.services.findings import CheckOutcome, apply_findings, serialise_reconciliation
+from reconciliation.services.readback import check_ledger_readback
 
 __all__ = ["STEPS", "create_run", "execute_run", "run_reconciliation", "start_run"]
 
