@@ -36,6 +36,12 @@ def size(small: int, full: int) -> int:
     return max(1, int(full * float(SCALE)))
 
 
+def limits_apply() -> bool:
+    """Whether a benchmark asserts its ratio limit: at full size only (``make bench``). At the small
+    size the suite runs them beside other tests, where a ratio says more about the neighbours."""
+    return SCALE != "small"
+
+
 @dataclass
 class Row:
     """One figure of the results table."""

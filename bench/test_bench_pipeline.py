@@ -6,10 +6,9 @@
 * The whole spine per sale (normalize, validate, journal, post to the built-in ledger) vs simply
   parsing the same JSON bodies and inserting them as rows: the ratio is the cost of doing the books.
 
-Limits (the ratio must stay under them, on any machine, since both sides run here and now):
-receipt ≤ 10x a bare view; full spine ≤ 250x a plain insert. The spine does ~35 queries per sale
-(inbox, transaction and lines, journal, posting, attempt, ledger document, audit rows); batching
-them is the known next step if a channel outgrows ~20 sales/s on one worker.
+Limits, asserted at full size (``make bench``): receipt <= 10x a bare view; full spine <= 250x a
+plain insert. The spine did ~56 queries per sale before issue 19 batched claiming and posting;
+tests/integrator/test_query_budget.py holds the budget per stage now.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from bench.conftest import BenchTable, size
+from bench.conftest import BenchTable, limits_apply, size
 from integrator.models import BookEntry, InboundEvent
 from integrator.services.pipeline import process_received_events
 from integrator.services.posting import run_outbox
@@ -52,7 +51,7 @@ def test_webhook_receipt_vs_bare_view(channel: Any, bench_table: BenchTable) -> 
     row = bench_table.add("webhook receipt (test client)", "time per request", ours / N * 1000, "ms",
                           baseline=baseline / N * 1000, baseline_label="bare view", limit="ratio < 10")  # fmt: skip
     assert InboundEvent.objects.count() == N
-    assert row.ratio is not None and row.ratio < 10
+    assert row.ratio is not None and (row.ratio < 10 or not limits_apply())
 
 
 def test_full_spine_vs_plain_insert(channel: Any, bench_table: BenchTable) -> None:
@@ -75,4 +74,4 @@ def test_full_spine_vs_plain_insert(channel: Any, bench_table: BenchTable) -> No
     row = bench_table.add("spine (one process)", "time per sale", ours / N * 1000, "ms",
                           baseline=baseline / N * 1000, baseline_label="plain insert", limit="ratio < 250")  # fmt: skip
     assert BookEntry.objects.count() == N
-    assert row.ratio is not None and row.ratio < 250
+    assert row.ratio is not None and (row.ratio < 250 or not limits_apply())

@@ -32,7 +32,7 @@ import pytest
 from django.db import connection
 
 from bench import reconciliation_data as data
-from bench.conftest import BenchTable, size
+from bench.conftest import BenchTable, limits_apply, size
 from reconciliation.choices import RunStatus
 from reconciliation.models import ClearingMatch, Match, ReconciliationException, ReconciliationRun
 from reconciliation.services.runs import run_reconciliation
@@ -216,7 +216,7 @@ def test_reconciliation_at_scale_vs_full_outer_join(
     # costs (eight steps, each its own transaction and audit row) outweigh a 0.1 s query.
     # Measured 6.2 at 1,000,000 on a loaded two-core machine (target 2, not reached yet): the
     # assertion guards against a regression to row-by-row checks, which were far beyond it.
-    assert row.ratio is not None and row.ratio < (10 if N >= 100_000 else 20)
+    assert row.ratio is not None and (row.ratio < (10 if N >= 100_000 else 20) or not limits_apply())
     # Memory follows the differences (1 % of the rows, as keys), not the rows: ten times the rows
     # must not cost anywhere near ten times the memory.
     assert python_full < 3 * python_tenth + 20
