@@ -88,8 +88,17 @@ def _dec(value: Any, what: str, *, default: str | None = "0") -> Decimal:
         raise MalformedPayload(f"lightspeed_r: {what} is not a number: {value!r}") from exc
 
 
+def _shown(value: str) -> str:
+    """An id as a reason may quote it: a lone surrogate or a NUL (which no database column can
+    store, so the reason itself could not be saved and the event would stay unjudged) escaped."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 def _money(value: Any, currency: str, what: str, *, default: str | None = "0") -> Decimal:
-    return money.quantize(_dec(value, what, default=default), currency, rounding=ROUND_HALF_UP)
+    try:
+        return money.quantize(_dec(value, what, default=default), currency, rounding=ROUND_HALF_UP)
+    except money.InvalidAmount as exc:  # "Infinity", "NaN", past every column
+        raise MalformedPayload(f"lightspeed_r: {what} is not an amount: {value!r} ({exc})") from exc
 
 
 def _time(value: Any, what: str) -> datetime:
@@ -119,7 +128,7 @@ class _Line:
         self, raw: Mapping[str, Any], currency: str, category: Mapping[str, Any], sale_id: str
     ) -> None:
         line_id = str(raw.get("saleLineID") or "")
-        what = f"sale {sale_id} line {line_id}"
+        what = f"sale {_shown(sale_id)} line {_shown(line_id)}"
         self.raw = raw
         self.line_id = line_id
         qty = _dec(raw.get("unitQuantity"), f"{what} unitQuantity", default=None)
@@ -191,7 +200,7 @@ def documents_from_sale(
     sale_id = str(sale.get("saleID") or "")
     if not sale_id:
         raise MalformedPayload("lightspeed_r: sale has no saleID")
-    what = f"sale {sale_id}"
+    what = f"sale {_shown(sale_id)}"
     location, register = str(sale.get("shopID") or ""), str(sale.get("registerID") or "")
     stamp = _time(sale.get("timeStamp"), f"{what} timeStamp")
     when = _time(
@@ -312,7 +321,7 @@ def register_count_document(count: Mapping[str, Any], *, currency: str, location
     ]  # fmt: skip
     if not cash:
         return None
-    what = f"register count {count_id}"
+    what = f"register count {_shown(count_id)}"
     expected = sum((_money(a.get("calculated"), currency, f"{what} calculated") for a in cash), ZERO)
     counted = sum((_money(a.get("actual"), currency, f"{what} actual") for a in cash), ZERO)
     closed = _time(count.get("closeTime"), f"{what} closeTime")
