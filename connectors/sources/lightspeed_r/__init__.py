@@ -150,6 +150,7 @@ class LightspeedRSource(SalesSource):
     def parse_event(self, event_type: str, payload: Mapping[str, Any]) -> list[CanonicalDocument]:
         """A pulled sale, register count or register withdrawal."""
         cur = self.config.currency
+        payload = _as_dict(payload, "pulled record")
         if event_type == "sale":
             return documents_from_sale(
                 _as_dict(payload.get("sale"), "sale"), currency=cur, parent_sale=self._parent_sale
