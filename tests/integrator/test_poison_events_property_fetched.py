@@ -611,3 +611,25 @@ def test_every_fetched_event_ends_in_a_final_state_with_a_reason(
     assert not InboundEvent.objects.filter(status=EventStatus.RECEIVED).exists()
     assert sum(tally.values()) >= min(examples, 100)
     print(f"{name}: {examples} examples in {time.monotonic() - started:.1f}s: {tally}; reasons {reasons}")
+
+
+@pytest.mark.django_db
+def test_a_log_row_the_database_refuses_neither_raises_nor_breaks_the_transaction(ledger: Any) -> None:
+    """Found by the property (X-Series outlet id ``"\\ud800"``, a vendor answer holding 1e400):
+    storing the integration-log row raised UnicodeEncodeError out of the vendor call, or left the
+    enclosing transaction broken, so the event could not even be marked. The row is dropped in a
+    savepoint instead."""
+    from django.db import transaction
+
+    from integrator.models import IntegrationCall
+    from integrator.services.integration_log import record_call
+
+    before = IntegrationCall.objects.count()
+    with transaction.atomic():
+        for url, answer in (("https://x.invalid/outlets/\ud800", {}), ("https://x.invalid/o", {"n": float("inf")}),
+                            ("https://x.invalid/o", {"n": "a\x00b"})):  # fmt: skip
+            record_call(http.CallRecord(vendor="v", connection_key="k", method="GET", url=url, status=200,
+                                        duration_ms=1, idempotency_key="", request_body=None,
+                                        response_body=answer, error=""))  # fmt: skip
+        assert InboundEvent.objects.count() >= 0  # the transaction still answers
+    assert IntegrationCall.objects.count() >= before
