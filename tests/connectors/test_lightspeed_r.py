@@ -130,8 +130,22 @@ def test_a_record_that_is_not_an_object_or_an_infinite_amount_is_malformed(shop,
         source(shop, clock).parse_event("sale", "not a record")  # type: ignore[arg-type]
     sale = fx.load("sale_discount_two_taxes.json")
     sale["SalePayments"]["SalePayment"][0]["amount"] = "Infinity"
-    with pytest.raises(MalformedPayload, match="not an amount"):
+    with pytest.raises(MalformedPayload, match="not a finite number"):
         documents_from_sale(sale, currency="CAD", parent_sale=lambda _: "")
+
+
+def test_an_infinite_quantity_or_an_unencodable_parent_line_id_is_malformed(shop, clock) -> None:
+    """Issue 14: a line quantity of "Infinity" reached money.quantize (raw InvalidAmount); a
+    returned line whose parentSaleLineID is a lone surrogate reached urllib's quote (raw
+    UnicodeEncodeError). Both are MalformedPayload with a reason."""
+    sale = fx.load("sale_discount_two_taxes.json")
+    sale["SaleLines"]["SaleLine"][0]["unitQuantity"] = "Infinity"
+    with pytest.raises(MalformedPayload, match="not a finite number"):
+        documents_from_sale(sale, currency="CAD", parent_sale=lambda _: "")
+    returned = fx.load("sale_return_next_day.json")
+    returned["SaleLines"]["SaleLine"]["parentSaleLineID"] = "\ud800"
+    with pytest.raises(MalformedPayload, match="is not text"):
+        source(shop, clock).parse_event("sale", {"sale": returned})
 
 
 def test_return_on_another_day_is_a_refund_of_the_original_sale():

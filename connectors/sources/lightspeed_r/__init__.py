@@ -174,7 +174,11 @@ class LightspeedRSource(SalesSource):
         """The sale a returned line's original line belongs to (one read, cached)."""
         if sale_line_id not in self._parents:
             try:
-                found = self.api.get(f"SaleLine/{quote(sale_line_id, safe='')}.json")
+                path = f"SaleLine/{quote(sale_line_id, safe='')}.json"
+            except UnicodeEncodeError as exc:  # a lone surrogate: no URL can name it
+                raise MalformedPayload(f"lightspeed_r: sale line id {sale_line_id!r} is not text") from exc
+            try:
+                found = self.api.get(path)
             except LightspeedNotFound:
                 self._parents[sale_line_id] = ""
             else:

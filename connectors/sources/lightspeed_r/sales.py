@@ -83,9 +83,12 @@ def _dec(value: Any, what: str, *, default: str | None = "0") -> Decimal:
     if isinstance(value, float | bool):
         raise MalformedPayload(f"lightspeed_r: {what} is not a decimal string: {value!r}")
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation as exc:
         raise MalformedPayload(f"lightspeed_r: {what} is not a number: {value!r}") from exc
+    if not number.is_finite():  # "Infinity", "NaN": no quantity or price computes with them
+        raise MalformedPayload(f"lightspeed_r: {what} is not a finite number: {value!r}")
+    return number
 
 
 def _shown(value: str) -> str:
