@@ -383,7 +383,7 @@ def _lightspeed_x_sale() -> Scenario:
     from urllib.parse import urlencode
 
     from connectors.sandbox.lightspeed_x import LightspeedXSandbox
-    from connectors.sandbox.lightspeed_x.wire import dumps
+    from connectors.sandbox.lightspeed_x.wire import dumps, loads
     from tests.fixtures.lightspeed_x import CLIENT_SECRET, load, store
 
     sale = json.loads(dumps(load("sale_shipping_tip_usd.json")))
@@ -394,7 +394,8 @@ def _lightspeed_x_sale() -> Scenario:
     first["product_id"] = f"{KEY}P"
 
     def serve(sandbox: Any, answers: dict[str, Any]) -> None:
-        sandbox.store.products.update(answers)
+        # As the store holds what it serves: JSON numbers with fractions as Decimals.
+        sandbox.store.products.update(loads(json.dumps(answers)))
 
     def forget(sandbox: Any, answers: dict[str, Any]) -> None:
         for key in answers:
