@@ -490,5 +490,5 @@ class XSeriesStore:
         """An object without the sandbox's private bookkeeping keys (a seeded malformed one, not
         an object at all, is served as it is)."""
         if not isinstance(obj, Mapping):
-            return obj  # type: ignore[unreachable]
+            return obj
         return {k: v for k, v in obj.items() if not str(k).startswith("_")}
