@@ -121,6 +121,14 @@ def test_a_reason_quoting_an_unstorable_id_can_itself_be_stored(sale_id: str) ->
     reason = str(refused.value)
     reason.encode("utf-8")  # no lone surrogate left
     assert "\x00" not in reason and "timeStamp" in reason
+    # Found on PostgreSQL: the payment's id, quoted with an amount past every column.
+    sale = fx.load("sale_discount_two_taxes.json")
+    payment = sale["SalePayments"]["SalePayment"][0]
+    payment["salePaymentID"], payment["amount"] = sale_id, "1" + "0" * 20
+    with pytest.raises(MalformedPayload) as refused:
+        documents_from_sale(sale, currency="CAD", parent_sale=lambda _: "")
+    str(refused.value).encode("utf-8")
+    assert "\x00" not in str(refused.value)
 
 
 def test_a_record_that_is_not_an_object_or_an_infinite_amount_is_malformed(shop, clock) -> None:

@@ -281,7 +281,9 @@ def _tenders(
     for p in payments:
         if truthy(p.get("archived")):
             continue
-        amount = _money(p.get("amount"), currency, f"{what} payment {p.get('salePaymentID')}", default=None)
+        amount = _money(
+            p.get("amount"), currency, f"{what} payment {_shown(str(p.get('salePaymentID')))}", default=None
+        )
         ptype = p.get("PaymentType") if isinstance(p.get("PaymentType"), Mapping) else None
         method = payment_method(ptype)
         tender = Tender(
@@ -347,10 +349,10 @@ def register_withdraw_document(
 ) -> CashCount | None:
     """Cash taken out of (positive ``amount``) or put into (negative) a register: a float change."""
     wid = str(withdraw.get("registerWithdrawID") or "")
-    amount = _money(withdraw.get("amount"), currency, f"register withdraw {wid} amount", default=None)
+    amount = _money(withdraw.get("amount"), currency, f"register withdraw {_shown(wid)} amount", default=None)
     if not amount:
         return None
-    when = _time(withdraw.get("createTime"), f"register withdraw {wid} createTime")
+    when = _time(withdraw.get("createTime"), f"register withdraw {_shown(wid)} createTime")
     return CashCount(
         external_id=f"register_withdraw:{wid}",
         occurred_at=when,
