@@ -67,6 +67,7 @@ __all__ = [
     "connection_failed",
     "ledger_target_class",
     "sales_source_class",
+    "storable_reason",
 ]
 
 
@@ -124,7 +125,21 @@ class SignatureInvalid(Exception):
 
 
 class MalformedPayload(Exception):
-    """A webhook or pulled record that cannot be parsed: answered 400 (webhook) or quarantined."""
+    """A webhook or pulled record that cannot be parsed: answered 400 (webhook) or quarantined.
+
+    The reason often quotes the record's own ids (``"square: return order <id> line 0 ..."``); a
+    lone surrogate or a NUL there is escaped, so the reason can always be stored with the event
+    (issue 14: an unstorable reason left the event unjudged and retried as a crash).
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(storable_reason(a) if isinstance(a, str) else a for a in args))
+
+
+def storable_reason(text: str) -> str:
+    """``text`` with lone surrogates and NULs escaped (``\\ud800``, ``\\x00``): no database
+    column stores them, and a reason is stored."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 class UnknownPlatform(LookupError):

@@ -573,6 +573,8 @@ class SquareSandbox(SandboxServer):
                 raise SquareError(
                     404, "NOT_FOUND", f"Could not find Payout with id `{req.params['payout_id']}`."
                 )
+            if not isinstance(found, list) or not all(isinstance(e, dict) for e in found):
+                return {"payout_entries": copy.deepcopy(found)}  # seeded malformed: served as it is
             return self._list(req, "payout_entries", found, updated_filter=False, time_filter=False)
 
         return self._handle(req, entries)

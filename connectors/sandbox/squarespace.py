@@ -61,6 +61,22 @@ def _when(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _modified(item: Any) -> datetime | None:
+    """An item's ``modifiedOn``, or None for what a test seeded malformed (no such time, not an
+    object): the sandbox serves such an item as it is instead of failing the whole list."""
+    try:
+        return _when(item["modifiedOn"])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None
+
+
+def _order_key(item: Any) -> tuple[datetime, str]:
+    """Listing order: by modification time, then id (malformed items first)."""
+    stamp = _modified(item)
+    ident = item.get("id") if isinstance(item, dict) else None
+    return (stamp or datetime.min.replace(tzinfo=UTC), str(ident))
+
+
 class _Refused(Exception):
     """Raised inside a handler to answer with a Squarespace error object."""
 
@@ -272,7 +288,10 @@ class SquarespaceSandbox(SandboxServer):
         filters = self._filters(req)
         chosen = []
         for item in items:
-            stamp = _when(item["modifiedOn"])
+            stamp = _modified(item)
+            if stamp is None:
+                chosen.append(item)  # a seeded malformed item: listed as it is, whatever the filters
+                continue
             if "modifiedAfter" in filters and not stamp > _when(filters["modifiedAfter"]):
                 continue
             if "modifiedBefore" in filters and not stamp < _when(filters["modifiedBefore"]):
@@ -280,10 +299,10 @@ class SquarespaceSandbox(SandboxServer):
             if filters.get("fulfillmentStatus") not in (None, item.get("fulfillmentStatus")):
                 continue
             chosen.append(item)
-        chosen.sort(key=lambda i: (_when(i["modifiedOn"]), str(i["id"])))
+        chosen.sort(key=_order_key)
         if "after" in filters:
             last = (_when(filters["after"]), filters["after_id"])
-            chosen = [i for i in chosen if (_when(i["modifiedOn"]), str(i["id"])) > last]
+            chosen = [i for i in chosen if _order_key(i) > last]
         page, more = chosen[:PAGE_SIZE], len(chosen) > PAGE_SIZE
         cursor = None
         if more:

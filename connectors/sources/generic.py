@@ -182,6 +182,8 @@ class GenericSource(SalesSource):
         definition = _DATA_SCHEMA.get(event_type)
         if definition is None:
             return []
+        if not isinstance(payload, Mapping):
+            raise MalformedPayload(f"{event_type} event is not a JSON object")
         data = payload.get("data")
         _check(_validator(definition), data, event_type)
         assert isinstance(data, Mapping)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from connectors.http import CallRecord
 
@@ -18,19 +18,22 @@ def record_call(call: CallRecord) -> None:
     from integrator.models import IntegrationCall
 
     try:
-        IntegrationCall.objects.create(
-            vendor=call.vendor,
-            connection_key=call.connection_key[:80],
-            method=call.method,
-            url=call.url[:500],
-            status=call.status,
-            duration_ms=call.duration_ms,
-            idempotency_key=call.idempotency_key[:128],
-            request_body=call.request_body,
-            response_body=call.response_body,
-            error=call.error,
-        )
-    except DatabaseError:  # pragma: no cover - logged, not fatal
+        # A savepoint: a row the database refuses (a vendor's answer holding NaN, a lone surrogate
+        # or a NUL that JSON columns reject) must not break a transaction around the call.
+        with transaction.atomic():
+            IntegrationCall.objects.create(
+                vendor=call.vendor,
+                connection_key=call.connection_key[:80],
+                method=call.method,
+                url=call.url[:500],
+                status=call.status,
+                duration_ms=call.duration_ms,
+                idempotency_key=call.idempotency_key[:128],
+                request_body=call.request_body,
+                response_body=call.response_body,
+                error=call.error,
+            )
+    except (DatabaseError, ValueError):  # ValueError: a lone surrogate the driver cannot encode
         log.exception("could not store integration call %s %s", call.method, call.url)
     except RuntimeError:
         # No database in this context (a connector used outside Django's DB access, e.g. in a

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.base import AuthExpired, SignatureInvalid, SourceConfig, WebhookRequest, sales_source_class
+from connectors.base import (
+    AuthExpired,
+    MalformedPayload,
+    SignatureInvalid,
+    SourceConfig,
+    WebhookRequest,
+    sales_source_class,
+)
 from connectors.sandbox.base import Fault
 from connectors.sandbox.lightspeed_r import LightspeedRSandbox, VirtualClock
 from connectors.sources.lightspeed_r import LightspeedRSource
@@ -99,6 +106,54 @@ def test_worked_example_discounts_two_taxes_split_tender_and_change():
     assert [(t.method, t.amount, t.change) for t in sale.tenders] == [
         ("cash", D("31.11"), D("8.89")), ("card", D("30.00"), D("0"))]  # fmt: skip
     assert (sale.location, sale.register, sale.number) == ("1", "1", "220000002041")
+
+
+@pytest.mark.parametrize("sale_id", ["\ud800", "a\x00b"])
+def test_a_reason_quoting_an_unstorable_id_can_itself_be_stored(sale_id: str) -> None:
+    """Issue 14 (poison property, fetched sources): a pulled sale whose saleID is a lone
+    surrogate (or holds a NUL) and whose timeStamp is not a time was refused with a reason quoting
+    the raw id, which the database could not store either: the event stayed unjudged. The id is
+    escaped in the reason."""
+    sale = fx.load("sale_discount_two_taxes.json")
+    sale["saleID"], sale["timeStamp"] = sale_id, [[[]]]
+    with pytest.raises(MalformedPayload) as refused:
+        documents_from_sale(sale, currency="CAD", parent_sale=lambda _: "")
+    reason = str(refused.value)
+    reason.encode("utf-8")  # no lone surrogate left
+    assert "\x00" not in reason and "timeStamp" in reason
+    # Found on PostgreSQL: the payment's id, quoted with an amount past every column.
+    sale = fx.load("sale_discount_two_taxes.json")
+    payment = sale["SalePayments"]["SalePayment"][0]
+    payment["salePaymentID"], payment["amount"] = sale_id, "1" + "0" * 20
+    with pytest.raises(MalformedPayload) as refused:
+        documents_from_sale(sale, currency="CAD", parent_sale=lambda _: "")
+    str(refused.value).encode("utf-8")
+    assert "\x00" not in str(refused.value)
+
+
+def test_a_record_that_is_not_an_object_or_an_infinite_amount_is_malformed(shop, clock) -> None:
+    """Issue 14: a stored record that is not a JSON object, or an amount of "Infinity", is a
+    MalformedPayload with a reason, not a raw AttributeError or InvalidAmount."""
+    with pytest.raises(MalformedPayload, match="not an object"):
+        source(shop, clock).parse_event("sale", "not a record")  # type: ignore[arg-type]
+    sale = fx.load("sale_discount_two_taxes.json")
+    sale["SalePayments"]["SalePayment"][0]["amount"] = "Infinity"
+    with pytest.raises(MalformedPayload, match="not a finite number"):
+        documents_from_sale(sale, currency="CAD", parent_sale=lambda _: "")
+
+
+def test_an_infinite_quantity_or_an_unencodable_parent_line_id_is_malformed(shop, clock) -> None:
+    """Issue 14: a line quantity of "Infinity" reached money.quantize (raw InvalidAmount); a
+    returned line whose parentSaleLineID is a lone surrogate reached urllib's quote (raw
+    UnicodeEncodeError). Both are MalformedPayload with a reason."""
+    sale = fx.load("sale_discount_two_taxes.json")
+    sale["SaleLines"]["SaleLine"][0]["unitQuantity"] = "Infinity"
+    with pytest.raises(MalformedPayload, match="not a finite number"):
+        documents_from_sale(sale, currency="CAD", parent_sale=lambda _: "")
+    returned = fx.load("sale_return_next_day.json")
+    returned["SaleLines"]["SaleLine"]["parentSaleLineID"] = "\ud800"
+    with pytest.raises(MalformedPayload, match="is not text"):
+        source(shop, clock).parse_event("sale", {"sale": returned})
 
 
 def test_return_on_another_day_is_a_refund_of_the_original_sale():

@@ -115,6 +115,13 @@ def test_worked_example_order_with_discount_two_tax_rates_and_shipping(sandbox: 
     assert payment.metadata["net"] == str(D("108.25") - D("3.44"))
 
 
+def test_an_event_that_is_not_an_object_is_malformed(sandbox: PayPalSandbox) -> None:
+    """Issue 14 (poison property): a stored event that is not a JSON object is a MalformedPayload
+    with a reason, not a raw AttributeError."""
+    with pytest.raises(MalformedPayload, match="not a JSON object"):
+        fx.source(sandbox).parse_event("PAYMENT.CAPTURE.COMPLETED", ["not", "an", "event"])  # type: ignore[arg-type]
+
+
 def test_the_capture_webhook_reads_the_order_and_gives_the_same_documents(sandbox: PayPalSandbox) -> None:
     """PAYMENT.CAPTURE.COMPLETED and CHECKOUT.ORDER.COMPLETED must land on the same transactions
     with the same content, or the second would be booked as a change."""

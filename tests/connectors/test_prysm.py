@@ -270,6 +270,18 @@ def test_a_missing_column_and_a_broken_mapping_are_file_level_problems() -> None
     ].messages == ("the file has no rows",)
 
 
+def test_a_stored_report_of_the_wrong_shape_or_an_event_not_an_object_is_malformed() -> None:
+    """Issue 14 (poison property): a Z report whose tenders are not an object, or a ticket event
+    that is not a JSON object, is a MalformedPayload with a reason, not a raw AttributeError."""
+    [report] = _parse(_till_day().z_report_csv(date(2026, 11, 20), "42")).reports
+    broken = copy.deepcopy(report.as_json())
+    broken["tenders"] = ["cash"]
+    with pytest.raises(MalformedPayload, match="cannot be read"):
+        _source().parse_event(Z_REPORT_EVENT, broken)
+    with pytest.raises(MalformedPayload, match="not a JSON object"):
+        _source().parse_event("sale.completed", "a string")  # type: ignore[arg-type]
+
+
 def test_default_mapping_reads_our_own_field_names_with_a_decimal_point() -> None:
     data = tablib.Dataset(headers=["report_number", "date", "section", "name", "tax_rate", "tax", "amount"])
     data.append(["7", "2026-11-20", "sale", "textiles", "20%", "2.00", "12.00"])

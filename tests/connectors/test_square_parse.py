@@ -164,6 +164,20 @@ def test_order_that_disagrees_with_square_totals_is_refused(square):
         source_for(square, "sq-parse").parse_event("order.updated", order_event(USD_ORDER_ID))
 
 
+@pytest.mark.parametrize("order_id", ["\ud800", "a\x00b"])
+def test_a_reason_quoting_an_unstorable_order_id_can_itself_be_stored(square, order_id):
+    """Issue 14 (poison property, fetched sources): Square served an order whose id is a lone
+    surrogate (or holds a NUL) and whose line is not an object; the reason quoted the raw id, the
+    database could not store it, and the event stayed unjudged. MalformedPayload escapes it."""
+    order = load("order_additive_usd.json")
+    order["id"], order["line_items"][0] = order_id, "Infinity"
+    square.orders["P-BAD-1"] = order
+    with pytest.raises(MalformedPayload, match="not an object") as refused:
+        source_for(square, "sq-parse").parse_event("order.updated", order_event("P-BAD-1"))
+    str(refused.value).encode("utf-8")  # no lone surrogate left
+    assert "\x00" not in str(refused.value)
+
+
 def test_order_mixing_inclusive_and_additive_tax_is_refused(square):
     order = load("order_jpy.json")
     order["taxes"][1]["type"] = "ADDITIVE"

@@ -487,5 +487,8 @@ class XSeriesStore:
 
     @staticmethod
     def public(obj: Mapping[str, Any]) -> dict[str, Any]:
-        """An object without the sandbox's private bookkeeping keys."""
-        return {k: v for k, v in obj.items() if not k.startswith("_")}
+        """An object without the sandbox's private bookkeeping keys (a seeded malformed one, not
+        an object at all, is served as it is)."""
+        if not isinstance(obj, Mapping):
+            return obj
+        return {k: v for k, v in obj.items() if not str(k).startswith("_")}

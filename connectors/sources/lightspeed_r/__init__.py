@@ -150,6 +150,7 @@ class LightspeedRSource(SalesSource):
     def parse_event(self, event_type: str, payload: Mapping[str, Any]) -> list[CanonicalDocument]:
         """A pulled sale, register count or register withdrawal."""
         cur = self.config.currency
+        payload = _as_dict(payload, "pulled record")
         if event_type == "sale":
             return documents_from_sale(
                 _as_dict(payload.get("sale"), "sale"), currency=cur, parent_sale=self._parent_sale
@@ -173,7 +174,11 @@ class LightspeedRSource(SalesSource):
         """The sale a returned line's original line belongs to (one read, cached)."""
         if sale_line_id not in self._parents:
             try:
-                found = self.api.get(f"SaleLine/{quote(sale_line_id, safe='')}.json")
+                path = f"SaleLine/{quote(sale_line_id, safe='')}.json"
+            except UnicodeEncodeError as exc:  # a lone surrogate: no URL can name it
+                raise MalformedPayload(f"lightspeed_r: sale line id {sale_line_id!r} is not text") from exc
+            try:
+                found = self.api.get(path)
             except LightspeedNotFound:
                 self._parents[sale_line_id] = ""
             else:

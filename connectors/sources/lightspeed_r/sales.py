@@ -83,13 +83,25 @@ def _dec(value: Any, what: str, *, default: str | None = "0") -> Decimal:
     if isinstance(value, float | bool):
         raise MalformedPayload(f"lightspeed_r: {what} is not a decimal string: {value!r}")
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation as exc:
         raise MalformedPayload(f"lightspeed_r: {what} is not a number: {value!r}") from exc
+    if not number.is_finite():  # "Infinity", "NaN": no quantity or price computes with them
+        raise MalformedPayload(f"lightspeed_r: {what} is not a finite number: {value!r}")
+    return number
+
+
+def _shown(value: str) -> str:
+    """An id as a reason may quote it: a lone surrogate or a NUL (which no database column can
+    store, so the reason itself could not be saved and the event would stay unjudged) escaped."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _money(value: Any, currency: str, what: str, *, default: str | None = "0") -> Decimal:
-    return money.quantize(_dec(value, what, default=default), currency, rounding=ROUND_HALF_UP)
+    try:
+        return money.quantize(_dec(value, what, default=default), currency, rounding=ROUND_HALF_UP)
+    except money.InvalidAmount as exc:  # "Infinity", "NaN", past every column
+        raise MalformedPayload(f"lightspeed_r: {what} is not an amount: {value!r} ({exc})") from exc
 
 
 def _time(value: Any, what: str) -> datetime:
@@ -119,7 +131,7 @@ class _Line:
         self, raw: Mapping[str, Any], currency: str, category: Mapping[str, Any], sale_id: str
     ) -> None:
         line_id = str(raw.get("saleLineID") or "")
-        what = f"sale {sale_id} line {line_id}"
+        what = f"sale {_shown(sale_id)} line {_shown(line_id)}"
         self.raw = raw
         self.line_id = line_id
         qty = _dec(raw.get("unitQuantity"), f"{what} unitQuantity", default=None)
@@ -191,7 +203,7 @@ def documents_from_sale(
     sale_id = str(sale.get("saleID") or "")
     if not sale_id:
         raise MalformedPayload("lightspeed_r: sale has no saleID")
-    what = f"sale {sale_id}"
+    what = f"sale {_shown(sale_id)}"
     location, register = str(sale.get("shopID") or ""), str(sale.get("registerID") or "")
     stamp = _time(sale.get("timeStamp"), f"{what} timeStamp")
     when = _time(
@@ -269,7 +281,9 @@ def _tenders(
     for p in payments:
         if truthy(p.get("archived")):
             continue
-        amount = _money(p.get("amount"), currency, f"{what} payment {p.get('salePaymentID')}", default=None)
+        amount = _money(
+            p.get("amount"), currency, f"{what} payment {_shown(str(p.get('salePaymentID')))}", default=None
+        )
         ptype = p.get("PaymentType") if isinstance(p.get("PaymentType"), Mapping) else None
         method = payment_method(ptype)
         tender = Tender(
@@ -312,7 +326,7 @@ def register_count_document(count: Mapping[str, Any], *, currency: str, location
     ]  # fmt: skip
     if not cash:
         return None
-    what = f"register count {count_id}"
+    what = f"register count {_shown(count_id)}"
     expected = sum((_money(a.get("calculated"), currency, f"{what} calculated") for a in cash), ZERO)
     counted = sum((_money(a.get("actual"), currency, f"{what} actual") for a in cash), ZERO)
     closed = _time(count.get("closeTime"), f"{what} closeTime")
@@ -335,10 +349,10 @@ def register_withdraw_document(
 ) -> CashCount | None:
     """Cash taken out of (positive ``amount``) or put into (negative) a register: a float change."""
     wid = str(withdraw.get("registerWithdrawID") or "")
-    amount = _money(withdraw.get("amount"), currency, f"register withdraw {wid} amount", default=None)
+    amount = _money(withdraw.get("amount"), currency, f"register withdraw {_shown(wid)} amount", default=None)
     if not amount:
         return None
-    when = _time(withdraw.get("createTime"), f"register withdraw {wid} createTime")
+    when = _time(withdraw.get("createTime"), f"register withdraw {_shown(wid)} createTime")
     return CashCount(
         external_id=f"register_withdraw:{wid}",
         occurred_at=when,

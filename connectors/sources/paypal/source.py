@@ -315,6 +315,8 @@ class PayPalSource(SalesSource):
         parser = _PARSERS.get(event_type)
         if parser is None:
             return []
+        if not isinstance(payload, Mapping):
+            raise MalformedPayload(f"PayPal event {event_type!r} is not a JSON object")
         if payload.get("event_type", event_type) != event_type:
             raise MalformedPayload(
                 f"event type {event_type!r} does not match the payload's {payload.get('event_type')!r}"

@@ -55,7 +55,8 @@ class PrysmSource(GenericSource):
                 raise MalformedPayload("prysm: the stored Z report is not one")
             try:
                 docs = report_documents(payload, timezone=self.config.timezone)
-            except (KeyError, ValueError, money.InvalidAmount) as exc:
+            except (KeyError, ValueError, TypeError, AttributeError, money.InvalidAmount) as exc:
+                # TypeError, AttributeError: a value of the wrong shape (tenders not an object)
                 raise MalformedPayload(f"prysm: the stored Z report cannot be read: {exc}") from exc
         else:
             docs = super().parse_event(event_type, payload)
