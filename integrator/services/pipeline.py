@@ -34,7 +34,7 @@ from integrator.models import (
 )
 from integrator.services import audit
 from integrator.services.channels import source_for
-from integrator.services.event_checks import unstorable_reason
+from integrator.services.event_checks import storable_text, unstorable_reason
 from integrator.services.inventory.spine import on_journal
 from integrator.services.journal import (
     NeedsMapping,
@@ -68,8 +68,10 @@ RETRY_SWEEP_MINUTES = 5
 
 
 def _mark_event(event_id: Any, status: str, error: str = "") -> None:
+    """Set an inbox row's final status; the reason is made storable first (a vendor's message or a
+    quoted id may hold a lone surrogate or a NUL), so no reason can leave an event unmarked."""
     InboundEvent.objects.filter(pk=event_id).update(
-        status=status, error=error[:4000], processed_at=timezone.now()
+        status=status, error=storable_text(error)[:4000], processed_at=timezone.now()
     )
 
 
