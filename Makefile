@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast test-slow test-soak test-reliability bench lint setup clean
+.PHONY: run test test-fast test-slow test-soak test-poison test-reliability bench lint setup clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test-soak: setup
 
 ## bench: the benchmarks at full size (BENCH_SCALE=small|full|<factor>; PostgreSQL when DATABASE_URL is set),
 ## one table of figures, baselines and ratios written to bench/results/<date>.md
+## test-poison: the poison-event property with 1,000 hostile payloads for every source (issue 14)
+test-poison: setup
+	POISON_EXAMPLES=1000 $(BIN)/python -m pytest -n 2 -p no:cacheprovider -m slow tests/integrator/test_poison_events_property.py tests/integrator/test_poison_events_property_fetched.py $(PYTEST_ARGS)
+
 bench: setup
 	BENCH_SCALE=$${BENCH_SCALE:-full} BENCH_RESULTS=$${BENCH_RESULTS:-auto} $(BIN)/python -m pytest -p no:cacheprovider bench -m bench -s $(PYTEST_ARGS)
 
