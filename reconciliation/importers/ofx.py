@@ -65,6 +65,7 @@ _OFX_START = re.compile(r"<OFX>", re.IGNORECASE)
 _TRANSACTION_START = re.compile(r"<STMTTRN>", re.IGNORECASE)
 _POSITION = re.compile(r"position=\[(\d+):(\d+)\]$")
 _STATEMENTS = ("STMTRS", "CCSTMTRS")
+PIECE_CHARS = 64 * 1024  # about 500 transactions
 
 
 class _Node:
@@ -231,10 +232,11 @@ def _normalise(body: str, closed: frozenset[str]) -> str:
     return _OPEN.sub(drop_empty_unclosed, body)
 
 
-def _split_point(text: str) -> int:
-    """Where ``text`` may be cut (0: nowhere yet): before its last ``<STMTTRN>`` that no CDATA
-    section on the same line precedes (ofxtools reads a CDATA value up to the line's last ``]]>``)."""
-    starts = [m.start() for m in _TRANSACTION_START.finditer(text)]
+def _split_point(text: str, end: int) -> int:
+    """Where ``text`` may be cut before ``end`` (0: nowhere): before the last ``<STMTTRN>`` that no
+    CDATA section on the same line precedes (ofxtools reads a CDATA value up to the line's last
+    ``]]>``)."""
+    starts = [m.start() for m in _TRANSACTION_START.finditer(text, 0, end)]
     for start in reversed(starts):
         if start and "<![CDATA[" not in text[text.rfind("\n", 0, start) + 1 : start]:
             return start
@@ -255,8 +257,10 @@ def _pieces(chunks: Iterator[str]) -> Iterator[str]:
         raise StatementRejected("not an OFX file: no <OFX> element")
     for text in chunks:
         buffer += text
-        cut = _split_point(buffer)
-        if cut:
+        while len(buffer) > PIECE_CHARS:  # small pieces: their transactions are in the tree at once
+            cut = _split_point(buffer, PIECE_CHARS) or _split_point(buffer, len(buffer))
+            if not cut:
+                break
             yield buffer[:cut]
             buffer = buffer[cut:]
     yield buffer

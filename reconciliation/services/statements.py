@@ -76,9 +76,12 @@ def upload_limit() -> int:
 
 
 def describe_size(size: int) -> str:
-    """``10 MB``, ``2.5 MB``: a byte count as people read it (MB of 1,048,576 bytes)."""
-    megabytes = size / (1024 * 1024)
-    return f"{megabytes:.0f} MB" if megabytes == int(megabytes) else f"{megabytes:.1f} MB"
+    """``10 MB``, ``2.5 MB``, ``48.8 KB``: a byte count as people read it (1 MB = 1,048,576 bytes)."""
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
 
 
 @dataclass
