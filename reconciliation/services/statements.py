@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, reset_queries, transaction
 
 from integrator import money
 from integrator.models import LedgerAccount, LedgerConnection
@@ -563,6 +563,8 @@ def import_statement(
             if len(writer.pending) >= BATCH_LINES:
                 _check_account(account, parsed)
                 writer.flush()
+                if settings.DEBUG:  # the debug log of queries would keep every batch's SQL
+                    reset_queries()
                 report()
         _check_account(account, parsed)
         writer.flush()
