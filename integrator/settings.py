@@ -181,6 +181,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "integrator@localhost"
 # Webhook bodies above 1 MiB are refused with 413 before they are parsed.
 WEBHOOK_MAX_BODY_BYTES = 1_048_576
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1_048_576
+# Bank statement files larger than this are refused by the screens and the API (manage.py import_statement has no cap).
+STATEMENT_UPLOAD_MAX_BYTES = int(os.environ.get("STATEMENT_UPLOAD_MAX_BYTES", 10 * 1_048_576))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))

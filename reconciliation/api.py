@@ -136,8 +136,8 @@ def _result_body(result: ImportResult, *, preview: bool) -> dict[str, Any]:
         "statement": s.BankStatementSerializer(result.statement).data if result.statement else None,
         "duplicate_of": str(result.duplicate_of.pk) if result.duplicate_of else None,
         "imported": result.imported,
-        "new": len(result.new_lines),
-        "duplicates": len(result.duplicate_lines),
+        "new": result.new_count,
+        "duplicates": result.duplicate_count,
         "errors": [e.as_dict() for e in result.errors],
         "lines": [
             {
@@ -175,17 +175,16 @@ class BankStatementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
         form = s.StatementUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        upload = data["file"]
-        content = upload.read()
+        upload = data["file"]  # read from the upload itself (on disk when large), never whole
         try:
             if data["preview"]:
                 result = preview_statement(
-                    data["bank_account"], content, filename=upload.name, fmt=data.get("format")
+                    data["bank_account"], upload, filename=upload.name, fmt=data.get("format")
                 )
             else:
                 result = import_statement(
                     data["bank_account"],
-                    content,
+                    upload,
                     filename=upload.name,
                     fmt=data.get("format"),
                     actor=request.user,

@@ -38,10 +38,11 @@ from reconciliation.models import (
 from reconciliation.services.resolution import RESOLVE_PERMISSION, ResolutionRefused, resolve_exception
 from reconciliation.services.runs import start_run
 from reconciliation.services.statements import (
-    MAX_STATEMENT_BYTES,
     create_bank_account,
+    describe_size,
     import_statement,
     preview_statement,
+    upload_limit,
 )
 
 __all__ = [
@@ -203,17 +204,21 @@ def statement_list(request: HttpRequest) -> HttpResponse:
         return _statement_page(request, form, BankAccountForm())
     account = form.cleaned_data["bank_account"]
     upload = form.cleaned_data["file"]
-    if upload.size > MAX_STATEMENT_BYTES:
-        form.add_error("file", f"The file is larger than {MAX_STATEMENT_BYTES // (1024 * 1024)} MB.")
+    if upload.size > upload_limit():
+        form.add_error(
+            "file",
+            f"The file is larger than {describe_size(upload_limit())}, the limit for uploads: an "
+            "operator can import it with manage.py import_statement.",
+        )
         return _statement_page(request, form, BankAccountForm())
-    content = upload.read()
     fmt = form.cleaned_data.get("format") or None
-    preview = request.POST.get("action") == "preview" and len(content) <= PREVIEW_CARRY_LIMIT
+    preview = request.POST.get("action") == "preview" and upload.size <= PREVIEW_CARRY_LIMIT
+    content = upload.read() if preview else b""  # an import streams from the upload itself
     try:
         if preview:
             result = preview_statement(account, content, filename=upload.name, fmt=fmt)
         else:
-            result = import_statement(account, content, filename=upload.name, fmt=fmt, actor=request.user)
+            result = import_statement(account, upload, filename=upload.name, fmt=fmt, actor=request.user)
     except StatementRejected as exc:
         form.add_error("file", str(exc))
         return _statement_page(request, form, BankAccountForm(), row_errors=exc.errors, status=400)

@@ -1,14 +1,38 @@
-"""What every statement parser returns: lines with exact Decimal amounts and row-level errors."""
+"""What every statement parser yields: lines with exact Decimal amounts and row-level errors.
+
+Parsers read a binary file object incrementally (``iter_csv``, ``iter_ofx``, ``iter_camt053``):
+they yield each :class:`ParsedLine` or :class:`RowError` as soon as it is read and fill the
+statement's own facts (account, period, balances) into a :class:`ParsedStatement` given to them,
+whose ``lines`` and ``errors`` they leave alone. :func:`collect` gathers everything into that
+statement for callers that want the whole file at once (``parse_csv`` and friends, previews).
+"""
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import IO
 
 from integrator import money
 
-__all__ = ["ParsedLine", "ParsedStatement", "RowError", "StatementRejected", "parse_signed_amount"]
+__all__ = [
+    "CHUNK_BYTES",
+    "ParsedLine",
+    "ParsedStatement",
+    "RowError",
+    "StatementItem",
+    "StatementRejected",
+    "binary_stream",
+    "collect",
+    "decoded_chunks",
+    "parse_signed_amount",
+]
+
+CHUNK_BYTES = 1 << 20  # how much of a file is read at a time
 
 
 class StatementRejected(ValueError):
@@ -99,3 +123,77 @@ def parse_signed_amount(
         raise money.InvalidAmount(f"{raw!r} is not an amount")
     value = money.parse_amount(text, currency)
     return -value if negative else value
+
+
+StatementItem = ParsedLine | RowError
+
+
+def collect(statement: ParsedStatement, items: Iterable[StatementItem]) -> ParsedStatement:
+    """Gather a parser's lines and row errors into ``statement`` (the whole file in memory)."""
+    for item in items:
+        if isinstance(item, RowError):
+            statement.errors.append(item)
+        else:
+            statement.lines.append(item)
+    return statement
+
+
+def binary_stream(content: bytes | IO[bytes]) -> IO[bytes]:
+    """A seekable binary file object for ``content`` (bytes are wrapped, file objects used as they are)."""
+    if isinstance(content, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(content))
+    return content
+
+
+def _decode_error_message(exc: UnicodeDecodeError, offset: int) -> str:
+    """``str(exc)`` with the position counted from the start of the file rather than the chunk."""
+    start = offset + exc.start
+    if exc.end - exc.start == 1:
+        return (
+            f"'{exc.encoding}' codec can't decode byte 0x{exc.object[exc.start]:02x} in position "
+            f"{start}: {exc.reason}"
+        )
+    return (
+        f"'{exc.encoding}' codec can't decode bytes in position {start}-{offset + exc.end - 1}: {exc.reason}"
+    )
+
+
+def decoded_chunks(
+    stream: IO[bytes], encoding: str, *, errors: str = "strict", what: str = ""
+) -> Iterator[str]:
+    """Decode a binary stream chunk by chunk; a byte that is not ``encoding`` refuses the file.
+
+    ``utf-8-sig`` drops a leading byte order mark as ``bytes.decode`` does, and positions in the
+    refusal count from after it (as ``bytes.decode("utf-8-sig")`` reports them), so the message is
+    the one a whole-file decode gives. ``what`` prefixes the refusal (default: ``the file is not
+    <encoding> text``).
+    """
+    try:
+        sig = codecs.lookup(encoding).name == "utf-8-sig"
+    except LookupError as exc:
+        raise StatementRejected(f"unknown text encoding {encoding!r}") from exc
+    decoder = codecs.getincrementaldecoder("utf-8" if sig else encoding)(errors)
+    offset = 0  # bytes handed to the decoder so far (after a stripped byte order mark)
+    first = True
+    while True:
+        chunk = stream.read(CHUNK_BYTES)
+        if first and sig:
+            while len(chunk) < 3 and chunk:  # a BOM split across reads
+                more = stream.read(CHUNK_BYTES)
+                if not more:
+                    break
+                chunk += more
+            if chunk.startswith(codecs.BOM_UTF8):
+                chunk = chunk[3:]
+        first = False
+        pending = len(decoder.getstate()[0])
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            prefix = what or f"the file is not {encoding} text"
+            raise StatementRejected(f"{prefix}: {_decode_error_message(exc, offset - pending)}") from exc
+        offset += len(chunk)
+        if text:
+            yield text
+        if not chunk:
+            return

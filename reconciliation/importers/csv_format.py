@@ -14,20 +14,25 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import IO, Any
 
 from integrator import money
 from reconciliation.importers.base import (
     ParsedLine,
     ParsedStatement,
     RowError,
+    StatementItem,
     StatementRejected,
+    collect,
+    decoded_chunks,
     parse_signed_amount,
 )
 
-__all__ = ["SAMPLE_CSV", "CSVFormat", "parse_csv"]
+__all__ = ["SAMPLE_CSV", "CSVFormat", "iter_csv", "parse_csv", "text_lines"]
 
 SAMPLE_CSV = (
     "date,amount,currency,description,reference,counterparty\n"
@@ -80,34 +85,69 @@ class CSVFormat:
         return asdict(self)
 
 
-def _decode(content: bytes, encoding: str) -> str:
-    try:
-        return content.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise StatementRejected(f"the file is not {encoding} text: {exc}") from exc
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def text_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """The lines of a text read in chunks, exactly as ``str.splitlines()`` of the whole text gives
+    them (every line break it knows, ``\r\n`` counted once even across two chunks), each ending
+    in ``\n`` as the CSV reader wants them so that quoted fields may span lines."""
+    rest = ""
+    for chunk in chunks:
+        text = rest + chunk
+        if text.endswith("\r"):  # its \n may start the next chunk
+            text, rest = text[:-1], "\r"
+        else:
+            rest = ""
+        pieces = text.splitlines(keepends=True)
+        if pieces and pieces[-1][-1:] not in _LINE_BREAKS:
+            rest = pieces.pop() + rest
+        for piece in pieces:
+            yield piece.rstrip(_LINE_BREAKS) + "\n"
+    if rest:
+        for piece in rest.splitlines():
+            yield piece + "\n"
 
 
 def parse_csv(content: bytes, *, currency: str, fmt: CSVFormat | None = None) -> ParsedStatement:
-    """Read a CSV statement; rows that cannot be read become row errors (row 1 is the header)."""
+    """Read a whole CSV statement; rows that cannot be read become row errors (row 1 is the header)."""
+    statement = ParsedStatement(format="csv", currency=currency)
+    return collect(statement, iter_csv(io.BytesIO(content), currency=currency, fmt=fmt))
+
+
+def iter_csv(
+    stream: IO[bytes], *, currency: str, fmt: CSVFormat | None = None, header: ParsedStatement | None = None
+) -> Iterator[StatementItem]:
+    """Read a CSV statement from a binary file object, one row at a time (row 1 is the header).
+
+    Yields each line, or a row error for a row that cannot be read. A CSV file states no account,
+    period or balance, so ``header`` is left as it is.
+    """
     fmt = fmt or CSVFormat()
-    text = _decode(content, fmt.encoding)
-    lines = text.splitlines()[fmt.skip_lines :]
-    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=fmt.delimiter)
+    chunks = decoded_chunks(stream, fmt.encoding)
+    lines = itertools.islice(text_lines(chunks), fmt.skip_lines, None)
+    reader = csv.reader(lines, delimiter=fmt.delimiter)
+
+    def refuse(message: str) -> StatementRejected:
+        for _ in chunks:  # a file that is not text is refused as such, whatever else is wrong
+            pass
+        return StatementRejected(message)
+
     try:
-        header = next(reader)
+        header_row = next(reader)
     except StopIteration:
-        raise StatementRejected("the CSV file is empty") from None
+        raise refuse("the CSV file is empty") from None
     except csv.Error as exc:
-        raise StatementRejected(f"the CSV header cannot be read: {exc}") from exc
-    columns = {name.strip().lower(): i for i, name in enumerate(header)}
+        raise refuse(f"the CSV header cannot be read: {exc}") from exc
+    columns = {name.strip().lower(): i for i, name in enumerate(header_row)}
 
     def col(name: str, *, required: bool) -> int | None:
         if not name:
             return None
         index = columns.get(name.strip().lower())
         if index is None and required:
-            found = ", ".join(h.strip() for h in header) or "(none)"
-            raise StatementRejected(f"column {name!r} is missing from the CSV header (found: {found})")
+            found = ", ".join(h.strip() for h in header_row) or "(none)"
+            raise refuse(f"column {name!r} is missing from the CSV header (found: {found})")
         return index
 
     i_date = col(fmt.date_column, required=True)
@@ -120,16 +160,17 @@ def parse_csv(content: bytes, *, currency: str, fmt: CSVFormat | None = None) ->
     i_ref = col(fmt.reference_column, required=False)
     i_party = col(fmt.counterparty_column, required=False)
 
-    statement = ParsedStatement(format="csv", currency=currency)
+    dates = _DateCache(fmt.date_format)
+    currencies: dict[str, str] = {}
     row_number = 1 + fmt.skip_lines
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
             row_number += 1
-            statement.errors.append(RowError(row_number, f"cannot be read as CSV: {exc}"))
+            yield RowError(row_number, f"cannot be read as CSV: {exc}")
             continue
         row_number += 1
         if not any(cell.strip() for cell in row):
@@ -139,28 +180,46 @@ def parse_csv(content: bytes, *, currency: str, fmt: CSVFormat | None = None) ->
             return row[index].strip() if index is not None and index < len(row) else ""
 
         try:
-            line_currency = money.normalize_currency(cell(i_currency) or currency)
-            raw_date = cell(i_date)
-            try:
-                booked = datetime.strptime(raw_date, fmt.date_format).date()
-            except ValueError:
-                raise ValueError(f"date {raw_date!r} does not match the format {fmt.date_format}") from None
+            raw_currency = cell(i_currency) or currency
+            line_currency = currencies.get(raw_currency) or money.normalize_currency(raw_currency)
+            currencies.setdefault(raw_currency, line_currency)
+            booked = dates.parse(cell(i_date))
             amount = _amount(cell(i_amount), cell(i_credit), cell(i_debit), line_currency, fmt, split)
         except (ValueError, money.InvalidAmount, money.UnknownCurrency) as exc:
-            statement.errors.append(RowError(row_number, str(exc)))
+            yield RowError(row_number, str(exc))
             continue
-        statement.lines.append(
-            ParsedLine(
-                row=row_number,
-                date=booked,
-                amount=amount,
-                currency=line_currency,
-                description=cell(i_desc)[:500],
-                reference=cell(i_ref)[:140],
-                counterparty=cell(i_party)[:200],
-            )
+        yield ParsedLine(
+            row=row_number,
+            date=booked,
+            amount=amount,
+            currency=line_currency,
+            description=cell(i_desc)[:500],
+            reference=cell(i_ref)[:140],
+            counterparty=cell(i_party)[:200],
         )
-    return statement
+
+
+class _DateCache:
+    """``strptime`` is slow and a statement has few distinct dates: remember the ones read."""
+
+    LIMIT = 10_000
+
+    def __init__(self, date_format: str) -> None:
+        self.date_format = date_format
+        self.known: dict[str, date] = {}
+
+    def parse(self, raw: str) -> date:
+        """The date in ``raw``, or ValueError saying it does not match the format."""
+        booked = self.known.get(raw)
+        if booked is not None:
+            return booked
+        try:
+            booked = datetime.strptime(raw, self.date_format).date()
+        except ValueError:
+            raise ValueError(f"date {raw!r} does not match the format {self.date_format}") from None
+        if len(self.known) < self.LIMIT:
+            self.known[raw] = booked
+        return booked
 
 
 def _amount(raw: str, credit: str, debit: str, currency: str, fmt: CSVFormat, split: bool) -> Any:
