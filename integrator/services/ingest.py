@@ -63,7 +63,8 @@ def store_event(
     *,
     source: str = "webhook",
 ) -> IngestResult:
-    """Insert the inbox row (idempotent on (channel, dedupe key)) and enqueue processing on commit.
+    """Insert the inbox row (idempotent on (channel, dedupe key)) and queue its processing: with the
+    ORM broker in the same transaction as the row, otherwise (Redis, inline) once it commits.
 
     Concurrent deliveries of the same event race on the UNIQUE constraint: exactly one insert wins;
     the others see IntegrityError, count the delivery and return the stored row. The dedupe key
