@@ -57,6 +57,19 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
             item.add_marker(skip)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: Any) -> None:
+    """Make a report's captured output encodable before xdist sends it to the controller.
+
+    The hostile-input tests (issue 14) make the code log values holding lone surrogates; xdist's
+    channel refuses such a string and the worker dies mid-run ("strings must be utf-8 encodable").
+    """
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(text, str) else text)
+        for title, text in report.sections
+    ]
+
+
 @pytest.fixture(autouse=True)
 def _own_audit_head_file(settings: Any, tmp_path: Any) -> None:
     """Each test keeps its exported audit head apart: verify_audit compares with the last one."""

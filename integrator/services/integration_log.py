@@ -34,8 +34,9 @@ def record_call(call: CallRecord) -> None:
                 error=call.error,
             )
     except (DatabaseError, ValueError):  # ValueError: a lone surrogate the driver cannot encode
-        log.exception("could not store integration call %s %s", call.method, call.url)
+        # %r: the URL may hold the lone surrogate that was refused; a log line must stay encodable.
+        log.exception("could not store integration call %s %r", call.method, call.url)
     except RuntimeError:
         # No database in this context (a connector used outside Django's DB access, e.g. in a
         # database-free test): the call is not lost for the caller, only for the log.
-        log.debug("integration call %s %s not stored: no database access", call.method, call.url)
+        log.debug("integration call %s %r not stored: no database access", call.method, call.url)
