@@ -315,7 +315,8 @@ class AuditEventFilterSet(BaseFilterSet):
     )
     object_type = filters.CharFilter()
     object_id = filters.CharFilter()
-    actor_id = filters.NumberFilter(field_name="actor")
+    # Bounded to a database integer: an id past 2**63 is a 400, not an overflow in the driver.
+    actor_id = filters.NumberFilter(field_name="actor", min_value=1, max_value=2**63 - 1, decimal_places=0)
     actor = filters.CharFilter(field_name="actor_label", label="Actor (username)")
     request_id = filters.CharFilter()
     occurred_at = filters.DateFromToRangeFilter(
