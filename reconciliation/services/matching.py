@@ -73,17 +73,19 @@ def _candidate_pairs(start: date, end: date) -> Iterator[tuple[Any, ...]]:
     # would otherwise scan a subquery's result once per payout).
     line, account = BankLine._meta.db_table, BankAccount._meta.db_table
     paired, cleared = Match._meta.db_table, ClearingMatch._meta.db_table
-    sql = f"""
-    SELECT p.channel__ledger_connection_id, p.currency, p.total, p.pk, p.expected_date, l.id, l.date
-    FROM ({p_sql}) p
-    JOIN {line} l ON l.currency = p.currency AND l.amount = p.total
-    JOIN {account} ba ON ba.id = l.bank_account_id AND ba.connection_id = p.channel__ledger_connection_id
-    WHERE l.date BETWEEN %s AND %s
-      AND NOT EXISTS (SELECT 1 FROM {paired} m WHERE m.bank_line_id = l.id)
-      -- a line that banked cash or wallet takings is no payout
-      AND NOT EXISTS (SELECT 1 FROM {cleared} c WHERE c.bank_line_id = l.id)
-    ORDER BY p.channel__ledger_connection_id, p.currency, p.total, p.expected_date, p.pk, l.date, l.id
-    """  # noqa: S608 - the payouts subquery is the ORM's, table names the models', values parameters
+    sql = (
+        f"\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
+        f"    SELECT p.channel__ledger_connection_id, p.currency, p.total, p.pk, p.expected_date, l.id, l.date\n"
+        f"    FROM ({p_sql}) p\n"
+        f"    JOIN {line} l ON l.currency = p.currency AND l.amount = p.total\n"
+        f"    JOIN {account} ba ON ba.id = l.bank_account_id AND ba.connection_id = p.channel__ledger_connection_id\n"
+        f"    WHERE l.date BETWEEN %s AND %s\n"
+        f"      AND NOT EXISTS (SELECT 1 FROM {paired} m WHERE m.bank_line_id = l.id)\n"
+        f"      -- a line that banked cash or wallet takings is no payout\n"
+        f"      AND NOT EXISTS (SELECT 1 FROM {cleared} c WHERE c.bank_line_id = l.id)\n"
+        f"    ORDER BY p.channel__ledger_connection_id, p.currency, p.total, p.expected_date, p.pk, l.date, l.id\n"
+        f"    "
+    )
     l_params = [start - 2 * window, end + 2 * window]
     with connection.cursor() as cur:
         cur.execute(sql, [*p_params, *l_params])

@@ -488,7 +488,7 @@ def _store_file(statement_id: Any, data: bytes) -> None:
         raw = connection.connection
         table = connection.ops.quote_name(BankStatement._meta.db_table)
         with psycopg.Cursor(raw) as cursor:
-            cursor.execute(f"UPDATE {table} SET content = %b WHERE id = %s", [data, statement_id])  # noqa: S608
+            cursor.execute(f"UPDATE {table} SET content = %b WHERE id = %s", [data, statement_id])  # noqa: S608 - the table name comes from the model; values are parameters
     else:
         BankStatement.objects.filter(pk=statement_id).update(content=data)
 
