@@ -67,16 +67,18 @@ def enqueue(func: str, *args: Any) -> None:
 
 
 def process_inbound_event(event_id: str) -> None:
-    """normalize -> validate -> journal -> post for one inbox row; an unexpected error marks it
-    failed with a retry time rather than leaving it ``received``."""
-    from integrator.services.pipeline import process_event_or_mark_failed as run
+    """normalize -> validate -> journal -> post for one inbox row, with up to
+    ``PROCESS_BATCH_SIZE - 1`` other waiting rows in the same batch (issue 19); an unexpected error
+    marks a row failed with a retry time rather than leaving it ``received``."""
+    from integrator.services.pipeline import process_events_from as run
 
     run(event_id)
 
 
 def send_posting(posting_id: str) -> None:
-    """Send one posting to its ledger."""
-    from integrator.services.posting import send_posting as run
+    """Send one posting to its ledger, with other due postings of its connection in one batch
+    where the ledger takes batches (issue 19)."""
+    from integrator.services.posting import send_postings_from as run
 
     run(posting_id, worker=worker_name())
 

@@ -41,6 +41,11 @@ class InboundEvent(models.Model):
     deliveries = models.PositiveIntegerField(default=1, help_text="How many times the vendor sent it.")
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    #: A worker processing a batch of events claims them first (issue 19), so two workers never
+    #: parse the same rows at once; the claim lapses at ``claimed_until`` (a worker that died
+    #: leaves its events ``received``, and the sweep processes them one by one).
+    claimed_by = models.CharField(max_length=64, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at"]

@@ -12,17 +12,20 @@ Each stage is idempotent and can be re-run from the row before it:
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, DataError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from connectors.base import ConnectorError, MalformedPayload
-from integrator.canonical import Invoice, Payment, Payout, Refund, Sale
+from integrator.canonical import CanonicalDocument, Invoice, Payment, Payout, Refund, Sale
 from integrator.choices import EntryKind, EventStatus, PostingMode, RuleKind, TransactionStatus
 from integrator.models import (
     Channel,
@@ -35,6 +38,7 @@ from integrator.models import (
 from integrator.services import audit
 from integrator.services.channels import source_for
 from integrator.services.event_checks import storable_text, unstorable_reason
+from integrator.services.inventory.sales import books_remembered
 from integrator.services.inventory.spine import on_journal
 from integrator.services.journal import (
     NeedsMapping,
@@ -49,12 +53,19 @@ from integrator.services.journal import (
 from integrator.services.mappings import RuleBook, version_in_force
 from integrator.services.posting import create_posting
 from integrator.services.rates import NeedsRate, resolve_rate
-from integrator.services.transactions import document_of, upsert_transaction, validate_document
+from integrator.services.transactions import (
+    document_of,
+    insert_new_transactions,
+    upsert_transaction,
+    validate_document,
+)
 
 __all__ = [
     "advance_transaction",
     "display_number",
+    "process_event_batch",
     "process_event_or_mark_failed",
+    "process_events_from",
     "process_inbound_event",
     "process_received_events",
     "retry_failed_events",
@@ -65,6 +76,15 @@ log = logging.getLogger(__name__)
 MAX_EVENT_ATTEMPTS = 10
 #: How often the scheduled sweep retries failed events (``integrator.tasks.ensure_schedules``).
 RETRY_SWEEP_MINUTES = 5
+#: How long a batch's claim on its inbox rows holds. A worker that dies leaves its rows
+#: ``received``: the sweep processes them one by one (it ignores claims), and other batches may
+#: take them once the claim lapses.
+CLAIM_LEASE = timedelta(minutes=5)
+#: While a batch advances its transactions, their audit rows are gathered here and appended
+#: together at the end of the batch (one lock of the chain, one insert).
+_AUDIT_ROWS: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "pipeline_audit_rows", default=None
+)
 
 
 def _mark_event(event_id: Any, status: str, error: str = "") -> None:
@@ -87,6 +107,24 @@ def process_inbound_event(event_id: Any) -> list[Transaction]:
     if event.status in (EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.QUARANTINED):
         return []
     InboundEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1)
+    docs = _read_event(event)
+    if docs is None:
+        return []
+    if not docs:
+        _mark_event(event.pk, EventStatus.IGNORED)
+        return []
+    changed = _store_event(event, docs, mark=True)
+    if changed is None:
+        return []
+    for txn in changed:
+        advance_transaction(txn.pk)
+    return changed
+
+
+def _read_event(event: InboundEvent) -> list[CanonicalDocument] | None:
+    """The canonical documents of an inbox row (outside any database transaction: a connector may
+    fetch from its vendor), or None once the row is marked quarantined (it cannot be read) or
+    failed (the vendor could not be reached)."""
     try:
         source = source_for(event.channel)
         payload = source.decode_payload(event.body, event.headers or {})
@@ -97,13 +135,20 @@ def process_inbound_event(event_id: Any) -> list[Transaction]:
                 raise MalformedPayload(reason)
     except UNREADABLE as exc:
         _quarantine(event.pk, f"cannot read the event: {_describe(exc)}")
-        return []
+        return None
     except ConnectorError as exc:
         _fail(event.pk, f"{type(exc).__name__}: {exc.vendor_message}")
-        return []
-    if not docs:
-        _mark_event(event.pk, EventStatus.IGNORED)
-        return []
+        return None
+    return docs
+
+
+def _store_event(
+    event: InboundEvent, docs: list[CanonicalDocument], *, mark: bool
+) -> list[Transaction] | None:
+    """Upsert an event's documents as transactions, all or none (its own transaction, or a
+    savepoint inside a batch's), and with ``mark`` mark the row processed in the same block (a
+    batch marks its rows together); the transactions whose content changed, or None once the row
+    is marked quarantined or failed."""
     changed: list[Transaction] = []
     try:
         with transaction.atomic():
@@ -111,18 +156,139 @@ def process_inbound_event(event_id: Any) -> list[Transaction]:
                 result = upsert_transaction(event.channel, doc, event)
                 if result.changed:
                     changed.append(result.transaction)
-            _mark_event(event.pk, EventStatus.PROCESSED)
+            if mark:
+                _mark_event(event.pk, EventStatus.PROCESSED)
     except (DataError, *UNREADABLE) as exc:
         # What the checks above did not foresee and the database refused: the event, not the
         # database, is at fault, and a retry would fail the same way.
         _quarantine(event.pk, f"cannot store the event: {_describe(exc)}")
-        return []
+        return None
     except DatabaseError as exc:
         _fail(event.pk, f"the database refused the write: {type(exc).__name__}: {exc}")
-        return []
-    for txn in changed:
-        advance_transaction(txn.pk)
+        return None
     return changed
+
+
+def claim_events(ids: list[Any], *, own: Any = None) -> list[InboundEvent]:
+    """Claim the inbox rows among ``ids`` that are still ``received`` and that no other batch holds
+    (or whose claim lapsed), counting an attempt on each; ``own`` (the row whose task this is) is
+    taken whatever claim it has. Returns the claimed rows, oldest first, with their channels."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    claimed = {"claimed_by": token, "claimed_until": now + CLAIM_LEASE, "attempts": F("attempts") + 1}
+    received = InboundEvent.objects.filter(status=EventStatus.RECEIVED)
+    if own is not None:
+        received.filter(pk=own).update(**claimed)
+    others = [pk for pk in ids if pk != own]
+    if others:
+        received.filter(pk__in=others).filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+        ).update(**claimed)
+    return list(
+        InboundEvent.objects.select_related("channel").filter(claimed_by=token).order_by("received_at")
+    )
+
+
+def process_event_batch(ids: list[Any], *, own: Any = None) -> int:
+    """Process a batch of inbox rows in one database transaction (issue 19); returns how many
+    were claimed.
+
+    Every row ends exactly as :func:`process_inbound_event` would leave it: each is read outside
+    any transaction (marked quarantined, failed or ignored there when it must be), then in one
+    transaction each row's documents are stored in a savepoint of their own (a row the database
+    refuses is quarantined or failed without touching the others), the stored rows are marked
+    processed together, their transactions are journaled and their postings created, and the
+    audit rows of the lot are appended together last. Should the batch's transaction fail for a
+    reason no savepoint caught (a lost connection, a deadlock), every row of it is processed again
+    on its own, so one bad event never holds up another.
+    """
+    events = claim_events(ids, own=own)
+    readable: list[tuple[InboundEvent, list[CanonicalDocument]]] = []
+    ignored: list[Any] = []
+    for event in events:
+        docs = _read_event(event)
+        if docs is None:
+            continue
+        if docs:
+            readable.append((event, docs))
+        else:
+            ignored.append(event.pk)
+    if ignored:
+        InboundEvent.objects.filter(pk__in=ignored).update(
+            status=EventStatus.IGNORED, error="", processed_at=timezone.now()
+        )
+    if not readable:
+        return len(events)
+    try:
+        with transaction.atomic():
+            _book_batch(readable)
+    except Exception:
+        log.exception("a batch of %d events failed as a whole; processing them one by one", len(readable))
+        for event, _ in readable:
+            process_event_or_mark_failed(event.pk)
+    return len(events)
+
+
+def _book_batch(readable: list[tuple[InboundEvent, list[CanonicalDocument]]]) -> None:
+    """Store, mark and journal a batch's readable events (inside the batch's transaction)."""
+    stored: list[Any] = []
+    changed: list[Transaction] = []
+    try:
+        # Documents not stored yet (most of a busy day): one INSERT per table for the lot.
+        with transaction.atomic():
+            fresh, rest = insert_new_transactions(readable)
+    except (DatabaseError, *UNREADABLE):
+        fresh, rest = {}, readable  # another worker stored one meanwhile, or one is refused
+    for event, _ in readable:
+        if event.pk in fresh:
+            stored.append(event.pk)
+            changed.extend(fresh[event.pk])
+    for event, docs in rest:
+        made = _store_event(event, docs, mark=False)
+        if made is not None:
+            stored.append(event.pk)
+            changed.extend(made)
+    if stored:
+        InboundEvent.objects.filter(pk__in=stored).update(
+            status=EventStatus.PROCESSED, error="", processed_at=timezone.now()
+        )
+    rows: list[dict[str, Any]] = []
+    gathering = _AUDIT_ROWS.set(rows)
+    try:
+        with books_remembered():
+            for txn in changed:
+                kept = len(rows)
+                try:
+                    advance_transaction(txn.pk)
+                except Exception:
+                    # As on its own: the event is processed and the transaction waits, received,
+                    # for a person or the next re-process; its savepoint (and audit row) is undone.
+                    del rows[kept:]
+                    log.exception("journaling transaction %s raised", txn.pk)
+    finally:
+        _AUDIT_ROWS.reset(gathering)
+    audit.record_many(rows)  # last: the chain's lock is held only until the commit
+
+
+def process_events_from(event_id: Any) -> None:
+    """The worker's task for one inbox row: process it with up to ``PROCESS_BATCH_SIZE - 1`` other
+    rows still waiting (oldest first) as one batch. A row another batch is working on is left to
+    it; with a batch size of 1 every row is processed on its own."""
+    size = settings.PROCESS_BATCH_SIZE
+    if size <= 1:
+        process_event_or_mark_failed(event_id)
+        return
+    now = timezone.now()
+    if InboundEvent.objects.filter(pk=event_id, claimed_until__gte=now).exists():
+        return  # a live batch holds it (the sweep takes it should that worker die)
+    others = list(
+        InboundEvent.objects.filter(status=EventStatus.RECEIVED)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .exclude(pk=event_id)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[: size - 1]
+    )
+    process_event_batch([event_id, *others], own=event_id)
 
 
 #: What reading or checking a hostile event can raise: its fault, never the worker's.
@@ -415,14 +581,20 @@ def _set_status(txn: Transaction, status: str, reasons: list[str], actor: Any) -
     txn.status = status
     txn.status_reasons = reasons
     txn.save(update_fields=["status", "status_reasons", "sale", "updated_at"])
-    audit.record(
-        f"transaction.{status}",
-        obj=txn,
-        before=before,
-        after={"status": status, "revision": txn.revision, "reasons": reasons},
-        actor=actor,
-        actor_label="" if actor else "worker",
-    )
+    row = {
+        "action": f"transaction.{status}",
+        "obj": txn,
+        "before": before,
+        "after": {"status": status, "revision": txn.revision, "reasons": reasons},
+        "actor": actor,
+        "actor_label": "" if actor else "worker",
+        "occurred_at": timezone.now(),
+    }
+    gathered = _AUDIT_ROWS.get()
+    if gathered is not None:
+        gathered.append(row)  # appended with the batch's others (process_event_batch)
+    else:
+        audit.record(**row)
     return txn
 
 
@@ -472,14 +644,24 @@ def process_event_or_mark_failed(pk: Any) -> None:
 
 
 def process_received_events(limit: int | None = None) -> int:
-    """Process every inbox row still 'received' (what the worker does; used by commands too).
+    """Process every inbox row still 'received' and not held by a live batch (commands, the demo),
+    in batches of ``PROCESS_BATCH_SIZE`` (:func:`process_event_batch`).
 
-    One bad event never holds up another: each is processed on its own (see :func:`process_event_or_mark_failed`).
+    One bad event never holds up another: a row that cannot be read or stored is marked on its
+    own, and a batch that fails as a whole is processed again row by row.
     """
-    pending = InboundEvent.objects.filter(status=EventStatus.RECEIVED).order_by("received_at")
-    ids = list(
-        pending.values_list("pk", flat=True)[:limit] if limit else pending.values_list("pk", flat=True)
+    pending = (
+        InboundEvent.objects.filter(status=EventStatus.RECEIVED)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now()))
+        .order_by("received_at")
+        .values_list("pk", flat=True)
     )
-    for pk in ids:
-        process_event_or_mark_failed(pk)
+    ids = list(pending[:limit] if limit else pending)
+    size = settings.PROCESS_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        if size == 1:
+            process_event_or_mark_failed(chunk[0])
+        else:
+            process_event_batch(chunk)
     return len(ids)

@@ -75,6 +75,7 @@ __all__ = [
     "run_outbox",
     "send_posting",
     "send_postings_batch",
+    "send_postings_from",
 ]
 
 log = logging.getLogger(__name__)
@@ -840,6 +841,28 @@ def recover_stale_postings() -> int:
                 finished_at=now, outcome="lease expired"
             )
     return len(stale)
+
+
+def send_postings_from(posting_id: Any, worker: str = "") -> int:
+    """The worker's task for one posting: send it with up to ``max_batch - 1`` other due postings of
+    its connection (oldest due first) in one batch (issue 19), or on its own where the ledger takes
+    one document at a time. Postings another worker claimed are skipped by the claim; returns how
+    many were handled."""
+    row = Posting.objects.filter(pk=posting_id).values_list("connection_id", "connection__platform").first()
+    if row is None:
+        return 0
+    connection_id, platform = row
+    size = ledger_target_class(platform).max_batch
+    if size <= 1:
+        return 0 if send_posting(posting_id, worker=worker) is None else 1
+    others = list(
+        _claimable(timezone.now())
+        .filter(connection_id=connection_id)
+        .exclude(pk=posting_id)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[: size - 1]
+    )
+    return send_postings_batch([posting_id, *others], worker=worker)
 
 
 def due_posting_ids(limit: int = 100) -> list[Any]:

@@ -12,9 +12,10 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 
 from integrator import money
 from integrator.canonical import (
@@ -48,6 +49,7 @@ __all__ = [
     "content_hash",
     "document_of",
     "expected_total",
+    "insert_new_transactions",
     "tax_total",
     "upsert_transaction",
     "validate_document",
@@ -127,8 +129,20 @@ def _replace_lines(txn: Transaction, doc: CanonicalDocument, *, fresh: bool = Fa
         txn.tax_lines.all().delete()
         txn.discounts.all().delete()
         txn.payments.all().delete()
+    rows = _child_rows(txn, doc)
+    for model, made in rows.items():
+        if made:
+            model._default_manager.bulk_create(made)
+
+
+def _child_rows(txn: Transaction, doc: CanonicalDocument) -> dict[type[models.Model], list[Any]]:
+    """The unsaved rows of a transaction's lines, tax lines, discounts and tenders, by model."""
+    lines: list[TransactionLine] = []
+    taxes: list[TransactionTaxLine] = []
+    discounts: list[TransactionDiscount] = []
+    payments: list[TransactionPayment] = []
     if isinstance(doc, Sale | Refund | Invoice):
-        TransactionLine.objects.bulk_create(
+        lines = [
             TransactionLine(
                 transaction=txn,
                 position=i,
@@ -143,23 +157,23 @@ def _replace_lines(txn: Transaction, doc: CanonicalDocument, *, fresh: bool = Fa
                 tax=ln.tax(),
             )
             for i, ln in enumerate(doc.lines)
-        )
+        ]
         totals: dict[tuple[str, Decimal], Decimal] = {}
         taxed_items: list[LineItem | ShippingLine] = [*doc.lines, *doc.shipping]
         for taxed in taxed_items:
             for t in taxed.tax_lines:
                 totals[(t.title, t.rate)] = totals.get((t.title, t.rate), ZERO) + t.amount
-        TransactionTaxLine.objects.bulk_create(
+        taxes = [
             TransactionTaxLine(transaction=txn, title=title[:120], rate=rate, amount=amount)
             for (title, rate), amount in totals.items()
-        )
+        ]
     if isinstance(doc, Sale | Invoice):
-        TransactionDiscount.objects.bulk_create(
+        discounts = [
             TransactionDiscount(transaction=txn, code=d.code[:120], amount=d.amount, target=d.target)
             for d in doc.discounts
-        )
+        ]
     if isinstance(doc, Sale | Refund):
-        TransactionPayment.objects.bulk_create(
+        payments = [
             TransactionPayment(
                 transaction=txn,
                 method=t.method[:60],
@@ -170,12 +184,17 @@ def _replace_lines(txn: Transaction, doc: CanonicalDocument, *, fresh: bool = Fa
                 reference=t.reference[:120],
             )
             for t in doc.tenders
-        )
+        ]
+    return {
+        TransactionLine: lines,
+        TransactionTaxLine: taxes,
+        TransactionDiscount: discounts,
+        TransactionPayment: payments,
+    }
 
 
-def upsert_transaction(channel: Channel, doc: CanonicalDocument, event: InboundEvent | None) -> UpsertResult:
-    """Insert or update the transaction for a canonical document (call inside a transaction)."""
-    digest = content_hash(doc)
+def _fields(channel: Channel, doc: CanonicalDocument) -> tuple[dict[str, object], dict[str, object]]:
+    """(the unique key, the stored fields) of a document's transaction."""
     fields = {
         "number": getattr(doc, "number", "")[:120] or doc.external_id[:120],
         "occurred_at": doc.occurred_at,
@@ -184,9 +203,16 @@ def upsert_transaction(channel: Channel, doc: CanonicalDocument, event: InboundE
         "total": _doc_total(doc),
         "tax_total": tax_total(doc),
         "document": document_to_dict(doc),
-        "content_hash": digest,
+        "content_hash": content_hash(doc),
     }
     key = {"channel": channel, "kind": doc.kind, "external_id": doc.external_id[:120]}
+    return key, fields
+
+
+def upsert_transaction(channel: Channel, doc: CanonicalDocument, event: InboundEvent | None) -> UpsertResult:
+    """Insert or update the transaction for a canonical document (call inside a transaction)."""
+    key, fields = _fields(channel, doc)
+    digest = fields["content_hash"]
     existing = Transaction.objects.select_for_update().filter(**key).first()
     if existing is None:
         try:
@@ -220,6 +246,63 @@ def upsert_transaction(channel: Channel, doc: CanonicalDocument, event: InboundE
     existing.save()
     _replace_lines(existing, doc)
     return UpsertResult(existing, True)
+
+
+def insert_new_transactions(
+    batch: list[tuple[InboundEvent, list[CanonicalDocument]]],
+) -> tuple[dict[object, list[Transaction]], list[tuple[InboundEvent, list[CanonicalDocument]]]]:
+    """Store, with one INSERT per table, the events of a batch whose every document is a
+    transaction not stored yet (call inside a transaction; issue 19). Returns (the new transactions
+    by event id, the events left for :func:`upsert_transaction`: a document already stored, or one
+    whose key another event of the batch shares, keeps its order there).
+
+    Raises :class:`IntegrityError` if another worker stored one of them meanwhile: the caller
+    rolls the block back and upserts those events one by one."""
+    keyed: list[
+        tuple[InboundEvent, list[tuple[dict[str, object], dict[str, object], CanonicalDocument]]]
+    ] = []
+    seen: dict[tuple[object, str, str], int] = {}
+    for event, docs in batch:
+        entries = []
+        for doc in docs:
+            key, fields = _fields(event.channel, doc)
+            entries.append((key, fields, doc))
+            ident = (event.channel_id, doc.kind, doc.external_id[:120])
+            seen[ident] = seen.get(ident, 0) + 1
+        keyed.append((event, entries))
+    stored = set(
+        Transaction.objects.filter(
+            channel_id__in={e.channel_id for e, _ in batch},
+            external_id__in={ident[2] for ident in seen},
+        ).values_list("channel_id", "kind", "external_id")
+    )
+    fresh: dict[object, list[Transaction]] = {}
+    rest: list[tuple[InboundEvent, list[CanonicalDocument]]] = []
+    made: list[Transaction] = []
+    children: dict[type[models.Model], list[Any]] = {}
+    links = []
+    through = Transaction.events.through
+    for event, entries in keyed:
+        idents = [(event.channel_id, doc.kind, doc.external_id[:120]) for _, _, doc in entries]
+        if any(i in stored or seen[i] > 1 for i in idents):
+            rest.append((event, [doc for _, _, doc in entries]))
+            continue
+        txns = []
+        for key, fields, doc in entries:
+            txn = Transaction(**key, **fields)
+            txns.append(txn)
+            for model, rows in _child_rows(txn, doc).items():
+                children.setdefault(model, []).extend(rows)
+            links.append(through(transaction_id=txn.pk, inboundevent_id=event.pk))
+        made.extend(txns)
+        fresh[event.pk] = txns
+    if made:
+        Transaction.objects.bulk_create(made)
+        for model, rows in children.items():
+            if rows:
+                model._default_manager.bulk_create(rows)
+        through.objects.bulk_create(links)
+    return fresh, rest
 
 
 def expected_total(doc: Sale | Refund | Invoice) -> Decimal:

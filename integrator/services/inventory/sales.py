@@ -17,6 +17,9 @@ stock, it:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -30,10 +33,39 @@ from integrator.services.mappings import RuleBook
 from integrator.services.posting import create_posting
 from integrator.services.transactions import VOID_STATUSES
 
-__all__ = ["book_stock", "cogs_reference", "restocked"]
+__all__ = ["book_stock", "books_remembered", "cogs_reference", "restocked"]
 
 ZERO = Decimal(0)
 Kind = StockMovement.Kind
+
+
+#: The inventory book of each ledger connection, remembered while a batch of transactions is
+#: journaled in one database transaction (:func:`books_remembered`); None outside a batch.
+_BOOKS: contextvars.ContextVar[dict[Any, InventoryBook | None] | None] = contextvars.ContextVar(
+    "inventory_books", default=None
+)
+
+
+@contextlib.contextmanager
+def books_remembered() -> Iterator[None]:
+    """Read each connection's inventory book once for the block (a batch journaled in one database
+    transaction, where the books cannot change under it) instead of once per transaction."""
+    token = _BOOKS.set({})
+    try:
+        yield
+    finally:
+        _BOOKS.reset(token)
+
+
+def _inventory_book(connection: Any) -> InventoryBook | None:
+    """The connection's inventory book (None: the ledger keeps no stock)."""
+    remembered = _BOOKS.get()
+    if remembered is not None and connection.pk in remembered:
+        return remembered[connection.pk]
+    book = InventoryBook.objects.select_related("connection").filter(connection=connection).first()
+    if remembered is not None:
+        remembered[connection.pk] = book
+    return book
 
 
 def cogs_reference(txn: Transaction) -> str:
@@ -68,11 +100,7 @@ def book_stock(txn: Transaction, doc: CanonicalDocument, book: RuleBook) -> list
     """Move stock for the transaction's current revision and journal its COGS (see the module);
     returns the movements made."""
     connection = txn.channel.ledger_connection
-    inventory = (
-        InventoryBook.objects.select_related("connection").filter(connection=connection).first()
-        if connection is not None
-        else None
-    )
+    inventory = _inventory_book(connection) if connection is not None else None
     if inventory is None:
         return []
     on = txn.business_date
