@@ -64,9 +64,20 @@ def forget_findings() -> None:
     ReconciliationRun.objects.update(status=RunStatus.DONE)
 
 
-def reconcile() -> ReconciliationRun:
-    """The run of the benchmark: the whole generated period."""
-    return run_reconciliation(start=data.START, end=data.END)
+def reconcile(steps: list[tuple[str, float]] | None = None) -> ReconciliationRun:
+    """The run of the benchmark: the whole generated period; with ``steps``, the seconds each
+    step took (from the run's progress reports) are appended to it."""
+    if steps is None:
+        return run_reconciliation(start=data.START, end=data.END)
+    last = time.perf_counter()
+
+    def timed(run: ReconciliationRun, message: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        steps.append((message.rsplit(":", 1)[0], now - last))  # "<step title>: <counts>"
+        last = now
+
+    return run_reconciliation(start=data.START, end=data.END, report=timed)
 
 
 def peak_rss_reset() -> bool:
@@ -175,8 +186,9 @@ def test_reconciliation_at_scale_vs_full_outer_join(
     baseline = time.perf_counter() - start
     peak_rss_reset()
     rss_base = peak_rss_mb()
+    steps: list[tuple[str, float]] = []
     start = time.perf_counter()
-    run = reconcile()
+    run = reconcile(steps)
     ours = time.perf_counter() - start
     rss_full = peak_rss_mb() - rss_base
     start = time.perf_counter()
@@ -201,6 +213,10 @@ def test_reconciliation_at_scale_vs_full_outer_join(
     bench_table.add(BENCH, f"run over {sales // 10 + payouts // 10:,} transactions", tenth_seconds, "s")
     row = bench_table.add(BENCH, f"run over {rows}", ours, "s", baseline=baseline,
                           baseline_label="one FULL OUTER JOIN + aggregation", limit="ratio <= 2")  # fmt: skip
+    for title, seconds in steps:  # where the run's time goes
+        if title not in ("Starting", "Done"):
+            bench_table.add(BENCH, f"step: {title}", seconds, "s", baseline=baseline,
+                            baseline_label="one FULL OUTER JOIN + aggregation")  # fmt: skip
     bench_table.add(BENCH, f"re-run over {rows} (nothing new)", rerun, "s", baseline=baseline,
                     baseline_label="one FULL OUTER JOIN + aggregation")  # fmt: skip
     bench_table.add(
