@@ -183,6 +183,8 @@ WEBHOOK_MAX_BODY_BYTES = 1_048_576
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1_048_576
 # Bank statement files larger than this are refused by the screens and the API (manage.py import_statement has no cap).
 STATEMENT_UPLOAD_MAX_BYTES = int(os.environ.get("STATEMENT_UPLOAD_MAX_BYTES", 10 * 1_048_576))
+# Uploads larger than this import in the worker with a progress bar, not within the web request.
+STATEMENT_INLINE_IMPORT_BYTES = int(os.environ.get("STATEMENT_INLINE_IMPORT_BYTES", 1_048_576))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
