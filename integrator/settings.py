@@ -295,6 +295,9 @@ Q_WORKER_NICE = int(os.environ.get("Q_WORKER_NICE", "10"))
 # Inbox rows a worker claims and processes in one database transaction (issue 19); 1 processes
 # every event on its own, as before batching.
 PROCESS_BATCH_SIZE = max(1, int(os.environ.get("PROCESS_BATCH_SIZE", "50")))
+# Due postings of one connection a posting's task sends together (capped by the ledger's own batch
+# size); 1 sends every posting on its own task.
+POSTING_TASK_BATCH = max(1, int(os.environ.get("POSTING_TASK_BATCH", "500")))
 Q_CLUSTER: dict[str, object] = {
     "name": "integrator",
     "workers": int(os.environ.get("Q_WORKERS", "2")),
