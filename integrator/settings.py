@@ -183,6 +183,8 @@ WEBHOOK_MAX_BODY_BYTES = 1_048_576
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1_048_576
 # Bank statement files larger than this are refused by the screens and the API (manage.py import_statement has no cap).
 STATEMENT_UPLOAD_MAX_BYTES = int(os.environ.get("STATEMENT_UPLOAD_MAX_BYTES", 10 * 1_048_576))
+# Uploads larger than this import in the worker with a progress bar, not within the web request.
+STATEMENT_INLINE_IMPORT_BYTES = int(os.environ.get("STATEMENT_INLINE_IMPORT_BYTES", 1_048_576))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
@@ -293,6 +295,9 @@ Q_WORKER_NICE = int(os.environ.get("Q_WORKER_NICE", "10"))
 # Inbox rows a worker claims and processes in one database transaction (issue 19); 1 processes
 # every event on its own, as before batching.
 PROCESS_BATCH_SIZE = max(1, int(os.environ.get("PROCESS_BATCH_SIZE", "50")))
+# Due postings of one connection a posting's task sends together (capped by the ledger's own batch
+# size); 1 sends every posting on its own task.
+POSTING_TASK_BATCH = max(1, int(os.environ.get("POSTING_TASK_BATCH", "500")))
 Q_CLUSTER: dict[str, object] = {
     "name": "integrator",
     "workers": int(os.environ.get("Q_WORKERS", "2")),

@@ -26,6 +26,7 @@ from reconciliation.importers import StatementRejected
 from reconciliation.models import BankAccount, BankStatement, ReconciliationException, ReconciliationRun
 from reconciliation.services.resolution import RESOLVE_PERMISSION, ResolutionRefused, resolve_exception
 from reconciliation.services.runs import start_run
+from reconciliation.services.statement_jobs import start_statement_import
 from reconciliation.services.statements import (
     ImportResult,
     create_bank_account,
@@ -155,8 +156,8 @@ def _result_body(result: ImportResult, *, preview: bool) -> dict[str, Any]:
 
 
 class BankStatementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Imported statements; POST multipart (``bank_account``, ``file``, optional ``format`` and
-    ``preview``) imports one. The same file twice imports nothing."""
+    """Imported statements; POST multipart (``bank_account``, ``file``, optional ``format``,
+    ``preview`` and ``background``) imports one. The same file twice imports nothing."""
 
     queryset = BankStatement.objects.defer("content")
     serializer_class = s.BankStatementSerializer
@@ -168,7 +169,8 @@ class BankStatementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
         return super().get_queryset().select_related("bank_account")
 
     @extend_schema(
-        request={"multipart/form-data": s.StatementUploadSerializer}, responses={201: dict, 200: dict}
+        request={"multipart/form-data": s.StatementUploadSerializer},
+        responses={201: dict, 200: dict, 202: dict},
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Preview or import an uploaded statement file."""
@@ -176,6 +178,11 @@ class BankStatementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
         form.is_valid(raise_exception=True)
         data = form.validated_data
         upload = data["file"]  # read from the upload itself (on disk when large), never whole
+        if data["background"] and not data["preview"]:
+            job = start_statement_import(data["bank_account"], upload, filename=upload.name,
+                                         fmt=data.get("format"), size=upload.size, actor=request.user)  # fmt: skip
+            body = {"job": str(job.pk), "status": job.status, "url": f"/api/v1/jobs/{job.pk}/"}
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
         try:
             if data["preview"]:
                 result = preview_statement(

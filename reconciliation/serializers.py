@@ -209,9 +209,15 @@ class BankStatementSerializer(serializers.ModelSerializer):
 
 
 class StatementUploadSerializer(serializers.Serializer):
-    """A multipart upload: the file, the bank account, optionally the format and preview-only."""
+    """A multipart upload: the file, the bank account, optionally the format, preview-only and
+    background."""
 
     bank_account = serializers.PrimaryKeyRelatedField(queryset=BankAccount.objects.filter(active=True))
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=StatementFormat.choices, required=False)
     preview = serializers.BooleanField(default=False)
+    background = serializers.BooleanField(
+        default=False,
+        help_text="Import in the worker: answered 202 with the Job to poll (GET /api/v1/jobs/<id>/) "
+        "instead of waiting for the import, which suits large files.",
+    )

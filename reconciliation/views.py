@@ -37,6 +37,7 @@ from reconciliation.models import (
 )
 from reconciliation.services.resolution import RESOLVE_PERMISSION, ResolutionRefused, resolve_exception
 from reconciliation.services.runs import start_run
+from reconciliation.services.statement_jobs import imports_in_background, start_statement_import
 from reconciliation.services.statements import (
     create_bank_account,
     describe_size,
@@ -213,6 +214,16 @@ def statement_list(request: HttpRequest) -> HttpResponse:
         return _statement_page(request, form, BankAccountForm())
     fmt = form.cleaned_data.get("format") or None
     preview = request.POST.get("action") == "preview" and upload.size <= PREVIEW_CARRY_LIMIT
+    if not preview and imports_in_background(upload.size):
+        # Longer than a request should last: the worker imports it and this page shows its progress.
+        job = start_statement_import(account, upload, filename=upload.name, fmt=fmt, size=upload.size,
+                                     actor=request.user)  # fmt: skip
+        messages.info(
+            request,
+            f"{upload.name} is being imported in the background; this page shows its progress, and "
+            "the statement appears under Bank statements when it is done.",
+        )
+        return redirect("job-detail", pk=job.pk)
     content = upload.read() if preview else b""  # an import streams from the upload itself
     try:
         if preview:

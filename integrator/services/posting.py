@@ -843,25 +843,34 @@ def recover_stale_postings() -> int:
     return len(stale)
 
 
+#: Fewer due postings than this are not worth a batch call from a posting's task: vendors budget
+#: batch calls apart (QuickBooks allows 40 a minute, against 480 single calls), so a trickle of
+#: tiny batches would spend that budget faster than single posts spend theirs.
+MIN_TASK_BATCH = 10
+
+
 def send_postings_from(posting_id: Any, worker: str = "") -> int:
-    """The worker's task for one posting: send it with up to ``max_batch - 1`` other due postings of
-    its connection (oldest due first) in one batch (issue 19), or on its own where the ledger takes
-    one document at a time. Postings another worker claimed are skipped by the claim; returns how
-    many were handled."""
+    """The worker's task for one posting: when at least ``MIN_TASK_BATCH`` postings of its
+    connection are due, send it with up to ``max_batch - 1`` of them (oldest due first, at most
+    ``POSTING_TASK_BATCH`` in all) in one batch (issue 19); otherwise, or where the ledger takes one
+    document at a time, send it alone. Postings another worker claimed are skipped by the claim;
+    returns how many were handled."""
     row = Posting.objects.filter(pk=posting_id).values_list("connection_id", "connection__platform").first()
     if row is None:
         return 0
     connection_id, platform = row
-    size = ledger_target_class(platform).max_batch
-    if size <= 1:
+    size = min(ledger_target_class(platform).max_batch, settings.POSTING_TASK_BATCH)
+    others: list[Any] = []
+    if size >= MIN_TASK_BATCH:
+        others = list(
+            _claimable(timezone.now())
+            .filter(connection_id=connection_id)
+            .exclude(pk=posting_id)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[: size - 1]
+        )
+    if len(others) + 1 < MIN_TASK_BATCH:
         return 0 if send_posting(posting_id, worker=worker) is None else 1
-    others = list(
-        _claimable(timezone.now())
-        .filter(connection_id=connection_id)
-        .exclude(pk=posting_id)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[: size - 1]
-    )
     return send_postings_batch([posting_id, *others], worker=worker)
 
 

@@ -68,3 +68,35 @@ def test_upload_a_bank_statement(pages: Any, demo_store: Any, tmp_path: Path) ->
     page.goto("/reconciliation/statements/")
     expect(page.get_by_role("link", name="barclays-november.csv")).to_be_visible()
     save_screenshot(page, "bank_statements")
+
+
+def test_a_large_bank_statement_imports_in_the_background_with_a_progress_bar(
+    pages: Any, demo_store: Any, tmp_path: Path, settings: Any
+) -> None:
+    from reconciliation.models import BankStatement
+    from reconciliation.services.statements import create_bank_account
+    from tests.reconciliation.test_statement_streaming import write_csv_statement
+
+    settings.STATEMENT_INLINE_IMPORT_BYTES = 100_000
+    settings.VAR_DIR = tmp_path
+    connection = demo_store.connection
+    account = create_bank_account(name="Barclays current account", connection=connection, currency="GBP",
+                        ledger_account=LedgerAccount.objects.get(connection=connection, code="1000"))  # fmt: skip
+    statement = tmp_path / "barclays-year.csv"
+    with statement.open("wb") as out:
+        write_csv_statement(out, 12_000)  # about 700 KB: over the (lowered) limit for the request
+    page = pages.login("clerk", "clerk-demo-pass")
+
+    page.goto("/reconciliation/statements/")
+    page.locator('select[name="bank_account"]').select_option(str(account.pk))
+    page.locator('input[name="file"]').set_input_files(str(statement))
+    page.get_by_role("button", name="Import").click()
+
+    expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    expect(page.get_by_text("being imported in the background")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"KB of .*KB"))).to_be_visible()
+    assert "{#" not in page.content()
+    expect(page.get_by_text("barclays-year.csv: 12,000 line(s) read, 12,000 imported")).to_be_visible()
+    assert BankStatement.objects.get(filename="barclays-year.csv").imported_count == 12_000
+    assert not any((tmp_path / "statement-uploads").iterdir())
+    save_screenshot(page, "bank_statement_import_job")

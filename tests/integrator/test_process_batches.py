@@ -7,7 +7,8 @@ as it would on its own.
   its own savepoint; the rows beside it in the same batch are booked.
 * A batch whose transaction fails as a whole is processed again row by row: nothing is lost and
   nothing stays ``received``.
-* The task of one posting sends the due postings of its connection as one batch.
+* The task of one posting sends the due postings of its connection as one batch (alone when only
+  a handful are due).
 * Claims: rows a live batch holds are left to it (by ``process_received_events`` and by the task of
   another row), the task of a claimed row does nothing, a lapsed claim is taken again, and the
   sweep processes a dead worker's rows whatever their claim.
@@ -220,3 +221,20 @@ def test_the_task_of_one_posting_sends_its_connections_due_postings_as_one_batch
     assert PostingAttempt.objects.count() == 12
     send_posting(str(first.pk))  # its task again (a broker's second delivery): nothing more is sent
     assert BookEntry.objects.count() == 12 and PostingAttempt.objects.count() == 12
+
+
+def test_the_task_of_one_posting_sends_it_alone_when_few_are_due(channel: Any) -> None:
+    from integrator.services.posting import MIN_TASK_BATCH
+    from integrator.tasks import send_posting
+
+    for i in range(MIN_TASK_BATCH - 1):
+        _store(channel, f"A-{i}")
+    process_received_events()
+    first = Posting.objects.order_by("next_attempt_at").first()
+    assert first is not None
+
+    send_posting(str(first.pk))  # a vendor's batch budget is not spent on a handful
+
+    first.refresh_from_db()
+    assert first.state == PostingState.POSTED
+    assert Posting.objects.filter(state=PostingState.PENDING).count() == MIN_TASK_BATCH - 2

@@ -2,8 +2,10 @@
 
 ``EVENTS`` webhooks are stored and their processing queued on Redis (``REDIS_URL``, a database of
 its own, ``/13``, so nothing else on the server is touched); a real ``qcluster`` (two workers) on
-the same Redis processes them and queues one ``send_posting`` per posting. While that runs, the
-Redis database is flushed: every queued task is gone. Then the periodic sweeps are queued as the
+the same Redis processes them in batches and queues one ``send_posting`` per posting, each sending
+its own posting (``POSTING_TASK_BATCH=1``: with batches, any one surviving task would send every
+due posting, and the flush could strand none). While that runs, the Redis database is flushed:
+every queued task is gone. Then the periodic sweeps are queued as the
 cluster's scheduler would queue them: ``retry_failed_events`` (inbox rows still ``received`` after
 its 5-minute grace: the stranded rows are aged by 6 minutes instead of waiting) and
 ``sweep_outbox`` (due postings).
@@ -68,7 +70,8 @@ def test_flushing_redis_mid_run_loses_nothing_and_doubles_nothing(channel: Any, 
         assert response.status_code == 202
     assert broker.dbsize() > 0  # the processing tasks wait in Redis
 
-    cluster = Proc([*MANAGE, "qcluster"], subprocess_env(REDIS_URL=REDIS_URL, Q_WORKERS="2"))
+    env = subprocess_env(REDIS_URL=REDIS_URL, Q_WORKERS="2", POSTING_TASK_BATCH="1")
+    cluster = Proc([*MANAGE, "qcluster"], env)
     try:
         started = time.monotonic()
         processed = InboundEvent.objects.filter(status=EventStatus.PROCESSED)
