@@ -306,7 +306,11 @@ Q_CLUSTER: dict[str, object] = {
     "max_attempts": 1,  # our services retry with their own backoff; never let the broker re-run blindly
     "ack_failures": True,
     "catch_up": False,
-    "save_limit": 1000,
+    # Successful tasks are not stored (failures are): with a limit, the cluster's monitor locks and
+    # reads every stored success to prune one after EACH task, which capped a cluster at about 20
+    # sales/s whatever its workers did (issue 19). What work did is in the inbox, the outbox and the
+    # audit trail, not in task results.
+    "save_limit": int(os.environ.get("Q_SAVE_LIMIT", "-1")),
     "sync": TESTING and not env_bool("Q_REAL_CLUSTER", False),
     "poll": 0.5,
 }

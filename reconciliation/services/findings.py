@@ -142,10 +142,19 @@ def apply_findings(run: ReconciliationRun, outcome: CheckOutcome, *, actor: Any 
         ReconciliationException.objects.bulk_create(new, batch_size=_CHUNK)
         created.extend(e.key for e in new)
         refreshed: list[ReconciliationException] = []
+        unchanged: list[Any] = []
         for key, exc in existing.items():
             if exc.status != ExceptionStatus.OPEN and not exc.auto_resolved:
                 continue  # a person resolved it: their decision stands
-            for name, value in found[key].fields().items():
+            fields = found[key].fields()
+            if exc.status == ExceptionStatus.OPEN and all(getattr(exc, n) == v for n, v in fields.items()):
+                # Found again just as it was (most of a re-run): only its last run moves, in one
+                # UPDATE for the batch rather than a row in the bulk update's CASE per field.
+                unchanged.append(exc.pk)
+                if key not in again:
+                    still_open += 1
+                continue
+            for name, value in fields.items():
                 setattr(exc, name, value)
             exc.last_run = run
             exc.updated_at = now
@@ -165,6 +174,8 @@ def apply_findings(run: ReconciliationRun, outcome: CheckOutcome, *, actor: Any 
             [*_REFRESHED, "status", "auto_resolved", "resolution_note", "resolved_at"],
             batch_size=_CHUNK,
         )
+        if unchanged:
+            ReconciliationException.objects.filter(pk__in=unchanged).update(last_run=run, updated_at=now)
     # Read first, then write: SQLite gives no isolation between a cursor and writes to its table.
     stale = [
         (pk, key)

@@ -296,6 +296,7 @@ def test_an_upload_on_disk_is_imported_from_the_disk(
     client: Client, bank_account: BankAccount, users: Any, settings: Any
 ) -> None:
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1_000  # larger uploads are written to a temporary file
+    settings.STATEMENT_INLINE_IMPORT_BYTES = 10 * 1_048_576  # imported within the request, from the disk
     content = write_statement_bytes("camt053", 3_000)
     client.force_login(users["finance_clerk"])
     done = client.post(
