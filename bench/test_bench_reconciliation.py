@@ -11,7 +11,8 @@ reconciliation run over the whole period must find exactly those.
   read-back, payouts and bank, invoices, tax, stock), storing the exceptions, against the one
   query a person would write to find the read-back differences: journal lines and ledger lines
   aggregated per document and account, FULL OUTER JOINed, differing documents counted. Target:
-  the run within 2x that query (measured 6.2x at 1,000,000 on PostgreSQL: not reached yet).
+  the run within 2x that query (measured 3.5x at 1,000,000 on PostgreSQL, idle: not reached yet;
+  the run's time per step is in the table).
 * **Memory**: the peak of Python allocations (``tracemalloc``) during the run at a tenth of the
   size and at the full size, and the peak resident set of the process during the timed run
   (``VmHWM`` after resetting it, Linux). The checks stream what they find, so memory follows the
@@ -230,7 +231,7 @@ def test_reconciliation_at_scale_vs_full_outer_join(
     # Both sides run here and now, so the ratio holds on any machine; the limit leaves room for a
     # busy one (the committed figures show the ratio itself). At the small size the run's fixed
     # costs (eight steps, each its own transaction and audit row) outweigh a 0.1 s query.
-    # Measured 6.2 at 1,000,000 on a loaded two-core machine (target 2, not reached yet): the
+    # Measured 3.5 at 1,000,000 on an idle two-core machine (target 2, not reached yet): the
     # assertion guards against a regression to row-by-row checks, which were far beyond it.
     assert row.ratio is not None and (row.ratio < (10 if N >= 100_000 else 20) or not limits_apply())
     # Memory follows the differences (1 % of the rows, as keys), not the rows: ten times the rows
