@@ -57,7 +57,7 @@ from integrator.models import (
 )
 from integrator.services import audit
 from integrator.services.ledger_refs import DbRefStore
-from reconciliation.services.settling import POSTED, settle_exceptions
+from reconciliation.services.settling import POSTED, may_settle, settle_exceptions
 
 __all__ = [
     "MOVE_WITHOUT_REASON_DAYS",
@@ -604,12 +604,18 @@ def _finish_posted_many(posted: list[tuple[Posting, PostingAttempt, PostResult]]
             attempt.outcome = outcome
             attempt.response = {"remote_id": result.remote_id, "number": result.remote_number,
                                 "raw": _jsonable(result.raw)}  # fmt: skip
-        Posting.objects.bulk_update(
-            [p for p, _, _ in posted],
-            ["state", "remote_id", "remote_number", "posted_at", "lease_until", "last_error", "error_class",
-             "updated_at"],
+        # What every posting of the batch shares in one UPDATE; only what differs per posting goes
+        # through bulk_update, whose statement holds a CASE per field and row (with all eleven
+        # fields it was 80 % of the post stage for a batch of 500).
+        Posting.objects.filter(pk__in=[p.pk for p, _, _ in posted]).update(
+            state=PostingState.POSTED, posted_at=now, lease_until=None, last_error="", error_class="",
+            updated_at=now,
         )  # fmt: skip
-        PostingAttempt.objects.bulk_update([a for _, a, _ in posted], ["finished_at", "outcome", "response"])
+        Posting.objects.bulk_update([p for p, _, _ in posted], ["remote_id", "remote_number"])
+        PostingAttempt.objects.filter(pk__in=[a.pk for _, a, _ in posted]).update(
+            finished_at=now, outcome=outcome
+        )
+        PostingAttempt.objects.bulk_update([a for _, a, _ in posted], ["response"])
         by_revision: dict[int, list[Any]] = {}
         for posting, _, _ in posted:
             entry = posting.entry
@@ -629,8 +635,12 @@ def _finish_posted_many(posted: list[tuple[Posting, PostingAttempt, PostResult]]
             Posting.objects.filter(
                 connection_id=connection_id, state=PostingState.PENDING, error_class="Deferred"
             ).update(next_attempt_at=now)
+        worth = {e.pk for e in may_settle([p.entry for p, _, _ in posted])}
         for posting, _, result in posted:
-            settle_exceptions(posting.entry, event=POSTED, detail=result.remote_number or result.remote_id)
+            if posting.entry.pk in worth:
+                settle_exceptions(
+                    posting.entry, event=POSTED, detail=result.remote_number or result.remote_id
+                )
         from integrator.tasks import enqueue
 
         for posting, _, _ in posted:

@@ -35,7 +35,7 @@ from reconciliation.models import ReconciliationException
 from reconciliation.services.checks import booked_filter
 from reconciliation.services.findings import serialise_reconciliation
 
-__all__ = ["DAY_CLOSED", "POSTED", "settle_exceptions"]
+__all__ = ["DAY_CLOSED", "POSTED", "may_settle", "settle_exceptions"]
 
 POSTED = "posted"
 DAY_CLOSED = "day_closed"
@@ -62,6 +62,28 @@ def _note(entry: JournalEntry, event: str, detail: str) -> str:
         f"The daily summary {entry.reference} was closed on {stamp} and carries this transaction to the "
         "ledger: cleared automatically (a failure to post it shows on the postings screen)."
     )
+
+
+def may_settle(entries: list[JournalEntry]) -> list[JournalEntry]:
+    """The entries of a batch that :func:`settle_exceptions` could have work for: every daily
+    summary, and the transaction entries whose transaction has an open *unposted transaction*
+    exception (found with one query for the batch, where asking per entry cost most of posting a
+    batch of 500; issue 19)."""
+    own = [e.transaction_id for e in entries if e.kind == EntryKind.TRANSACTION and e.transaction_id]
+    flagged = (
+        set(
+            ReconciliationException.objects.filter(
+                kind=ExceptionKind.UNPOSTED_TRANSACTION, status=ExceptionStatus.OPEN, transaction_id__in=own
+            ).values_list("transaction_id", flat=True)
+        )
+        if own
+        else set()
+    )
+    return [
+        e
+        for e in entries
+        if e.kind == EntryKind.SUMMARY or (e.kind == EntryKind.TRANSACTION and e.transaction_id in flagged)
+    ]
 
 
 def settle_exceptions(entry: JournalEntry, *, event: str, detail: str = "") -> int:

@@ -109,3 +109,26 @@ def test_a_persons_resolution_stands_and_other_transactions_stay_open(
     other = _unposted(b)
     assert other.status == ExceptionStatus.OPEN, "S-B's posting is still held"
     assert not AuditEvent.objects.filter(action="reconciliation_exception.auto_resolved").exists()
+
+
+def test_postings_posted_as_one_batch_clear_their_own_exceptions_and_no_other(
+    ledger: LedgerConnection, channel: Any, post_event: Any
+) -> None:
+    ledger.lock_date = DAY
+    ledger.save()
+    for sale in ("S-1", "S-2", "S-3"):
+        post_event("till", sale_event(sale))
+    run_reconciliation(DAY)
+    held = [Transaction.objects.get(external_id=x) for x in ("S-1", "S-2", "S-3")]
+    assert all(_unposted(t).status == ExceptionStatus.OPEN for t in held)
+    ledger.lock_date = None
+    ledger.save()
+    for txn in held[:2]:
+        replay_posting(Posting.objects.get(entry__transaction=txn))
+
+    assert run_outbox(worker="test") == 2  # the built-in ledger takes both as one batch
+
+    assert [_unposted(t).status for t in held] == [ExceptionStatus.RESOLVED, ExceptionStatus.RESOLVED,
+                                                   ExceptionStatus.OPEN]  # fmt: skip
+    assert all(_unposted(t).auto_resolved for t in held[:2])
+    assert AuditEvent.objects.filter(action="reconciliation_exception.auto_resolved").count() == 2
