@@ -4,6 +4,8 @@ Each stage is idempotent and can be re-run from the row before it:
 
 * :func:`process_inbound_event` parses an inbox row (outside any DB transaction: a connector may
   fetch related objects from the vendor), then upserts the canonical documents as Transactions.
+  Workers do the same for a claimed batch of rows in one transaction (:func:`process_event_batch`,
+  issue 19).
 * :func:`advance_transaction` validates, journals with the mapping version in force on the
   transaction's business day, and creates the Posting (or waits for the daily summary).
   A changed document (new revision) is never edited in the books: the entry already made is
@@ -195,10 +197,11 @@ def process_event_batch(ids: list[Any], *, own: Any = None) -> int:
 
     Every row ends exactly as :func:`process_inbound_event` would leave it: each is read outside
     any transaction (marked quarantined, failed or ignored there when it must be), then in one
-    transaction each row's documents are stored in a savepoint of their own (a row the database
-    refuses is quarantined or failed without touching the others), the stored rows are marked
-    processed together, their transactions are journaled and their postings created, and the
-    audit rows of the lot are appended together last. Should the batch's transaction fail for a
+    transaction the documents not stored yet are inserted with one statement per table, and the
+    others (or all, should that insert be refused) are upserted each row in a savepoint of its own
+    (a row the database refuses is quarantined or failed without touching the others); the stored
+    rows are marked processed together, their transactions are journaled and their postings
+    created, and the audit rows of the lot are appended together last. Should the batch's transaction fail for a
     reason no savepoint caught (a lost connection, a deadlock), every row of it is processed again
     on its own, so one bad event never holds up another.
     """
