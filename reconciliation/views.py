@@ -291,10 +291,7 @@ def statement_confirm(request: HttpRequest) -> HttpResponse:
             actor=request.user,
         )
     except StatementRejected as exc:
-        rows = "; ".join(f"row {e.row}: {e.message}" for e in exc.errors[:5])
-        messages.error(
-            request, str(exc) + (f" ({rows}{' ...' if len(exc.errors) > 5 else ''})" if rows else "")
-        )
+        messages.error(request, exc.describe())
         return redirect("reconciliation:statements")
     return _after_import(request, result)
 

@@ -43,6 +43,13 @@ class StatementRejected(ValueError):
         super().__init__(message)
         self.errors: list[RowError] = list(errors or [])
 
+    def describe(self, shown: int = 5) -> str:
+        """The reason with the first ``shown`` row errors, for a message or a job: "... (row 3:
+        ...; row 9: ... ...)"."""
+        rows = "; ".join(f"row {e.row}: {e.message}" for e in self.errors[:shown])
+        more = " ..." if len(self.errors) > shown else ""
+        return str(self) + (f" ({rows}{more})" if rows else "")
+
 
 @dataclass(frozen=True)
 class RowError:

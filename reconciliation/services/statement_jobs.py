@@ -95,9 +95,7 @@ def run_statement_import(
                 account, stream, filename=filename, fmt=fmt or None, actor=actor, progress=progress
             )
     except StatementRejected as exc:
-        rows = "; ".join(f"row {e.row}: {e.message}" for e in exc.errors[:5])
-        more = " ..." if len(exc.errors) > 5 else ""
-        _finish(job_id, "failed", f"Not imported: {exc}" + (f" ({rows}{more})" if rows else ""))
+        _finish(job_id, "failed", f"Not imported: {exc.describe()}")
     except Exception as exc:
         log.exception("statement import %s failed", job_id)
         _finish(job_id, "failed", f"Not imported: {type(exc).__name__}: {exc}")

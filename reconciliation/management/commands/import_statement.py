@@ -72,8 +72,7 @@ class Command(BaseCommand):
                     progress=progress,
                 )
             except StatementRejected as exc:
-                rows = "; ".join(f"row {e.row}: {e.message}" for e in exc.errors[:10])
-                raise CommandError(f"refused: {exc}" + (f" ({rows})" if rows else "")) from exc
+                raise CommandError(f"refused: {exc.describe(10)}") from exc
         if result.duplicate_of is not None:
             self.stdout.write(
                 f"{path.name} was already imported on {result.duplicate_of.created_at:%Y-%m-%d %H:%M} "
