@@ -48,6 +48,7 @@ __all__ = [
     "SettlementLot",
     "Unbalanced",
     "apply_rate",
+    "build_entry",
     "create_entry",
     "draft_lines",
     "draft_specs",
@@ -420,7 +421,7 @@ def _cash_count(b: _Builder, doc: CashCount) -> None:
         b.add("float", source, -doc.float_change, "Float change")
 
 
-def create_entry(
+def build_entry(
     *,
     line_specs: list[dict[str, Any]],
     reference: str,
@@ -441,14 +442,16 @@ def create_entry(
     rate_source: str = "",
     rate_provider: str = "",
     rate_date: Any = None,
-) -> JournalEntry:
-    """Persist a balanced entry from line specs (JournalLine field dicts with a signed ``amount``,
-    and optionally ``currency``, ``functional`` and ``rate`` for the functional amount).
+) -> tuple[JournalEntry, list[JournalLine]]:
+    """A balanced entry and its lines from line specs (JournalLine field dicts with a signed
+    ``amount``, and optionally ``currency``, ``functional`` and ``rate`` for the functional
+    amount), built but not saved: :func:`create_entry` saves one, a batch saves many with one
+    statement per table (``integrator.services.journal_batch``).
 
     A line without a functional amount must be in the functional currency (it converts at 1).
     The entry must balance in the functional currency and, when all its lines share a currency, in
-    that currency too. The caller holds the database transaction; on PostgreSQL the deferred
-    constraint trigger refuses an unbalanced entry again at commit whatever path wrote it.
+    that currency too (:class:`Unbalanced` otherwise). On PostgreSQL the deferred constraint
+    trigger refuses an unbalanced entry again at commit whatever path wrote it.
     """
     if not functional_currency:
         from integrator.models import LedgerConnection
@@ -479,7 +482,7 @@ def create_entry(
         raise Unbalanced(
             f"refusing to save {reference}: debits and credits differ by {functional_total} {functional_currency}"
         )
-    entry = JournalEntry.objects.create(
+    entry = JournalEntry(
         kind=kind,
         transaction=txn,
         transaction_revision=txn.revision if txn else None,
@@ -518,6 +521,14 @@ def create_entry(
                 **fields,
             )
         )
+    return entry, rows
+
+
+def create_entry(**kwargs: Any) -> JournalEntry:
+    """Persist a balanced entry from line specs (see :func:`build_entry` for the arguments and
+    the checks); the caller holds the database transaction."""
+    entry, rows = build_entry(**kwargs)
+    entry.save(force_insert=True)
     JournalLine.objects.bulk_create(rows)
     return entry
 

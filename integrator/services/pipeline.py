@@ -52,6 +52,7 @@ from integrator.services.journal import (
     draft_specs,
     reversal_specs,
 )
+from integrator.services.journal_batch import journal_new_transactions
 from integrator.services.mappings import RuleBook, version_in_force
 from integrator.services.posting import create_posting
 from integrator.services.rates import NeedsRate, resolve_rate
@@ -259,18 +260,32 @@ def _book_batch(readable: list[tuple[InboundEvent, list[CanonicalDocument]]]) ->
     gathering = _AUDIT_ROWS.set(rows)
     try:
         with books_remembered():
-            for txn in changed:
+            # Plain new sales are journaled together (one statement per table), the rest alone.
+            alone = journal_new_transactions(
+                (txn.pk for txn in changed),
+                reference=_reference,
+                numbers=display_number,
+                audit_rows=rows,
+                advance_later=_advance_all,
+            )
+            for pk in alone:
                 kept = len(rows)
                 try:
-                    advance_transaction(txn.pk)
+                    advance_transaction(pk)
                 except Exception:
                     # As on its own: the event is processed and the transaction waits, received,
                     # for a person or the next re-process; its savepoint (and audit row) is undone.
                     del rows[kept:]
-                    log.exception("journaling transaction %s raised", txn.pk)
+                    log.exception("journaling transaction %s raised", pk)
     finally:
         _AUDIT_ROWS.reset(gathering)
     audit.record_many(rows)  # last: the chain's lock is held only until the commit
+
+
+def _advance_all(pks: list[Any]) -> None:
+    """Journal each of ``pks`` (refunds that waited for the document they give money back for)."""
+    for pk in pks:
+        advance_transaction(pk)
 
 
 def process_events_from(event_id: Any) -> None:
@@ -379,21 +394,27 @@ def _reference(txn: Transaction) -> str:
     return base if txn.revision == 1 else f"{base}/r{txn.revision}"
 
 
-def display_number(txn: Transaction) -> str:
+def display_number(txn: Transaction, *, taken: set[tuple[Any, str, str]] | None = None) -> str:
     """The number the ledger shows for a transaction: the source's own number (with the channel's
     optional ``document_prefix``), and ``-<revision>`` from the second revision on. A number the
     channel used before for another document of the kind (a till's ticket numbers restart) gets the
-    end of the source's id, so the ledger never meets it twice."""
+    end of the source's id, so the ledger never meets it twice. A batch passes ``taken``, the
+    ``(transaction id, kind, number)`` it found taken for all its transactions with one query
+    (``journal_batch``), instead of a query here."""
     prefix = str((txn.channel.settings or {}).get("document_prefix") or "")
     number = txn.number or txn.external_id
     if txn.number and txn.number != txn.external_id:
-        taken = (
-            Transaction.objects.filter(channel_id=txn.channel_id, kind=txn.kind, number=txn.number)
-            .exclude(pk=txn.pk)
-            .filter(created_at__lt=txn.created_at)
-            .exists()
+        is_taken = (
+            (txn.pk, txn.kind, txn.number) in taken
+            if taken is not None
+            else (
+                Transaction.objects.filter(channel_id=txn.channel_id, kind=txn.kind, number=txn.number)
+                .exclude(pk=txn.pk)
+                .filter(created_at__lt=txn.created_at)
+                .exists()
+            )
         )
-        if taken:
+        if is_taken:
             number = f"{txn.number}-{txn.external_id[-8:]}"
     base = f"{prefix}{number}"
     return base if txn.revision == 1 else f"{base}-{txn.revision}"
@@ -514,7 +535,7 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
                 ).values_list("pk", flat=True)
             )
             if waiting:
-                transaction.on_commit(lambda: [advance_transaction(pk) for pk in waiting])
+                transaction.on_commit(lambda: _advance_all(waiting))
         # Last before commit: the audit append holds the chain's lock until the commit.
         txn = _set_status(txn, status, [], actor)
     return txn

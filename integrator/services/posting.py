@@ -56,16 +56,19 @@ from integrator.models import (
     Transaction,
 )
 from integrator.services import audit
+from integrator.services.bulk import update_each
 from integrator.services.ledger_refs import DbRefStore
 from reconciliation.services.settling import POSTED, may_settle, settle_exceptions
 
 __all__ = [
     "MOVE_WITHOUT_REASON_DAYS",
     "backoff_seconds",
+    "build_posting",
     "build_posting_document",
     "circuit_state",
     "create_posting",
     "due_posting_ids",
+    "enqueue_sending",
     "idempotency_key_for",
     "ledger_config",
     "ledger_target_for",
@@ -137,11 +140,10 @@ def ledger_target_for(connection: LedgerConnection) -> LedgerTarget:
     return ledger_target_class(connection.platform)(ledger_config(connection))
 
 
-def create_posting(entry: JournalEntry) -> Posting:
-    """Create the outbox row for an entry (inside the caller's transaction); enqueue on commit.
-
-    Applies the closed-period policy before anything can be sent.
-    """
+def build_posting(entry: JournalEntry) -> Posting:
+    """The outbox row for an entry, built but not saved, with the closed-period policy applied
+    before anything can be sent: dated in a closed period, it is held, or moved to the next open
+    day where the connection says so."""
     connection = entry.connection
     posting_date = entry.date
     state = PostingState.PENDING
@@ -157,7 +159,7 @@ def create_posting(entry: JournalEntry) -> Posting:
             error = (
                 f"Dated {entry.date}, in a period closed up to {lock}. Reopen the period or move the date."
             )
-    posting = Posting.objects.create(
+    return Posting(
         connection=connection,
         entry=entry,
         idempotency_key=idempotency_key_for(connection.pk, entry.pk),
@@ -168,11 +170,45 @@ def create_posting(entry: JournalEntry) -> Posting:
         last_error=error,
         error_class=error_class,
     )
-    if state == PostingState.PENDING:
+
+
+def create_posting(entry: JournalEntry) -> Posting:
+    """Create the outbox row for an entry (inside the caller's transaction); enqueue on commit.
+
+    Applies the closed-period policy before anything can be sent (:func:`build_posting`).
+    """
+    posting = build_posting(entry)
+    posting.save(force_insert=True)
+    if posting.state == PostingState.PENDING:
         from integrator.tasks import enqueue
 
         transaction.on_commit(lambda: enqueue("integrator.tasks.send_posting", str(posting.pk)))
     return posting
+
+
+def enqueue_sending(postings: list[Posting]) -> None:
+    """On commit, ask the workers to send newly created pending postings with as few broker
+    messages as the posting task allows: one per posting task's batch where a connection has at
+    least ``MIN_TASK_BATCH`` of them and its ledger takes batches (the task of one sends up to a
+    batch of its connection's due postings, :func:`send_postings_from`), one per posting otherwise."""
+    from integrator.tasks import enqueue
+
+    by_connection: dict[Any, list[Posting]] = {}
+    for posting in postings:
+        if posting.state == PostingState.PENDING:
+            by_connection.setdefault(posting.connection_id, []).append(posting)
+    messages: list[str] = []
+    for pending in by_connection.values():
+        size = min(ledger_target_class(pending[0].connection.platform).max_batch, settings.POSTING_TASK_BATCH)
+        step = size if size >= MIN_TASK_BATCH and len(pending) >= MIN_TASK_BATCH else 1
+        messages.extend(str(p.pk) for p in pending[::step])
+
+    def send() -> None:
+        for pk in messages:
+            enqueue("integrator.tasks.send_posting", pk)
+
+    if messages:
+        transaction.on_commit(send)
 
 
 def _party(data: Any) -> Party | None:
@@ -605,17 +641,17 @@ def _finish_posted_many(posted: list[tuple[Posting, PostingAttempt, PostResult]]
             attempt.response = {"remote_id": result.remote_id, "number": result.remote_number,
                                 "raw": _jsonable(result.raw)}  # fmt: skip
         # What every posting of the batch shares in one UPDATE; only what differs per posting goes
-        # through bulk_update, whose statement holds a CASE per field and row (with all eleven
-        # fields it was 80 % of the post stage for a batch of 500).
+        # row by row, joined from a VALUES list (update_each; Django's bulk_update holds a CASE per
+        # field and row: with all eleven fields it was 80 % of the post stage for a batch of 500).
         Posting.objects.filter(pk__in=[p.pk for p, _, _ in posted]).update(
             state=PostingState.POSTED, posted_at=now, lease_until=None, last_error="", error_class="",
             updated_at=now,
         )  # fmt: skip
-        Posting.objects.bulk_update([p for p, _, _ in posted], ["remote_id", "remote_number"])
+        update_each([p for p, _, _ in posted], ["remote_id", "remote_number"])
         PostingAttempt.objects.filter(pk__in=[a.pk for _, a, _ in posted]).update(
             finished_at=now, outcome=outcome
         )
-        PostingAttempt.objects.bulk_update([a for _, a, _ in posted], ["response"])
+        update_each([a for _, a, _ in posted], ["response"])
         by_revision: dict[int, list[Any]] = {}
         for posting, _, _ in posted:
             entry = posting.entry
@@ -797,7 +833,7 @@ def send_postings_batch(posting_ids: list[Any], worker: str = "") -> int:
         ready.append((posting, attempt))
     built = [a for _, a in fresh if a.request]
     if built:
-        PostingAttempt.objects.bulk_update(built, ["request"])
+        update_each(built, ["request"])
     if not ready:
         return len(claimed)
     try:
@@ -862,9 +898,11 @@ MIN_TASK_BATCH = 10
 def send_postings_from(posting_id: Any, worker: str = "") -> int:
     """The worker's task for one posting: when at least ``MIN_TASK_BATCH`` postings of its
     connection are due, send it with up to ``max_batch - 1`` of them (oldest due first, at most
-    ``POSTING_TASK_BATCH`` in all) in one batch (issue 19); otherwise, or where the ledger takes one
-    document at a time, send it alone. Postings another worker claimed are skipped by the claim;
-    returns how many were handled."""
+    ``POSTING_TASK_BATCH`` in all) in one batch (issue 19); otherwise send it and the few others
+    due one by one (a batch's messages are coalesced, :func:`enqueue_sending`, so the others may
+    have no message of their own left), or, where the ledger takes one document at a time, send it
+    alone. Postings another worker claimed are skipped by the claim; returns how many were
+    handled."""
     row = Posting.objects.filter(pk=posting_id).values_list("connection_id", "connection__platform").first()
     if row is None:
         return 0
@@ -880,7 +918,7 @@ def send_postings_from(posting_id: Any, worker: str = "") -> int:
             .values_list("pk", flat=True)[: size - 1]
         )
     if len(others) + 1 < MIN_TASK_BATCH:
-        return 0 if send_posting(posting_id, worker=worker) is None else 1
+        return sum(send_posting(pk, worker=worker) is not None for pk in [posting_id, *others])
     return send_postings_batch([posting_id, *others], worker=worker)
 
 

@@ -223,7 +223,11 @@ def test_the_task_of_one_posting_sends_its_connections_due_postings_as_one_batch
     assert BookEntry.objects.count() == 12 and PostingAttempt.objects.count() == 12
 
 
-def test_the_task_of_one_posting_sends_it_alone_when_few_are_due(channel: Any) -> None:
+def test_the_task_of_one_posting_sends_the_few_due_one_by_one(channel: Any, monkeypatch: Any) -> None:
+    """Fewer than MIN_TASK_BATCH due: no batch call (a vendor's batch budget is not spent on a
+    handful), but the task sends each of them, since a batch's postings share few messages."""
+    from integrator.models import BookEntry, PostingAttempt
+    from integrator.services import posting as posting_service
     from integrator.services.posting import MIN_TASK_BATCH
     from integrator.tasks import send_posting
 
@@ -232,9 +236,96 @@ def test_the_task_of_one_posting_sends_it_alone_when_few_are_due(channel: Any) -
     process_received_events()
     first = Posting.objects.order_by("next_attempt_at").first()
     assert first is not None
+    batches: list[int] = []
+    real_batch = posting_service.send_postings_batch
+    monkeypatch.setattr(
+        posting_service,
+        "send_postings_batch",
+        lambda ids, **kw: batches.append(len(ids)) or real_batch(ids, **kw),
+    )
 
-    send_posting(str(first.pk))  # a vendor's batch budget is not spent on a handful
+    send_posting(str(first.pk))
 
-    first.refresh_from_db()
-    assert first.state == PostingState.POSTED
-    assert Posting.objects.filter(state=PostingState.PENDING).count() == MIN_TASK_BATCH - 2
+    assert batches == []
+    assert Posting.objects.filter(state=PostingState.POSTED).count() == MIN_TASK_BATCH - 1
+    assert BookEntry.objects.count() == PostingAttempt.objects.count() == MIN_TASK_BATCH - 1
+    send_posting(str(first.pk))  # a second delivery sends nothing more
+    assert BookEntry.objects.count() == MIN_TASK_BATCH - 1
+
+
+def _books(prefix: str) -> list[tuple[Any, ...]]:
+    """What the journal holds for the sales whose ids start with ``prefix``, with the prefix taken
+    out of every reference and number, so two sets of the same sales compare equal."""
+    from integrator.models import JournalEntry
+
+    rows = []
+    for entry in JournalEntry.objects.filter(reference__contains=f"/{prefix}").order_by("reference"):
+        posting = Posting.objects.filter(entry=entry).first()
+        lines = tuple(
+            (ln.position, ln.account_id, ln.role, ln.debit, ln.credit, ln.functional_debit, ln.functional_credit,
+             ln.tax_code_id, ln.tax_rate, ln.currency, ln.description.replace(prefix, ""), ln.mapping_rule_id)
+            for ln in entry.lines.order_by("position")
+        )  # fmt: skip
+        rows.append(
+            (entry.reference.replace(prefix, ""), entry.number.replace(prefix, ""), entry.kind, entry.date,
+             entry.currency, entry.memo.replace(prefix, ""), entry.mapping_version_id, entry.exchange_rate,
+             entry.rate_source, entry.transaction.status, entry.transaction.status_reasons,
+             posting.state if posting else None, posting.posting_date if posting else None, lines)
+        )  # fmt: skip
+    return rows
+
+
+def test_a_batch_journals_new_sales_as_one_by_one_does(channel: Any) -> None:
+    """The batch's journal (one statement per table) is the one advance_transaction makes alone:
+    same entries, lines, numbers, statuses and postings; and one audit row per transaction."""
+    with override_settings(PROCESS_BATCH_SIZE=1):
+        for i in range(6):
+            _store(channel, f"ONE-{i}")
+        process_received_events()
+    with override_settings(PROCESS_BATCH_SIZE=50):
+        for i in range(6):
+            _store(channel, f"BAT-{i}")
+        process_received_events()
+
+    alone, together = _books("ONE-"), _books("BAT-")
+    assert len(together) == 6 and together == alone
+    assert {t.status for t in Transaction.objects.all()} == {TransactionStatus.JOURNALED}
+    journaled = AuditEvent.objects.filter(action="transaction.journaled")
+    assert journaled.count() == 12 and _chain_intact()
+
+
+@override_settings(PROCESS_BATCH_SIZE=50)
+def test_a_batch_leaves_what_it_cannot_journal_plainly_to_advance_transaction(channel: Any) -> None:
+    """In one batch: plain sales, a refund of one of them, a sale whose total does not add up and a
+    sale of a till number used before. Each ends as it would on its own."""
+    from integrator.models import JournalEntry
+
+    _store(channel, "M-1")
+    bad = sale_event("M-2", total="99.00")
+    store_event(
+        channel, WebhookEnvelope(dedupe_key="k-M-2", event_type="sale.completed"), json.dumps(bad), {}
+    )
+    refund = sale_event("M-1R")
+    refund["type"] = "refund.completed"
+    refund["data"].update({"sale_id": "M-1", "number": "M-1R"})
+    store_event(
+        channel, WebhookEnvelope(dedupe_key="k-M-1R", event_type="refund.completed"), json.dumps(refund), {}
+    )
+    again = sale_event("M-3")
+    again["data"]["number"] = "M-1"  # a till's ticket number used again by another sale
+    store_event(
+        channel, WebhookEnvelope(dedupe_key="k-M-3", event_type="sale.completed"), json.dumps(again), {}
+    )
+
+    process_received_events()
+
+    by_id = {t.external_id: t for t in Transaction.objects.all()}
+    assert by_id["M-1"].status == TransactionStatus.JOURNALED
+    assert by_id["M-3"].status == TransactionStatus.JOURNALED
+    numbers = dict(JournalEntry.objects.values_list("reference", "number"))
+    assert numbers["till/sale/M-1"] == "M-1"
+    assert numbers["till/sale/M-3"] == "M-1-M-3"  # the number is taken: the id's end is added
+    assert InboundEvent.objects.filter(status=EventStatus.PROCESSED).count() == 4
+    assert by_id["M-2"].status == TransactionStatus.INVALID and by_id["M-2"].status_reasons
+    assert by_id["M-1R"].status == TransactionStatus.JOURNALED and by_id["M-1R"].sale_id == by_id["M-1"].pk
+    assert _chain_intact()

@@ -37,13 +37,15 @@ BATCH = int(os.environ.get("QUERY_BUDGET_BATCH", "50"))
 #: block shows as a SAVEPOINT / RELEASE pair). Lower them when the spine gets cheaper.
 #: Issue 19, before -> after (SQLite; batch 1 | batch 50, per sale):
 #: ingest 4 | 4 -> 4 | 4; process 33 | 32.0 -> 27 | 24.1 -> (batched processing) 29 | 19.2 ->
-#: (new transactions inserted per table for the batch) 27 | 8.4; post 40 | 32.1 -> 35 | 1.7.
+#: (new transactions inserted per table for the batch) 27 | 8.4 -> (journaled per table for the
+#: batch) 27 | 0.6; post 40 | 32.1 -> 35 | 1.7 -> (shared fields in one UPDATE) 35 | 0.7.
 BUDGET = {
     "ingest": (0, 4),  # the channel, and the inbox row in its own savepoint
-    # per batch: claim, one INSERT per table of new transactions, mark, one audit append; per
-    # sale: journal entry, lines and posting in a savepoint
-    "process": (20, 10),
-    "post": (40, 2),  # the outbox in batches: claim, lines, book, finish and audit per batch
+    # per batch: claim, one INSERT per table of new transactions, mark, one lock of the batch's
+    # transactions, one INSERT each of entries, lines and postings, one UPDATE per status, one
+    # audit append (a batch of 50: 30 in all, 0.6 a sale; 500 sales in batches of 50: 0.5)
+    "process": (30, 1),
+    "post": (40, 1),  # the outbox in batches: claim, lines, book, finish and audit per batch
 }
 
 

@@ -33,7 +33,7 @@ from integrator.services.mappings import RuleBook
 from integrator.services.posting import create_posting
 from integrator.services.transactions import VOID_STATUSES
 
-__all__ = ["book_stock", "books_remembered", "cogs_reference", "restocked"]
+__all__ = ["book_stock", "books_remembered", "cogs_reference", "keeps_stock", "restocked"]
 
 ZERO = Decimal(0)
 Kind = StockMovement.Kind
@@ -66,6 +66,12 @@ def _inventory_book(connection: Any) -> InventoryBook | None:
     if remembered is not None:
         remembered[connection.pk] = book
     return book
+
+
+def keeps_stock(connection: Any) -> bool:
+    """Whether the connection's ledger keeps stock (has an inventory book); remembered like
+    :func:`_inventory_book` inside :func:`books_remembered`."""
+    return connection is not None and _inventory_book(connection) is not None
 
 
 def cogs_reference(txn: Transaction) -> str:
