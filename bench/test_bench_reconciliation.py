@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from bench import reconciliation_data as data
 from bench.conftest import BenchTable, limits_apply, size
 from reconciliation.choices import RunStatus
 from reconciliation.models import ClearingMatch, Match, ReconciliationException, ReconciliationRun
+from reconciliation.services.findings import apply_run_settings
 from reconciliation.services.runs import run_reconciliation
 
 pytestmark = [pytest.mark.bench, pytest.mark.django_db]
@@ -151,9 +152,12 @@ def baseline_query() -> tuple[str, list[Any]]:
 
 
 def run_baseline() -> int:
-    """The baseline query's answer: how many documents differ."""
+    """The baseline query's answer: how many documents differ. It runs in a transaction under the
+    session settings of the run's own transactions (``RUN_SETTINGS``: JIT off, cursors planned
+    for all their rows), so both sides are measured alike."""
     sql, params = baseline_query()
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
+        apply_run_settings()
         cur.execute(sql, params)
         return int(cur.fetchone()[0])
 
