@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from decimal import Context as DecimalContext
 from decimal import Decimal
 from itertools import chain, groupby, islice
 from operator import itemgetter
@@ -32,7 +31,7 @@ from integrator.models import (
     Posting,
 )
 from reconciliation.choices import ExceptionKind
-from reconciliation.services.checks import CHUNK, ZERO, fmt_amount
+from reconciliation.services.checks import CHUNK, ZERO, db_decimal, fmt_amount
 from reconciliation.services.findings import CheckOutcome, Finding
 
 __all__ = ["check_ledger_readback"]
@@ -134,17 +133,6 @@ def _differing_sql_postgresql(t: dict[str, str], period: str, args: list[Any]) -
     return sql, [*args, *args]
 
 
-def _decimal(value: Any) -> Decimal | None:
-    """An amount summed by the database as a Decimal (SQLite sums decimals as floats: rounded to
-    the model's four places, as Django's own converter does)."""
-    if value is None or isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return _FLOATS.create_decimal_from_float(value).quantize(Decimal("0.0001"))
-    return Decimal(value)
-
-
-_FLOATS = DecimalContext(prec=15)
 #: Documents whose accounts are read per statement (SQLite before 3.32 takes 999 parameters).
 _ID_BATCH = 400
 
@@ -177,9 +165,9 @@ def _differing_documents(
             held: dict[str, Decimal] = {}
             for _, code, ours, theirs in accounts:
                 if ours is not None and code is not None:
-                    sent[code] = _decimal(ours) or ZERO
+                    sent[code] = db_decimal(ours) or ZERO
                 if theirs is not None:
-                    held[code] = _decimal(theirs) or ZERO
+                    held[code] = db_decimal(theirs) or ZERO
             pk = Posting._meta.pk.to_python(posting_id)
             yield info[str(pk)], sent, (held if sent else {})
 
