@@ -45,8 +45,9 @@ def _readback_sql(start: date, end: date, postings: list[Any] | None = None) -> 
     only is a difference too - written as the union of both sides' lines grouped once: a side
     with no line for the account sums to NULL. Unlike a join of two grouped subqueries it needs no
     index on an intermediate result (SQLite, which has no hash join, would otherwise compare every
-    pair of rows, and before 3.39 has no FULL OUTER JOIN at all), and PostgreSQL groups it in one
-    hash aggregate.
+    pair of rows, and before 3.39 has no FULL OUTER JOIN at all). On PostgreSQL the ids (without
+    ``postings``) come from :func:`_differing_sql_postgresql` instead, the two sides grouped apart
+    and hash-joined, which is faster there.
 
     Without ``postings`` it returns the ids of the documents with a difference (or with nothing
     in the books): one pass over the period, grouped in the database. With ``postings`` (a batch
