@@ -13,8 +13,8 @@ reconciliation run over the whole period must find exactly those.
   aggregated per document and account, FULL OUTER JOINed, differing documents counted, under the
   run's own session settings (``RUN_SETTINGS``: JIT off). Target: the run within 2x that query
   (measured 2.9x and 2.45x in two runs at 1,000,000 on PostgreSQL, 37.4 s against 12.7 s and
-  36.0 s against 14.7 s, on a shared two-core machine that was not idle; 3.5x before the read-back took the baseline's form: not reached yet; the
-  run's time per step is in the table).
+  36.0 s against 14.7 s, on a shared two-core machine that was not idle; 3.5x before: not
+  reached yet; the run's time per step is in the table).
 * **Memory**: the peak of Python allocations (``tracemalloc``) during the run at a tenth of the
   size and at the full size, and the peak resident set of the process during the timed run
   (``VmHWM`` after resetting it, Linux). The checks stream what they find, so memory follows the
