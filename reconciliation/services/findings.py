@@ -29,7 +29,14 @@ from integrator.services import audit
 from reconciliation.choices import ExceptionStatus
 from reconciliation.models import ReconciliationException, ReconciliationRun
 
-__all__ = ["CheckOutcome", "Finding", "apply_findings", "serialise_reconciliation"]
+__all__ = [
+    "RUN_SETTINGS",
+    "CheckOutcome",
+    "Finding",
+    "apply_findings",
+    "apply_run_settings",
+    "serialise_reconciliation",
+]
 
 _LOCK_ID = 0x5EC0C11E  # serialises reconciliation writers on PostgreSQL
 _CHUNK = 500
@@ -99,15 +106,32 @@ class CheckOutcome:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+#: The session settings of a run's transactions on PostgreSQL (``SET LOCAL``), see
+#: :func:`serialise_reconciliation`; the benchmark runs its baseline query under the same.
+#: ``cursor_tuple_fraction``: the checks read every row of their streaming cursors, so plan for
+#: all of them, not for a fast first 10 % (nested loops where a hash join is the right plan).
+#: ``jit``: a check's statement joins half a dozen tables over a million rows, so its cost passes
+#: the JIT thresholds and PostgreSQL compiles it, in every parallel worker, for seconds (4 s of an
+#: 8.7 s statement at 1,000,000 transactions), more than the compiled code saves.
+RUN_SETTINGS = {"cursor_tuple_fraction": "1.0", "jit": "off"}
+
+
+def apply_run_settings() -> None:
+    """``SET LOCAL`` each of :data:`RUN_SETTINGS` for the current transaction (PostgreSQL only)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cur:
+        for name, value in RUN_SETTINGS.items():
+            cur.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
 def serialise_reconciliation() -> None:
     """Take the reconciliation lock for the current transaction (PostgreSQL; SQLite has one writer),
-    and plan the transaction's cursors for reading every row."""
+    and apply the run's session settings to it (:data:`RUN_SETTINGS`)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
-            # The checks read every row of their streaming cursors: plan for all of them, not for
-            # a fast first 10 % (nested loops where a hash join is the right plan).
-            cur.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        apply_run_settings()
 
 
 def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:

@@ -12,6 +12,7 @@ streamed too.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from typing import Any, TypedDict
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django_stubs_ext import WithAnnotations
 
 from integrator import money
@@ -98,9 +100,10 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _pair_group(rows: list[tuple[Any, ...]], run: ReconciliationRun | None) -> Iterator[Match]:
+def _pair_group(rows: list[tuple[Any, ...]]) -> Iterator[tuple[Any, Any, int]]:
     """The pairing within one (books, currency, amount) group: each payout in turn, by expected
-    date, takes the nearest line still free within ``WINDOW_DAYS`` (the earlier on a tie)."""
+    date, takes the nearest line still free within ``WINDOW_DAYS`` (the earlier on a tie).
+    Yields (payout id, bank line id, day difference)."""
     used: set[Any] = set()
     for payout_id, candidates in groupby(rows, key=itemgetter(3)):
         best: tuple[int, date, Any] | None = None
@@ -115,13 +118,35 @@ def _pair_group(rows: list[tuple[Any, ...]], run: ReconciliationRun | None) -> I
         if best is None or expected_date is None:
             continue
         used.add(best[2])
-        yield Match(
-            payout_id=payout_id,
-            bank_line_id=best[2],
-            method=MatchMethod.AUTO,
-            day_difference=(best[1] - expected_date).days,
-            run=run,
+        yield payout_id, best[2], (best[1] - expected_date).days
+
+
+def _insert_matches(pairs: list[tuple[Any, Any, int]], run: ReconciliationRun | None) -> None:
+    """Store automatic matches (payout id, bank line id, day difference) in one statement.
+
+    On PostgreSQL the rows go through ``COPY``: a first run over a month of a busy shop makes
+    about a hundred thousand matches, and building a model instance per row and quoting every
+    value into an ``INSERT`` cost seconds of Python for what ``COPY`` streams in a fraction of
+    that. The ids and ``created_at`` are what the model's defaults would give. Elsewhere (SQLite)
+    ``bulk_create`` does the same.
+    """
+    if not pairs:
+        return
+    run_id = run.pk if run is not None else None
+    if connection.vendor != "postgresql":
+        Match.objects.bulk_create(
+            Match(payout_id=p, bank_line_id=line, method=MatchMethod.AUTO, day_difference=d, run_id=run_id)
+            for p, line, d in pairs
         )
+        return
+    now = timezone.now()
+    columns = "id, payout_id, bank_line_id, method, day_difference, run_id, created_at"
+    with (
+        connection.cursor() as cur,
+        cur.cursor.copy(f"COPY {Match._meta.db_table} ({columns}) FROM STDIN") as copy,
+    ):
+        for payout_id, line_id, days in pairs:
+            copy.write_row((uuid.uuid4(), payout_id, line_id, MatchMethod.AUTO.value, days, run_id, now))
 
 
 def match_payouts(start: date, end: date, run: ReconciliationRun | None) -> int:
@@ -134,15 +159,14 @@ def match_payouts(start: date, end: date, run: ReconciliationRun | None) -> int:
     time as the rows stream by, the matches inserted in batches. Memory holds one group.
     """
     made = 0
-    batch: list[Match] = []
+    batch: list[tuple[Any, Any, int]] = []
     for _, rows in groupby(_candidate_pairs(start, end), key=itemgetter(0, 1, 2)):
-        for match in _pair_group(list(rows), run):
-            batch.append(match)
-            if len(batch) >= CHUNK:
-                Match.objects.bulk_create(batch)
-                made += len(batch)
-                batch = []
-    Match.objects.bulk_create(batch)
+        batch.extend(_pair_group(list(rows)))
+        if len(batch) >= CHUNK:
+            _insert_matches(batch, run)
+            made += len(batch)
+            batch = []
+    _insert_matches(batch, run)
     return made + len(batch)
 
 
