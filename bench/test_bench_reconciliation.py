@@ -10,8 +10,9 @@ reconciliation run over the whole period must find exactly those.
 * **Run time vs baseline**: every step of the run (unposted, channel-day totals, ledger
   read-back, payouts and bank, invoices, tax, stock), storing the exceptions, against the one
   query a person would write to find the read-back differences: journal lines and ledger lines
-  aggregated per document and account, FULL OUTER JOINed, differing documents counted, under the
-  run's own session settings (``RUN_SETTINGS``: JIT off). Target: the run within 2x that query
+  aggregated per document and account, FULL OUTER JOINed, differing documents counted: the
+  faster of a run under the server's defaults and one under the run's own session settings
+  (``RUN_SETTINGS``: JIT off). Target: the run within 2x that query
   (measured 2.9x and 2.45x in two runs at 1,000,000 on PostgreSQL, 37.4 s against 12.7 s and
   36.0 s against 14.7 s, on a shared two-core machine that was not idle; 3.5x before: not
   reached yet; the run's time per step is in the table).
@@ -153,13 +154,15 @@ def baseline_query() -> tuple[str, list[Any]]:
     return f"SELECT COUNT(*) FROM (SELECT conn, ref FROM ({pairs}) p GROUP BY conn, ref) d", params
 
 
-def run_baseline() -> int:
-    """The baseline query's answer: how many documents differ. It runs in a transaction under the
-    session settings of the run's own transactions (``RUN_SETTINGS``: JIT off, cursors planned
-    for all their rows), so both sides are measured alike."""
+def run_baseline(*, run_settings: bool) -> int:
+    """The baseline query's answer: how many documents differ. With ``run_settings`` it runs in a
+    transaction under the session settings of the run's own transactions (``RUN_SETTINGS``: JIT
+    off, cursors planned for all their rows), else under the server's defaults; the benchmark
+    times both and keeps the faster, so the run's settings never handicap the baseline."""
     sql, params = baseline_query()
     with transaction.atomic(), connection.cursor() as cur:
-        apply_run_settings()
+        if run_settings:
+            apply_run_settings()
         cur.execute(sql, params)
         return int(cur.fetchone()[0])
 
@@ -189,7 +192,7 @@ def test_reconciliation_at_scale_vs_full_outer_join(
     build_seconds = time.perf_counter() - started
     forget_findings()
     start = time.perf_counter()
-    baseline_first = run_baseline()
+    baseline_first = run_baseline(run_settings=False)
     baseline = time.perf_counter() - start
     peak_rss_reset()
     rss_base = peak_rss_mb()
@@ -198,9 +201,12 @@ def test_reconciliation_at_scale_vs_full_outer_join(
     run = reconcile(steps)
     ours = time.perf_counter() - start
     rss_full = peak_rss_mb() - rss_base
-    start = time.perf_counter()
-    differing = run_baseline()
-    baseline = min(baseline, time.perf_counter() - start)  # the better of two, as the run has warm caches
+    # The best of three (the run had warm caches): once more under the server's defaults and once
+    # under the run's settings, so whichever suits the hand-written query is its time.
+    for run_settings in (False, True):
+        start = time.perf_counter()
+        differing = run_baseline(run_settings=run_settings)
+        baseline = min(baseline, time.perf_counter() - start)
     expected = data.expected(sales, payouts)
     assert found() == expected
     assert run.transactions_checked == sales + payouts  # the templates are a month earlier
