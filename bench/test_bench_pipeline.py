@@ -8,9 +8,10 @@
 
 Limits, asserted at full size (``make bench``): receipt <= 10x a bare view; full spine <= 250x a
 plain insert. The issue's target, within 20x a bulk insert of the same rows, is reported beside it
-(81x on PostgreSQL, 3 Dec 2026: not reached). The spine did ~56 queries per sale before issue 19
-batched claiming, processing and posting; tests/integrator/test_query_budget.py holds the budget
-per stage now.
+(PostgreSQL, 3 Dec 2026: 81x, then 20-23x once a batch journals its sales per table: 171-186
+sales/s in one process; the 500 sales/s target is not reached). The spine did ~56 queries per
+sale before issue 19 batched claiming, processing and posting; tests/integrator/test_query_budget.py
+holds the budget per stage now.
 """
 
 from __future__ import annotations
