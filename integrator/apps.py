@@ -46,37 +46,3 @@ def _lower_worker_priority() -> None:
 
     if len(sys.argv) > 1 and sys.argv[1] == "qcluster" and settings.Q_WORKER_NICE > 0:
         os.nice(settings.Q_WORKER_NICE)
-        if settings.Q_WORKER_NICE_DATABASE:
-            from django.db.backends.signals import connection_created
-
-            connection_created.connect(lower_backend_priority, dispatch_uid="integrator-nice-backend")
-
-
-def lower_backend_priority(sender: Any, connection: Any, **kwargs: Any) -> bool:
-    """Give the PostgreSQL backend serving a worker's new connection the worker's own niceness,
-    where the server runs on this machine and this process may renice it (root, or the server's
-    own user); returns whether it did.
-
-    On one machine the workers' Python yields the CPU to the web process (``Q_WORKER_NICE``), but
-    half of a batch's CPU is its database backend's, which competes with receipt at full priority:
-    that share, not a lock, is what made receipt wait while workers booked (issue 19). Elsewhere
-    (a database on its own machine, or no permission) nothing changes.
-    """
-    from django.conf import settings
-
-    if connection.vendor != "postgresql" or connection.settings_dict.get("HOST", "") not in _LOCAL_HOSTS:
-        return False
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_backend_pid()")
-        pid = int(cur.fetchone()[0])
-    try:
-        os.setpriority(
-            os.PRIO_PROCESS, pid, max(os.getpriority(os.PRIO_PROCESS, pid), settings.Q_WORKER_NICE)
-        )
-    except OSError:  # not ours to renice (another user), or already gone
-        return False
-    return True
-
-
-#: Hosts that mean "the database server runs on this machine" ("" is the local socket).
-_LOCAL_HOSTS = frozenset({"", "127.0.0.1", "localhost", "::1"})

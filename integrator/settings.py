@@ -292,9 +292,6 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # Background workers yield the CPU to the web process: webhook receipt must stay fast however hard
 # the workers book (issue 19). The cluster's processes run at this niceness (0 to leave them be).
 Q_WORKER_NICE = int(os.environ.get("Q_WORKER_NICE", "10"))
-# ...and so do their PostgreSQL backends, where the server runs on the same machine and the cluster
-# may renice them (integrator.apps.lower_backend_priority); 0 leaves the backends be.
-Q_WORKER_NICE_DATABASE = os.environ.get("Q_WORKER_NICE_DATABASE", "1") == "1"
 # Inbox rows a worker claims and processes in one database transaction (issue 19); 1 processes
 # every event on its own, as before batching.
 PROCESS_BATCH_SIZE = max(1, int(os.environ.get("PROCESS_BATCH_SIZE", "50")))
