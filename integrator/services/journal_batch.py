@@ -26,7 +26,7 @@ one by one as well, so the outcome never depends on which path ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,20 +36,18 @@ from django.db.models import Min
 from django.utils import timezone
 
 from integrator.canonical import Invoice, Payment, Refund, Sale
-from integrator.choices import PostingMode, RuleKind, TransactionStatus
+from integrator.choices import PostingMode, TransactionStatus
 from integrator.models import JournalEntry, JournalLine, Posting, Transaction
 from integrator.services.inventory.spine import on_journal_idle
 from integrator.services.journal import (
     NeedsMapping,
     Unbalanced,
-    apply_rate,
     build_entry,
     draft_lines,
-    draft_specs,
 )
 from integrator.services.mappings import RuleBook, version_in_force
 from integrator.services.posting import build_posting, enqueue_sending
-from integrator.services.rates import NeedsRate, resolve_rate
+from integrator.services.rates import NeedsRate
 from integrator.services.transactions import document_of, validate_document
 
 __all__ = ["journal_new_transactions"]
@@ -69,21 +67,12 @@ class _Drafted:
     status: str
 
 
-def journal_new_transactions(
-    pks: Iterable[Any],
-    *,
-    reference: Callable[[Transaction], str],
-    numbers: Callable[..., str],
-    audit_rows: list[dict[str, Any]],
-    advance_later: Callable[[list[Any]], None],
-) -> list[Any]:
+def journal_new_transactions(pks: Iterable[Any], *, audit_rows: list[dict[str, Any]]) -> list[Any]:
     """Journal the transactions ``pks`` that a batch can (see the module) inside the caller's
     database transaction; returns the others' ids, in the given order, for ``advance_transaction``.
 
-    ``reference`` and ``numbers`` are the pipeline's own (its entry reference, and the ledger's
-    number, called with ``taken=`` the numbers older documents already took); ``audit_rows`` gathers the audit
-    rows; ``advance_later`` is called on commit with refunds that waited for one of these
-    documents (as ``advance_transaction`` does for one).
+    ``audit_rows`` gathers their audit rows for the batch's one append; refunds that waited for one
+    of these documents are journaled on commit, as ``advance_transaction`` does for one.
     """
     order = list(dict.fromkeys(pks))
     locked = {
@@ -98,7 +87,7 @@ def journal_new_transactions(
     candidates = [locked[pk] for pk in order if pk in locked]
     taken = _numbers_taken(candidates)
     for txn in candidates:
-        made = _draft(txn, reference, numbers, taken)
+        made = _draft(txn, taken)
         if made is None:
             alone.append(txn.pk)
         else:
@@ -111,19 +100,17 @@ def journal_new_transactions(
             _save(drafted, audit_rows)
     except DatabaseError:
         return order  # undone: every one goes through advance_transaction instead
-    _refunds_waiting(drafted, advance_later)
+    _refunds_waiting(drafted)
     done = {d.txn.pk for d in drafted}
     return [pk for pk in order if pk not in done]
 
 
-def _draft(
-    txn: Transaction,
-    reference: Callable[[Transaction], str],
-    numbers: Callable[..., str],
-    taken: set[tuple[Any, str, str]],
-) -> _Drafted | None:
+def _draft(txn: Transaction, taken: set[tuple[Any, str, str]]) -> _Drafted | None:
     """The journal ``advance_transaction`` would make for ``txn`` when it is a plain case (see the
-    module), else None (it then goes one by one)."""
+    module), else None (it then goes one by one). The lines, their rate and the entry's fields
+    come from the pipeline's own functions, so both paths journal alike."""
+    from integrator.services.pipeline import converted, entry_fields  # the pipeline imports this module
+
     channel = txn.channel
     connection = channel.ledger_connection
     if txn.status != TransactionStatus.RECEIVED or txn.revision != 1 or connection is None:
@@ -140,41 +127,12 @@ def _draft(
     if version is None:
         return None
     book = RuleBook.load(version, cached=True)
-    functional = connection.functional_currency
     try:
         lines = draft_lines(doc, book, None, refunded=None)
         if not lines:
             return None
-        quote = resolve_rate(
-            txn.currency,
-            functional,
-            txn.business_date,
-            connection=connection,
-            stated=getattr(doc, "exchange_rates", ()),
-            channel_currency=channel.currency,
-        )
-        lines = apply_rate(
-            lines, quote.rate, txn.currency, functional, fx_rule=book.find(RuleKind.FX_REALISED)
-        )
-        entry, rows = build_entry(
-            line_specs=draft_specs(lines),
-            reference=reference(txn),
-            date=txn.business_date,
-            currency=txn.currency,
-            memo=f"{channel.name} {txn.kind} {txn.number or txn.external_id}",
-            channel_id=channel.pk,
-            connection_id=connection.pk,
-            txn=txn,
-            mapping_version_id=version.pk,
-            location=str(getattr(doc, "location", "") or ""),
-            register=str(getattr(doc, "register", "") or ""),
-            number=numbers(txn, taken=taken),
-            functional_currency=functional,
-            exchange_rate=quote.rate,
-            rate_source=quote.source,
-            rate_provider=quote.provider,
-            rate_date=quote.day,
-        )
+        lines, quote = converted(txn, doc, book, lines)
+        entry, rows = build_entry(**entry_fields(txn, doc, lines, version, quote, taken=taken))
     except (NeedsMapping, NeedsRate, Unbalanced):
         return None  # advance_transaction holds it and says why
     entry.connection = connection
@@ -246,7 +204,7 @@ def _save(drafted: list[_Drafted], audit_rows: list[dict[str, Any]]) -> None:
     enqueue_sending(postings)
 
 
-def _refunds_waiting(drafted: list[_Drafted], advance_later: Callable[[list[Any]], None]) -> None:
+def _refunds_waiting(drafted: list[_Drafted]) -> None:
     """Refunds held as invalid because the document they give money back for had not arrived:
     journaled again on commit now that it has (one query for the batch)."""
     wanted = {(d.txn.channel_id, d.txn.external_id) for d in drafted}
@@ -261,4 +219,6 @@ def _refunds_waiting(drafted: list[_Drafted], advance_later: Callable[[list[Any]
         if (channel_id, sale_id) in wanted
     ]
     if waiting:
-        transaction.on_commit(lambda: advance_later(waiting))
+        from integrator.services.pipeline import advance_transaction
+
+        transaction.on_commit(lambda: [advance_transaction(pk) for pk in waiting])

@@ -43,6 +43,7 @@ from integrator.services.event_checks import storable_text, unstorable_reason
 from integrator.services.inventory.sales import books_remembered
 from integrator.services.inventory.spine import on_journal
 from integrator.services.journal import (
+    DraftLine,
     NeedsMapping,
     SettlementLot,
     Unbalanced,
@@ -55,7 +56,7 @@ from integrator.services.journal import (
 from integrator.services.journal_batch import journal_new_transactions
 from integrator.services.mappings import RuleBook, version_in_force
 from integrator.services.posting import create_posting
-from integrator.services.rates import NeedsRate, resolve_rate
+from integrator.services.rates import NeedsRate, RateQuote, resolve_rate
 from integrator.services.transactions import (
     document_of,
     insert_new_transactions,
@@ -65,7 +66,9 @@ from integrator.services.transactions import (
 
 __all__ = [
     "advance_transaction",
+    "converted",
     "display_number",
+    "entry_fields",
     "process_event_batch",
     "process_event_or_mark_failed",
     "process_events_from",
@@ -261,13 +264,7 @@ def _book_batch(readable: list[tuple[InboundEvent, list[CanonicalDocument]]]) ->
     try:
         with books_remembered():
             # Plain new sales are journaled together (one statement per table), the rest alone.
-            alone = journal_new_transactions(
-                (txn.pk for txn in changed),
-                reference=_reference,
-                numbers=display_number,
-                audit_rows=rows,
-                advance_later=_advance_all,
-            )
+            alone = journal_new_transactions((txn.pk for txn in changed), audit_rows=rows)
             for pk in alone:
                 kept = len(rows)
                 try:
@@ -394,6 +391,64 @@ def _reference(txn: Transaction) -> str:
     return base if txn.revision == 1 else f"{base}/r{txn.revision}"
 
 
+def converted(
+    txn: Transaction, doc: CanonicalDocument, book: RuleBook, lines: list[DraftLine]
+) -> tuple[list[DraftLine], RateQuote]:
+    """A transaction's drafted lines with their functional amounts, at the rate in force for its
+    day (the source's stated rate, the table's, or the ledger's), and that rate; raises
+    :class:`NeedsRate` when there is none yet."""
+    channel = txn.channel
+    connection = channel.ledger_connection
+    assert connection is not None  # journaled only with a ledger connection
+    functional = connection.functional_currency
+    quote = resolve_rate(
+        txn.currency,
+        functional,
+        txn.business_date,
+        connection=connection,
+        stated=getattr(doc, "exchange_rates", ()),
+        channel_currency=channel.currency,
+    )
+    fx_rule = book.find(RuleKind.FX_REALISED)
+    return apply_rate(lines, quote.rate, txn.currency, functional, fx_rule=fx_rule), quote
+
+
+def entry_fields(
+    txn: Transaction,
+    doc: CanonicalDocument,
+    lines: list[DraftLine],
+    version: Any,
+    quote: RateQuote,
+    *,
+    taken: set[tuple[Any, str, str]] | None = None,
+) -> dict[str, Any]:
+    """The arguments of the journal entry of a transaction's current revision, for
+    :func:`create_entry` (one transaction) or ``build_entry`` (a batch, which passes ``taken``, see
+    :func:`display_number`)."""
+    channel = txn.channel
+    connection = channel.ledger_connection
+    assert connection is not None  # journaled only with a ledger connection
+    return {
+        "line_specs": draft_specs(lines),
+        "reference": _reference(txn),
+        "date": txn.business_date,
+        "currency": txn.currency,
+        "memo": f"{channel.name} {txn.kind} {txn.number or txn.external_id}",
+        "channel_id": channel.pk,
+        "connection_id": connection.pk,
+        "txn": txn,
+        "mapping_version_id": version.pk,
+        "location": str(getattr(doc, "location", "") or ""),
+        "register": str(getattr(doc, "register", "") or ""),
+        "number": display_number(txn, taken=taken),
+        "functional_currency": connection.functional_currency,
+        "exchange_rate": quote.rate,
+        "rate_source": quote.source,
+        "rate_provider": quote.provider,
+        "rate_date": quote.day,
+    }
+
+
 def display_number(txn: Transaction, *, taken: set[tuple[Any, str, str]] | None = None) -> str:
     """The number the ledger shows for a transaction: the source's own number (with the channel's
     optional ``document_prefix``), and ``-<revision>`` from the second revision on. A number the
@@ -478,17 +533,7 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
             lots = _settlement_lots(channel, doc, functional) if isinstance(doc, Payout) else None
             lines = draft_lines(doc, book, lots, refunded=refunded)
             if lines:
-                quote = resolve_rate(
-                    txn.currency,
-                    functional,
-                    txn.business_date,
-                    connection=connection,
-                    stated=getattr(doc, "exchange_rates", ()),
-                    channel_currency=channel.currency,
-                )
-                lines = apply_rate(
-                    lines, quote.rate, txn.currency, functional, fx_rule=book.find(RuleKind.FX_REALISED)
-                )
+                lines, quote = converted(txn, doc, book, lines)
         except NeedsMapping as exc:
             return _set_status(txn, TransactionStatus.NEEDS_MAPPING, exc.missing, actor)
         except NeedsRate as exc:
@@ -500,25 +545,7 @@ def advance_transaction(txn_id: Any, *, actor: Any = None) -> Transaction:
         lines = on_journal(txn, doc, book, lines, functional=functional)
         if not lines:
             return _set_status(txn, TransactionStatus.POSTED, ["nothing to post for this document"], actor)
-        entry = create_entry(
-            line_specs=draft_specs(lines),
-            reference=_reference(txn),
-            date=txn.business_date,
-            currency=txn.currency,
-            memo=f"{channel.name} {txn.kind} {txn.number or txn.external_id}",
-            channel_id=channel.pk,
-            connection_id=connection.pk,
-            txn=txn,
-            mapping_version_id=version.pk,
-            location=str(getattr(doc, "location", "") or ""),
-            register=str(getattr(doc, "register", "") or ""),
-            number=display_number(txn),
-            functional_currency=functional,
-            exchange_rate=quote.rate,
-            rate_source=quote.source,
-            rate_provider=quote.provider,
-            rate_date=quote.day,
-        )
+        entry = create_entry(**entry_fields(txn, doc, lines, version, quote))
         entry.connection = connection  # loaded with the transaction: no second read
         if channel.posting_mode == PostingMode.PER_TRANSACTION:
             create_posting(entry)
