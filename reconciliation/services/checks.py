@@ -279,9 +279,9 @@ def _channel_day_sql(start: date, end: date) -> tuple[str, list[Any]]:
     )
     pay, entry, line = (m._meta.db_table for m in (TransactionPayment, JournalEntry, JournalLine))
     roles = ", ".join(["%s"] * len(SETTLEMENT_ROLES))
-    sql = f"""
-        WITH settled AS ({settled}),
-        booked AS (SELECT * FROM settled UNION ALL {nothing})
+    sql = (
+        f"WITH settled AS ({settled}), booked AS (SELECT * FROM settled UNION ALL {nothing})\n"  # noqa: S608 - table names and the ORM's own SQL; every value is a bound parameter
+        f"""
         SELECT channel_id, business_date, currency, SUM(total), SUM(n), SUM(carried), SUM(lines) FROM (
             SELECT channel_id, business_date, currency,
                    CASE WHEN kind = %s THEN -total ELSE total END AS total, 1 AS n, 0 AS carried, 0 AS lines
@@ -300,7 +300,8 @@ def _channel_day_sql(start: date, end: date) -> tuple[str, list[Any]]:
             JOIN {line} l ON l.entry_id = e.id AND l.role IN ({roles})
         ) x
         GROUP BY channel_id, business_date, currency
-    """  # noqa: S608 - table names come from the models; every value is a bound parameter
+    """
+    )
     params = [*s_params, *n_params, TransactionKind.REFUND, TransactionKind.REFUND, "gift_card",
               EntryKind.TRANSACTION, *SETTLEMENT_ROLES]  # fmt: skip
     return sql, params
