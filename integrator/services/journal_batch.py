@@ -82,23 +82,17 @@ def journal_new_transactions(pks: Iterable[Any], *, audit_rows: list[dict[str, A
         .filter(pk__in=order)
         .order_by("pk")
     }
-    drafted: list[_Drafted] = []
-    alone: list[Any] = []
     candidates = [locked[pk] for pk in order if pk in locked]
     taken = _numbers_taken(candidates)
-    for txn in candidates:
-        made = _draft(txn, taken)
-        if made is None:
-            alone.append(txn.pk)
-        else:
-            drafted.append(made)
-    alone.extend(pk for pk in order if pk not in locked)
+    drafted = [made for made in (_draft(txn, taken) for txn in candidates) if made is not None]
     if not drafted:
         return order
+    kept = len(audit_rows)
     try:
         with transaction.atomic():
             _save(drafted, audit_rows)
     except DatabaseError:
+        del audit_rows[kept:]
         return order  # undone: every one goes through advance_transaction instead
     _refunds_waiting(drafted)
     done = {d.txn.pk for d in drafted}
