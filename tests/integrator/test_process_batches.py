@@ -329,3 +329,54 @@ def test_a_batch_leaves_what_it_cannot_journal_plainly_to_advance_transaction(ch
     assert by_id["M-2"].status == TransactionStatus.INVALID and by_id["M-2"].status_reasons
     assert by_id["M-1R"].status == TransactionStatus.JOURNALED and by_id["M-1R"].sale_id == by_id["M-1"].pk
     assert _chain_intact()
+
+
+@pytest.fixture
+def refused_entry() -> Any:
+    """A database that refuses the journal entry of one sale (a trigger on the entries' table)."""
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                "CREATE FUNCTION refuse_entry() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'refused entry' USING ERRCODE = '23514'; END $$ LANGUAGE plpgsql"
+            )
+            cur.execute(
+                "CREATE TRIGGER refuse_entry BEFORE INSERT ON integrator_journalentry FOR EACH ROW "
+                "WHEN (NEW.reference = 'till/sale/J-refused') EXECUTE FUNCTION refuse_entry()"
+            )
+        else:
+            cur.execute(
+                "CREATE TRIGGER refuse_entry BEFORE INSERT ON integrator_journalentry "
+                "WHEN NEW.reference = 'till/sale/J-refused' BEGIN SELECT RAISE(ABORT, 'refused entry'); END"
+            )
+    yield "J-refused"
+    with connection.cursor() as cur:
+        cur.execute(
+            "DROP TRIGGER refuse_entry"
+            + (" ON integrator_journalentry" if connection.vendor == "postgresql" else "")
+        )
+        if connection.vendor == "postgresql":
+            cur.execute("DROP FUNCTION refuse_entry()")
+
+
+@override_settings(PROCESS_BATCH_SIZE=50)
+def test_a_batch_whose_journal_the_database_refuses_journals_one_by_one(
+    channel: Any, refused_entry: str
+) -> None:
+    """The batch's one INSERT of entries is refused: it is undone, with its audit rows, and each
+    transaction is journaled on its own; only the refused one waits, received, for a person."""
+    for i in range(3):
+        _store(channel, f"J-{i}")
+    _store(channel, refused_entry)
+    for i in range(3, 6):
+        _store(channel, f"J-{i}")
+
+    assert process_received_events() == 7
+
+    statuses = dict(Transaction.objects.values_list("external_id", "status"))
+    assert statuses.pop(refused_entry) == TransactionStatus.RECEIVED
+    assert set(statuses.values()) == {TransactionStatus.JOURNALED} and len(statuses) == 6
+    assert InboundEvent.objects.filter(status=EventStatus.PROCESSED).count() == 7
+    assert AuditEvent.objects.filter(action="transaction.journaled").count() == 6  # none of the undone batch
+    assert Posting.objects.count() == 6
+    assert _chain_intact()
