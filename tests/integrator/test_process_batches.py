@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -81,35 +83,45 @@ def test_a_batch_books_every_sale_with_one_audit_append_and_an_intact_chain(chan
     assert _chain_intact()
 
 
-@pytest.fixture
-def refused_sku() -> Any:
-    """A database that refuses one SKU (a trigger on the sale lines' table): what no check of ours
-    foresaw and the database turned down. PostgreSQL raises a data error (SQLSTATE 22001, value too
-    long, as a column would), SQLite aborts the statement as a constraint does."""
+@contextmanager
+def _refusing(table: str, condition: str, sqlstate: str) -> Iterator[None]:
+    """A trigger that refuses rows of ``table`` matching ``condition`` (SQL on ``NEW``): what no
+    check of ours foresaw and the database turned down. PostgreSQL raises ``sqlstate``, SQLite
+    aborts the statement as a constraint does."""
+    name = f"refuse_{table}"
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
             cur.execute(
-                "CREATE FUNCTION refuse_sku() RETURNS trigger AS $$ BEGIN "
-                "RAISE EXCEPTION 'value too long for type character varying(80)' USING ERRCODE = '22001'; "
+                f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
+                f"RAISE EXCEPTION 'value too long for type character varying(80)' USING ERRCODE = '{sqlstate}'; "
                 "END $$ LANGUAGE plpgsql"
             )
             cur.execute(
-                "CREATE TRIGGER refuse_sku BEFORE INSERT ON integrator_transactionline FOR EACH ROW "
-                "WHEN (NEW.sku = 'REFUSED') EXECUTE FUNCTION refuse_sku()"
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
+                f"WHEN ({condition}) EXECUTE FUNCTION {name}()"
             )
         else:
             cur.execute(
-                "CREATE TRIGGER refuse_sku BEFORE INSERT ON integrator_transactionline "
-                "WHEN NEW.sku = 'REFUSED' BEGIN SELECT RAISE(ABORT, 'refused sku'); END"
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} "
+                f"WHEN {condition} BEGIN SELECT RAISE(ABORT, 'refused'); END"
             )
-    yield "REFUSED"
-    with connection.cursor() as cur:
-        cur.execute(
-            "DROP TRIGGER refuse_sku"
-            + (" ON integrator_transactionline" if connection.vendor == "postgresql" else "")
-        )
-        if connection.vendor == "postgresql":
-            cur.execute("DROP FUNCTION refuse_sku()")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cur:
+            cur.execute(
+                f"DROP TRIGGER {name}" + (f" ON {table}" if connection.vendor == "postgresql" else "")
+            )
+            if connection.vendor == "postgresql":
+                cur.execute(f"DROP FUNCTION {name}()")
+
+
+@pytest.fixture
+def refused_sku() -> Iterator[str]:
+    """A database that refuses one SKU (a trigger on the sale lines' table). PostgreSQL raises a
+    data error (SQLSTATE 22001, value too long, as a column would)."""
+    with _refusing("integrator_transactionline", "NEW.sku = 'REFUSED'", "22001"):
+        yield "REFUSED"
 
 
 @override_settings(PROCESS_BATCH_SIZE=50)
@@ -332,31 +344,10 @@ def test_a_batch_leaves_what_it_cannot_journal_plainly_to_advance_transaction(ch
 
 
 @pytest.fixture
-def refused_entry() -> Any:
+def refused_entry() -> Iterator[str]:
     """A database that refuses the journal entry of one sale (a trigger on the entries' table)."""
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute(
-                "CREATE FUNCTION refuse_entry() RETURNS trigger AS $$ BEGIN "
-                "RAISE EXCEPTION 'refused entry' USING ERRCODE = '23514'; END $$ LANGUAGE plpgsql"
-            )
-            cur.execute(
-                "CREATE TRIGGER refuse_entry BEFORE INSERT ON integrator_journalentry FOR EACH ROW "
-                "WHEN (NEW.reference = 'till/sale/J-refused') EXECUTE FUNCTION refuse_entry()"
-            )
-        else:
-            cur.execute(
-                "CREATE TRIGGER refuse_entry BEFORE INSERT ON integrator_journalentry "
-                "WHEN NEW.reference = 'till/sale/J-refused' BEGIN SELECT RAISE(ABORT, 'refused entry'); END"
-            )
-    yield "J-refused"
-    with connection.cursor() as cur:
-        cur.execute(
-            "DROP TRIGGER refuse_entry"
-            + (" ON integrator_journalentry" if connection.vendor == "postgresql" else "")
-        )
-        if connection.vendor == "postgresql":
-            cur.execute("DROP FUNCTION refuse_entry()")
+    with _refusing("integrator_journalentry", "NEW.reference = 'till/sale/J-refused'", "23514"):
+        yield "J-refused"
 
 
 @override_settings(PROCESS_BATCH_SIZE=50)
