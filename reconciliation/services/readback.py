@@ -62,21 +62,28 @@ def _readback_sql(start: date, end: date, postings: list[Any] | None = None) -> 
     period = f"po.state = %s AND lc.platform = %s AND po.posting_date BETWEEN %s AND %s{only}"
     args = [PostingState.POSTED, "builtin", start, end, *(postings or [])]
     # Our side: a posting whose entry has no lines still yields one row (no code, no amount).
-    lines = (
-        f"SELECT po.id AS posting_id, a.code AS code, jl.debit - jl.credit AS sent, NULL AS held\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
-        f"        FROM {t['Posting']} po\n"
+    ours = (
+        f"FROM {t['Posting']} po\n"
         f"        JOIN {t['LedgerConnection']} lc ON lc.id = po.connection_id\n"
         f"        LEFT JOIN {t['JournalLine']} jl ON jl.entry_id = po.entry_id\n"
         f"        LEFT JOIN {t['LedgerAccount']} a ON a.id = jl.account_id\n"
-        f"        WHERE {period}\n"
-        f"        UNION ALL\n"
-        f"        SELECT po.id, bl.account_code, NULL, bl.debit - bl.credit\n"
-        f"        FROM {t['Posting']} po\n"
+        f"        WHERE {period}"
+    )
+    # The books' side: the ledger's lines under each posted document's reference.
+    books = (
+        f"FROM {t['Posting']} po\n"
         f"        JOIN {t['LedgerConnection']} lc ON lc.id = po.connection_id\n"
         f"        JOIN {t['JournalEntry']} je ON je.id = po.entry_id\n"
         f"        JOIN {t['BookEntry']} be ON be.connection_id = po.connection_id AND be.reference = je.reference\n"
         f"        JOIN {t['BookLine']} bl ON bl.entry_id = be.id\n"
         f"        WHERE {period}"
+    )
+    lines = (
+        f"SELECT po.id AS posting_id, a.code AS code, jl.debit - jl.credit AS sent, NULL AS held\n"
+        f"        {ours}\n"
+        f"        UNION ALL\n"
+        f"        SELECT po.id, bl.account_code, NULL, bl.debit - bl.credit\n"
+        f"        {books}"
     )
     pairs = (
         f"SELECT posting_id, code, SUM(sent) AS sent, SUM(held) AS held\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
@@ -85,7 +92,7 @@ def _readback_sql(start: date, end: date, postings: list[Any] | None = None) -> 
     if postings:
         sql = f"SELECT posting_id, code, sent, held FROM ({pairs}) x ORDER BY posting_id, code"  # noqa: S608 - names from the models; values are parameters
     elif connection.vendor == "postgresql":
-        return _differing_sql_postgresql(t, period, args)
+        return _differing_sql_postgresql(ours, books, args)
     else:
         sql = (
             f"SELECT posting_id FROM ({pairs}) x GROUP BY posting_id\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
@@ -95,9 +102,10 @@ def _readback_sql(start: date, end: date, postings: list[Any] | None = None) -> 
     return sql, [*args, *args]
 
 
-def _differing_sql_postgresql(t: dict[str, str], period: str, args: list[Any]) -> tuple[str, list[Any]]:
+def _differing_sql_postgresql(ours: str, books: str, args: list[Any]) -> tuple[str, list[Any]]:
     """The ids of the differing documents on PostgreSQL, in the form of the hand-written query:
-    each side grouped on its own per (document, account), the two hash FULL OUTER JOINed.
+    each side (``ours`` and ``books``: the FROM and WHERE clauses :func:`_readback_sql` writes for
+    both forms) grouped on its own per (document, account), the two hash FULL OUTER JOINed.
 
     Grouping the union of both sides once (the portable form of :func:`_readback_sql`) makes
     PostgreSQL plan a parallel partial aggregate whose 4.8 million partial groups are then sorted
@@ -108,22 +116,13 @@ def _differing_sql_postgresql(t: dict[str, str], period: str, args: list[Any]) -
     portable form, exact) and :func:`_readback_finding` decide what is reported, as before.
     """
     sent = (
-        f"SELECT po.id AS posting_id, a.code AS code, SUM(jl.debit - jl.credit) AS net\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
-        f"        FROM {t['Posting']} po\n"
-        f"        JOIN {t['LedgerConnection']} lc ON lc.id = po.connection_id\n"
-        f"        LEFT JOIN {t['JournalLine']} jl ON jl.entry_id = po.entry_id\n"
-        f"        LEFT JOIN {t['LedgerAccount']} a ON a.id = jl.account_id\n"
-        f"        WHERE {period}\n"
+        f"SELECT po.id AS posting_id, a.code AS code, SUM(jl.debit - jl.credit) AS net\n"
+        f"        {ours}\n"
         f"        GROUP BY po.id, a.code"
     )
     held = (
-        f"SELECT po.id AS posting_id, bl.account_code AS code, SUM(bl.debit - bl.credit) AS net\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
-        f"        FROM {t['Posting']} po\n"
-        f"        JOIN {t['LedgerConnection']} lc ON lc.id = po.connection_id\n"
-        f"        JOIN {t['JournalEntry']} je ON je.id = po.entry_id\n"
-        f"        JOIN {t['BookEntry']} be ON be.connection_id = po.connection_id AND be.reference = je.reference\n"
-        f"        JOIN {t['BookLine']} bl ON bl.entry_id = be.id\n"
-        f"        WHERE {period}\n"
+        f"SELECT po.id AS posting_id, bl.account_code AS code, SUM(bl.debit - bl.credit) AS net\n"
+        f"        {books}\n"
         f"        GROUP BY po.id, bl.account_code"
     )
     sql = (
