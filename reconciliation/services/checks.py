@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Context as DecimalContext
 from decimal import Decimal
-from itertools import chain
-from typing import Any
+from itertools import chain, count
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import (
@@ -26,6 +26,7 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -34,6 +35,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, NullIf
 
@@ -58,6 +60,7 @@ __all__ = [
     "check_invoices",
     "check_unposted",
     "fmt_amount",
+    "found_first",
     "json_date",
     "json_text",
     "reread_external_documents",
@@ -72,6 +75,33 @@ SETTLEMENT_ROLES = ("clearing", "receivable")
 SALES_KINDS = (TransactionKind.SALE, TransactionKind.REFUND, TransactionKind.INVOICE)
 _NOT_PAYING = ("failed", "canceled", "cancelled", "pending", "voided")
 _INVOICE_CLOSED = ("paid", "void", "voided", "cancelled", "canceled", "deleted")
+
+
+M = TypeVar("M", bound=Model)
+_FOUND = count(1)
+
+
+def found_first(found: QuerySet[M]) -> QuerySet[M]:
+    """The rows of ``found`` (a check's filter over the whole period), as a queryset of their
+    primary keys that the check then annotates and streams.
+
+    A check streams what it found through a server-side cursor (``iterator()``) so that memory
+    follows the differences, but PostgreSQL never plans a cursor's query in parallel. So on
+    PostgreSQL, inside the step's transaction, the filter - the scan and joins over the period's
+    million rows - runs first as ``CREATE TEMP TABLE ... AS``, which may use every parallel worker;
+    only the primary keys it found (about 1 % of the rows) go into the temporary table, dropped
+    at commit, and the cursor then reads those rows by key. Elsewhere ``found`` is returned as it is.
+    """
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        return found
+    table = f"_recon_found_{next(_FOUND)}"
+    sql, params = found.order_by().values_list("pk", flat=True).query.sql_with_params()
+    with connection.cursor() as cur:
+        # The name is ours (a counter) and every value a bound parameter.
+        cur.execute(f"CREATE TEMP TABLE {table} ON COMMIT DROP AS SELECT * FROM ({sql}) f (pk)", params)  # noqa: S608 - the name is a counter of ours; values are parameters
+        cur.execute(f"ANALYZE {table}")
+    model = found.model
+    return model._default_manager.filter(pk__in=RawSQL(f"SELECT pk FROM {table}", ()))  # noqa: S608, S611 - a fixed statement over our own temporary table
 
 
 def json_text(key: str) -> Coalesce:
@@ -173,7 +203,9 @@ def check_unposted(start: date, end: date) -> CheckOutcome:
     return CheckOutcome(
         name="unposted transactions",
         scope=Q(kind=ExceptionKind.UNPOSTED_TRANSACTION, day__range=(start, end)),
-        findings=chain.from_iterable(_unposted_findings(of_period.filter(part)) for part in unposted_parts()),
+        findings=chain.from_iterable(
+            _unposted_findings(found_first(of_period.filter(part))) for part in unposted_parts()
+        ),
         checked=of_period.count(),
     )
 

@@ -38,7 +38,7 @@ from reconciliation.models import (
     Match,
     ReconciliationRun,
 )
-from reconciliation.services.checks import CHUNK, json_date
+from reconciliation.services.checks import CHUNK, found_first, json_date
 from reconciliation.services.findings import CheckOutcome, Finding
 
 __all__ = ["WINDOW_DAYS", "check_payouts", "match_payouts", "paid_payouts", "reconcile_payouts"]
@@ -53,16 +53,20 @@ class _Expected(TypedDict):
 def paid_payouts() -> QuerySet[WithAnnotations[Transaction, _Expected]]:
     """Paid payouts annotated with ``expected_date`` (arrival date, else business day)."""
     return Transaction.objects.filter(kind=TransactionKind.PAYOUT, document__status="paid").annotate(
-        expected_date=Coalesce(json_date("arrival_date"), F("business_date"))
+        expected_date=_expected_date()
     )
 
 
-def _candidate_pairs(start: date, end: date) -> Iterator[tuple[Any, ...]]:
+def _expected_date() -> Coalesce:
+    """When a payout is expected in the bank: its arrival date, else its business day."""
+    return Coalesce(json_date("arrival_date"), F("business_date"))
+
+
+def _candidates_sql(start: date, end: date) -> tuple[str, list[Any]]:
     """Each unmatched payout expected around the period beside each unmatched bank line of its
     books, currency and amount dated around the period (the equality join happens in the
-    database), grouped by (books, currency, amount) and, within a group, in the order the pairing
-    takes them: payouts by expected date, lines by date. Rows: group key (3 values), payout id,
-    expected date, line id, line date."""
+    database), unordered. Columns: the group key (books, currency, amount: 3 values), payout id
+    ``pk``, ``expected_date``, bank line id ``line_id``, ``line_date``."""
     window = timedelta(days=WINDOW_DAYS)
     payouts = (
         paid_payouts()
@@ -77,7 +81,8 @@ def _candidate_pairs(start: date, end: date) -> Iterator[tuple[Any, ...]]:
     paired, cleared = Match._meta.db_table, ClearingMatch._meta.db_table
     sql = (
         f"\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
-        f"    SELECT p.channel__ledger_connection_id, p.currency, p.total, p.pk, p.expected_date, l.id, l.date\n"
+        f"    SELECT p.channel__ledger_connection_id, p.currency, p.total, p.pk, p.expected_date,\n"
+        f"           l.id AS line_id, l.date AS line_date\n"
         f"    FROM ({p_sql}) p\n"
         f"    JOIN {line} l ON l.currency = p.currency AND l.amount = p.total\n"
         f"    JOIN {account} ba ON ba.id = l.bank_account_id AND ba.connection_id = p.channel__ledger_connection_id\n"
@@ -85,14 +90,46 @@ def _candidate_pairs(start: date, end: date) -> Iterator[tuple[Any, ...]]:
         f"      AND NOT EXISTS (SELECT 1 FROM {paired} m WHERE m.bank_line_id = l.id)\n"
         f"      -- a line that banked cash or wallet takings is no payout\n"
         f"      AND NOT EXISTS (SELECT 1 FROM {cleared} c WHERE c.bank_line_id = l.id)\n"
-        f"    ORDER BY p.channel__ledger_connection_id, p.currency, p.total, p.expected_date, p.pk, l.date, l.id\n"
-        f"    "
     )
-    l_params = [start - 2 * window, end + 2 * window]
+    return sql, [*p_params, start - 2 * window, end + 2 * window]
+
+
+def _candidate_pairs(start: date, end: date) -> Iterator[tuple[Any, ...]]:
+    """The candidates of :func:`_candidates_sql`, grouped by (books, currency, amount) and, within
+    a group, in the order the pairing takes them: payouts by expected date, lines by date. Rows:
+    group key (3 values), payout id, expected date, line id, line date."""
+    sql, params = _candidates_sql(start, end)
+    order = "channel__ledger_connection_id, currency, total, expected_date, pk, line_date, line_id"
     with connection.cursor() as cur:
-        cur.execute(sql, [*p_params, *l_params])
+        cur.execute(f"SELECT * FROM ({sql}) c ORDER BY {order}", params)  # noqa: S608 - our own statement; values are parameters
         while rows := cur.fetchmany(CHUNK):
             yield from rows
+
+
+def _match_unambiguous(start: date, end: date, run: ReconciliationRun | None) -> int:
+    """Store, in one ``INSERT ... SELECT`` (PostgreSQL), the pairs the pairing of
+    :func:`_pair_group` could not make otherwise: a payout whose only candidate within
+    ``WINDOW_DAYS`` is a line that is no other payout's candidate within the window. Whatever the
+    order, that payout takes that line, and no other payout could have; so these pairs are what
+    the pairing would make, and what is left (payouts and lines competing for each other) pairs
+    as before. Almost every payout of a month is such a pair: this spares streaming a hundred
+    thousand candidates through Python. Returns how many were stored."""
+    if connection.vendor != "postgresql":
+        return 0
+    sql, params = _candidates_sql(start, end)
+    columns = "id, payout_id, bank_line_id, method, day_difference, run_id, created_at"
+    insert = (
+        f"INSERT INTO {Match._meta.db_table} ({columns})\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
+        f"SELECT gen_random_uuid(), pk, line_id, %s, line_date - expected_date, CAST(%s AS uuid), %s FROM (\n"
+        f"    SELECT c.pk, c.line_id, c.line_date, c.expected_date,\n"
+        f"           COUNT(*) OVER (PARTITION BY c.pk) AS lines, COUNT(*) OVER (PARTITION BY c.line_id) AS payouts\n"
+        f"    FROM ({sql}) c WHERE ABS(c.line_date - c.expected_date) <= %s\n"
+        f") w WHERE lines = 1 AND payouts = 1"
+    )
+    run_id = run.pk if run is not None else None
+    with connection.cursor() as cur:
+        cur.execute(insert, [MatchMethod.AUTO.value, run_id, timezone.now(), *params, WINDOW_DAYS])
+        return int(cur.rowcount)
 
 
 def _as_date(value: Any) -> date:
@@ -158,7 +195,7 @@ def match_payouts(start: date, end: date, run: ReconciliationRun | None) -> int:
     and amount: the database joins the candidates, and the assignment runs one such group at a
     time as the rows stream by, the matches inserted in batches. Memory holds one group.
     """
-    made = 0
+    made = _match_unambiguous(start, end, run)
     batch: list[tuple[Any, Any, int]] = []
     for _, rows in groupby(_candidate_pairs(start, end), key=itemgetter(0, 1, 2)):
         batch.extend(_pair_group(list(rows)))
@@ -179,8 +216,8 @@ def check_payouts(start: date, end: date) -> CheckOutcome:
     )
     in_period = paid_payouts().filter(expected_date__gte=start, expected_date__lte=end)
     missing = (
-        in_period.filter(bank_match__isnull=True)
-        .filter(Exists(covered))
+        found_first(in_period.filter(bank_match__isnull=True).filter(Exists(covered)))
+        .annotate(expected_date=_expected_date())
         .values(
             "pk",
             "number",
@@ -232,8 +269,10 @@ def _missing_deposits(missing: QuerySet[Any]) -> Iterator[Finding]:
 
 def _stray_deposits(start: date, end: date) -> Iterator[Finding]:
     """Findings of deposits of the period that no payout or takings claimed (streamed)."""
-    deposits = BankLine.objects.filter(
-        match__isnull=True, clearing_match__isnull=True, amount__gt=0, date__range=(start, end)
+    deposits = found_first(
+        BankLine.objects.filter(
+            match__isnull=True, clearing_match__isnull=True, amount__gt=0, date__range=(start, end)
+        )
     ).values(
         "pk",
         "date",

@@ -31,7 +31,7 @@ from integrator.models import (
     Posting,
 )
 from reconciliation.choices import ExceptionKind
-from reconciliation.services.checks import CHUNK, ZERO, db_decimal, fmt_amount
+from reconciliation.services.checks import CHUNK, ZERO, db_decimal, fmt_amount, found_first
 from reconciliation.services.findings import CheckOutcome, Finding
 
 __all__ = ["check_ledger_readback"]
@@ -232,15 +232,13 @@ def _readback_finding(
 
 def _stranger_findings(start: date, end: date) -> Iterator[Finding]:
     """Documents of the built-in ledger that claim no journal entry of ours (hash anti-join)."""
-    strangers = (
-        BookEntry.objects.filter(connection__platform="builtin", date__range=(start, end))
-        .exclude(
-            Exists(
-                JournalEntry.objects.filter(
-                    connection=OuterRef("connection"), reference=OuterRef("reference")
-                )
-            )
+    unclaimed = BookEntry.objects.filter(connection__platform="builtin", date__range=(start, end)).exclude(
+        Exists(
+            JournalEntry.objects.filter(connection=OuterRef("connection"), reference=OuterRef("reference"))
         )
+    )
+    strangers = (
+        found_first(unclaimed)
         .annotate(debits=Sum("lines__debit"))
         .values("pk", "number", "reference", "date", "currency", "memo", "connection_id", "debits")
     )
