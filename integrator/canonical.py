@@ -34,6 +34,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 from integrator import money
@@ -364,13 +365,20 @@ _NESTED: dict[str, type] = {
 }
 
 
+@cache
+def _hints(cls: type) -> dict[str, str]:
+    """Each field of a canonical dataclass and its type annotation as text (computed once per
+    class: a document is rebuilt for every event a worker processes)."""
+    return {f.name: str(f.type) for f in dataclasses.fields(cls)}
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _encode(getattr(value, name)) for name in _hints(type(value))}
     if isinstance(value, list | tuple):
         return [_encode(v) for v in value]
     if isinstance(value, dict):
@@ -386,8 +394,7 @@ def document_to_dict(doc: CanonicalDocument) -> dict[str, Any]:
 
 
 def _decode_field(cls: type, name: str, value: Any) -> Any:
-    hints = {f.name: f.type for f in dataclasses.fields(cls)}
-    hint = str(hints[name])
+    hint = _hints(cls)[name]
     if value is None:
         return None
     if name in _NESTED and isinstance(value, list):
@@ -405,7 +412,7 @@ def _decode_field(cls: type, name: str, value: Any) -> Any:
 
 
 def _build(cls: type, data: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _hints(cls)
     return cls(**{k: _decode_field(cls, k, v) for k, v in data.items() if k in names})
 
 
