@@ -94,12 +94,33 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every ``{"$ref": "#/$defs/x"}`` replaced by definition ``x`` itself (the
+    published schema has no recursive definition). A ``$ref`` beside other keywords becomes an
+    ``allOf`` member, which is what 2020-12 means by it."""
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _inline(value, defs) for key, value in node.items() if key not in ("$ref", "$defs")}
+    ref = node.get("$ref")
+    if ref is None:
+        return out
+    target = _inline(defs[str(ref).removeprefix("#/$defs/")], defs)
+    if not out:
+        return target
+    out["allOf"] = [*out.get("allOf", []), target]
+    return out
+
+
 @lru_cache(maxsize=8)
 def _validator(definition: str | None) -> Draft202012Validator:
+    """The validator of the envelope (``None``) or of one event's data, with the schema's
+    references resolved once here: resolving a ``$ref`` on every use was a third of validating
+    (22 look-ups per sale; 2020-12 resolves them through the ``referencing`` library)."""
     schema = _schema()
-    if definition is None:
-        return Draft202012Validator(schema)
-    return Draft202012Validator({"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"})
+    root = schema if definition is None else schema["$defs"][definition]
+    return Draft202012Validator(_inline(root, schema["$defs"]))
 
 
 def _check(validator: Draft202012Validator, payload: Any, what: str) -> None:
