@@ -97,7 +97,6 @@ def found_first(found: QuerySet[M]) -> QuerySet[M]:
     table = f"_recon_found_{next(_FOUND)}"
     sql, params = found.order_by().values_list("pk", flat=True).query.sql_with_params()
     with connection.cursor() as cur:
-        # The name is ours (a counter) and every value a bound parameter.
         cur.execute(f"CREATE TEMP TABLE {table} ON COMMIT DROP AS SELECT * FROM ({sql}) f (pk)", params)  # noqa: S608 - the name is a counter of ours; values are parameters
         cur.execute(f"ANALYZE {table}")
     model = found.model

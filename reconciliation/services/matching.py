@@ -107,13 +107,13 @@ def _candidate_pairs(start: date, end: date) -> Iterator[tuple[Any, ...]]:
 
 
 def _match_unambiguous(start: date, end: date, run: ReconciliationRun | None) -> int:
-    """Store, in one ``INSERT ... SELECT`` (PostgreSQL), the pairs the pairing of
-    :func:`_pair_group` could not make otherwise: a payout whose only candidate within
-    ``WINDOW_DAYS`` is a line that is no other payout's candidate within the window. Whatever the
-    order, that payout takes that line, and no other payout could have; so these pairs are what
-    the pairing would make, and what is left (payouts and lines competing for each other) pairs
-    as before. Almost every payout of a month is such a pair: this spares streaming a hundred
-    thousand candidates through Python. Returns how many were stored."""
+    """Store, in one ``INSERT ... SELECT`` (PostgreSQL), the pairs on which the pairing of
+    :func:`_pair_group` has no choice: a payout whose only candidate within ``WINDOW_DAYS`` is a
+    line that is no other payout's candidate within the window. Whatever the order, that payout
+    takes that line, and no other payout could have; so these pairs are what the pairing would
+    make, and what is left (payouts and lines competing for each other) pairs as before. Almost
+    every payout of a month is such a pair: this spares streaming a hundred thousand candidates
+    through Python. Returns how many were stored."""
     if connection.vendor != "postgresql":
         return 0
     sql, params = _candidates_sql(start, end)
