@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import Q
 
 from bench import reconciliation_data as data
@@ -131,6 +132,46 @@ def test_payouts_of_the_same_amount_take_the_nearest_free_deposit(books: data.Te
     # GP-1 (2 Nov) takes the deposit of its own day, GP-2 (3 Nov) the one of 4 Nov, a day later,
     # and GP-3 (4 Nov) the one left, of 7 Nov: three days later, still within the window.
     assert paired == {"GP-1": (lines[1].pk, 0), "GP-2": (lines[0].pk, 1), "GP-3": (lines[2].pk, 3)}
+
+
+def test_pairs_stored_first_in_sql_are_those_the_pairing_makes(
+    books: data.Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the pairs nothing competes for are stored by one INSERT ... SELECT before the
+    rest stream through the Python pairing: the matches are exactly the Python pairing's alone.
+    GP-2 and GP-3 (3 and 4 Nov) share one deposit of their amount, on 3 Nov: it is GP-3's only
+    candidate, but GP-2 comes first and takes it, so it is no pair to store up front."""
+    from integrator.models import Transaction
+    from reconciliation.services import matching
+
+    payouts = {p.external_id: p for p in Transaction.objects.filter(external_id__in=["GP-2", "GP-3"])}
+    Transaction.objects.filter(pk__in=[p.pk for p in payouts.values()]).update(total=Decimal("777.00"))
+    statement = BankStatement.objects.get(bank_account=books.bank_account)
+    shared = BankLine.objects.create(bank_account=books.bank_account, statement=statement, row=950,
+                                     date=payouts["GP-2"].business_date, amount=Decimal("777.00"),
+                                     currency="GBP", line_hash="shared")  # fmt: skip
+
+    def pairs() -> set[tuple[Any, Any, int]]:
+        return set(Match.objects.values_list("payout_id", "bank_line_id", "day_difference"))
+
+    stored_first: list[int] = []
+    sql_pairs = matching._match_unambiguous
+
+    def spied(start: Any, end: Any, run: Any) -> int:
+        stored_first.append(sql_pairs(start, end, run))
+        return stored_first[-1]
+
+    monkeypatch.setattr(matching, "_match_unambiguous", spied)
+    with_sql = matching.match_payouts(data.START, data.END, None)
+    made = pairs()
+    if connection.vendor == "postgresql":  # elsewhere the Python pairing makes them all
+        assert stored_first[0] > 250 and with_sql - stored_first[0] >= 1
+    Match.objects.all().delete()
+    monkeypatch.setattr(matching, "_match_unambiguous", lambda start, end, run: 0)
+    assert matching.match_payouts(data.START, data.END, None) == with_sql == len(made) > 250
+    assert pairs() == made
+    assert (payouts["GP-2"].pk, shared.pk, 0) in made
+    assert not any(payout == payouts["GP-3"].pk for payout, _, _ in made)
 
 
 def test_findings_are_applied_in_batches_with_the_same_counts(
