@@ -64,6 +64,7 @@ __all__ = [
     "json_date",
     "json_text",
     "reread_external_documents",
+    "temp_table",
     "unposted_parts",
 ]
 
@@ -94,13 +95,26 @@ def found_first(found: QuerySet[M]) -> QuerySet[M]:
     """
     if connection.vendor != "postgresql" or not connection.in_atomic_block:
         return found
-    table = f"_recon_found_{next(_FOUND)}"
-    sql, params = found.order_by().values_list("pk", flat=True).query.sql_with_params()
-    with connection.cursor() as cur:
-        cur.execute(f"CREATE TEMP TABLE {table} ON COMMIT DROP AS SELECT * FROM ({sql}) f (pk)", params)  # noqa: S608 - the name is a counter of ours; values are parameters
-        cur.execute(f"ANALYZE {table}")
+    table = temp_table(*found.order_by().values_list("pk", flat=True).query.sql_with_params(), columns="pk")
     model = found.model
     return model._default_manager.filter(pk__in=RawSQL(f"SELECT pk FROM {table}", ()))  # noqa: S608, S611 - a fixed statement over our own temporary table
+
+
+def temp_table(sql: str, params: Any, *, columns: str) -> str:
+    """Store the rows of ``sql`` in a new temporary table dropped at commit (PostgreSQL, inside a
+    transaction), its statistics gathered, and return its name: ``columns`` names its columns.
+
+    A statement that writes its result into a table may use every parallel worker (a cursor's
+    never does), and the next statement joins the few rows found with their true count, where a
+    subquery's estimate can be off by orders of magnitude (a read-back estimated 2.9 million
+    differing documents for the 6,300 there were, and sorted a million journal entries to join
+    them)."""
+    table = f"_recon_found_{next(_FOUND)}"
+    with connection.cursor() as cur:
+        create = f"CREATE TEMP TABLE {table} ON COMMIT DROP AS SELECT * FROM ({sql}) f ({columns})"  # noqa: S608 - the name is a counter of ours; values are parameters
+        cur.execute(create, params)
+        cur.execute(f"ANALYZE {table}")
+    return table
 
 
 def json_text(key: str) -> Coalesce:

@@ -150,6 +150,44 @@ def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
         yield chunk
 
 
+def _insert_new(findings: list[Finding], run: ReconciliationRun, now: Any) -> None:
+    """Open an exception for each of ``findings`` (none is stored yet), in one statement.
+
+    On PostgreSQL the rows go through ``COPY``, each column's value taken from the finding or the
+    model's own default (a new id, ``created_at`` and ``updated_at`` now): a first run over a month
+    opens thousands of exceptions, and a model instance per row plus ``bulk_create`` quoting every
+    value cost 0.5 ms a row (5 s of the 10,107 the benchmark's run opens). Elsewhere ``bulk_create``.
+    """
+    if not findings:
+        return
+    if connection.vendor != "postgresql":
+        ReconciliationException.objects.bulk_create(
+            [ReconciliationException(key=f.key, first_run=run, last_run=run, **f.fields()) for f in findings],
+            batch_size=_CHUNK,
+        )
+        return
+    model = ReconciliationException._meta
+    fields = model.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    runs = {"first_run_id": run.pk, "last_run_id": run.pk}
+    with (
+        connection.cursor() as cur,
+        cur.cursor.copy(f"COPY {model.db_table} ({columns}) FROM STDIN") as copy,
+    ):
+        for finding in findings:
+            values = {"key": finding.key, **runs, **finding.fields()}  # attribute names, as the columns
+            copy.write_row(tuple(_column_value(f, values, now) for f in fields))
+
+
+def _column_value(field: Any, values: dict[str, Any], now: Any) -> Any:
+    """A column's value for :func:`_insert_new`: the finding's, else the model's default."""
+    if field.attname in values:
+        return values[field.attname]
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return now
+    return field.get_default()
+
+
 def apply_findings(run: ReconciliationRun, outcome: CheckOutcome, *, actor: Any = None) -> dict[str, int]:
     """Store one check's findings as exceptions (call inside the step's transaction).
 
@@ -167,13 +205,9 @@ def apply_findings(run: ReconciliationRun, outcome: CheckOutcome, *, actor: Any 
         again = {key for key in found if key in seen}  # a key found twice counts once, as before
         seen.update(found)
         existing = {e.key: e for e in ReconciliationException.objects.filter(key__in=list(found))}
-        new = [
-            ReconciliationException(key=key, first_run=run, last_run=run, **f.fields())
-            for key, f in found.items()
-            if key not in existing
-        ]
-        ReconciliationException.objects.bulk_create(new, batch_size=_CHUNK)
-        created.extend(e.key for e in new)
+        new = [f for key, f in found.items() if key not in existing]
+        _insert_new(new, run, now)
+        created.extend(f.key for f in new)
         refreshed: list[ReconciliationException] = []
         unchanged: list[Any] = []
         for key, exc in existing.items():

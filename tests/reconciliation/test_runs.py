@@ -235,6 +235,37 @@ def test_ledger_readback_finds_changed_missing_and_foreign_documents(
     assert "BK-000099 'manual/accrual'" in foreign.explanation and foreign.amount == Decimal("10.00")
 
 
+def test_ledger_readback_finds_a_document_whatever_its_date_in_the_books(
+    channel: Any, ledger: Any, post_event: Any
+) -> None:
+    """The books' copy of a posted document is found by its reference even when it carries another
+    day (the set-based pass reads the books of the period; the detail decides); on that other day
+    it is claimed by our journal, not a stranger; and an entry without lines moves nothing."""
+    post_event("till", sale_event("S-1"))
+    BookEntry.objects.filter(reference="till/sale/S-1").update(date=NOV[21])
+    BookEntry.objects.create(
+        connection=ledger,
+        number=98,
+        reference="manual/empty",
+        idempotency_key="m-0",
+        kind="manual",
+        date=NOV[20],
+        currency="GBP",
+        memo="Nothing on it",
+    )
+    assert run_reconciliation(NOV[20]).exceptions_open == 0
+    assert run_reconciliation(NOV[21]).exceptions_open == 0
+    BookLine.objects.filter(entry__reference="till/sale/S-1", account_code="1100").update(
+        debit=Decimal("150.00")
+    )
+    run_reconciliation(NOV[20])
+    (changed,) = open_exceptions()
+    assert (
+        changed.kind == ExceptionKind.AMOUNT_MISMATCH
+        and "account 1100: sent 144.00 GBP, ledger holds 150.00 GBP" in changed.explanation
+    )
+
+
 def test_invoices_unpaid_after_their_due_date(channel: Any, post_event: Any) -> None:
     invoice = sale_event("INV-9", due_date="2026-11-30", customer={"id": "C-1", "name": "Kumasi Crafts Ltd"})
     invoice["type"] = "invoice.issued"
