@@ -300,13 +300,38 @@ def channel_pk(value: Any) -> Any:
     return Channel._meta.pk.to_python(value)
 
 
+def _settled_sql(start: date, end: date) -> tuple[str, list[Any]]:
+    """The settled part of :func:`booked_parts` for the period's sales, refunds and invoices, in
+    SQL: posted, with a current entry whose posting, or whose daily summary's posting, is posted.
+
+    The ORM's form asks for the summary's posting with a correlated ``EXISTS`` inside the entry's
+    ``EXISTS``; PostgreSQL runs a correlated subquery in the leader only, so the whole semi-join
+    (entries joined with their postings) ran serially: 3.7 s of the channel-day statement at
+    1,000,000 transactions. Here the summary's posting is a second outer join of the postings on
+    ``summary_id``, and the semi-join runs in parallel (2.5 s; the statement 9.5 s to 7.7 s).
+    """
+    t = {m.__name__: m._meta.db_table for m in (Transaction, JournalEntry, Posting)}
+    kinds = ", ".join(["%s"] * len(SALES_KINDS))
+    sql = f"""SELECT t.id, t.revision, t.channel_id, t.business_date, t.currency, t.kind, t.total
+        FROM {t["Transaction"]} t
+        WHERE t.business_date BETWEEN %s AND %s AND t.kind IN ({kinds}) AND t.status = %s AND EXISTS (
+            SELECT 1 FROM {t["JournalEntry"]} e
+            LEFT JOIN {t["Posting"]} p ON p.entry_id = e.id
+            LEFT JOIN {t["Posting"]} s ON s.entry_id = e.summary_id
+            WHERE e.kind = %s AND e.transaction_id = t.id AND e.transaction_revision = t.revision
+                AND (p.state = %s OR s.state = %s))"""  # noqa: S608 - table names come from the models; every value is a bound parameter
+    posted = PostingState.POSTED
+    return sql, [start, end, *SALES_KINDS, TransactionStatus.POSTED, EntryKind.TRANSACTION, posted, posted]
+
+
 def _channel_day_sql(start: date, end: date) -> tuple[str, list[Any]]:
     """Per channel, day and currency: the sales system's total of the booked sales, refunds and
     invoices (less their gift-card tenders), how many there are, and the net of the settlement
     lines (clearing, receivable) of the journal entries posted for them - in one statement.
 
     The booked transactions are the two disjoint parts of :func:`booked_parts` (``settled``: a
-    hash semi-join; nothing to post: a hash anti-join), each computed once; ``booked``, their
+    hash semi-join, written in SQL by :func:`_settled_sql`; nothing to post: a hash anti-join),
+    each computed once; ``booked``, their
     union, feeds the totals and the gift cards, ``settled`` alone the settlement lines, and the
     three branches are summed in one GROUP BY. (The lines branch reads ``settled`` itself rather
     than filtering ``booked`` on a flag, whose selectivity PostgreSQL cannot estimate on a CTE:
@@ -319,9 +344,8 @@ def _channel_day_sql(start: date, end: date) -> tuple[str, list[Any]]:
     """
     sales = Transaction.objects.filter(business_date__range=(start, end), kind__in=SALES_KINDS)
     cols = ("id", "revision", "channel_id", "business_date", "currency", "kind", "total")
-    (settled, s_params), (nothing, n_params) = (
-        sales.filter(part).values(*cols).order_by().query.sql_with_params() for part in booked_parts()
-    )
+    nothing, n_params = sales.filter(booked_parts()[1]).values(*cols).order_by().query.sql_with_params()
+    settled, s_params = _settled_sql(start, end)
     pay, entry, line = (m._meta.db_table for m in (TransactionPayment, JournalEntry, JournalLine))
     roles = ", ".join(["%s"] * len(SETTLEMENT_ROLES))
     sql = (

@@ -85,6 +85,9 @@ def test_closing_the_day_clears_daily_summary_not_closed_and_posting_keeps_it_cl
     assert AuditEvent.objects.filter(action="reconciliation_exception.auto_resolved").count() == 1
     rerun = run_reconciliation(DAY)
     assert rerun.exceptions_open == 0 and rerun.exceptions_new == 0
+    # Both sales count as booked through their summary's posting, and it carried exactly their total.
+    (day,) = rerun.summary["channel_days"]
+    assert (day["transactions"], day["sales_system"], day["posted"]) == (2, "216.00", "216.00")
 
 
 def test_a_persons_resolution_stands_and_other_transactions_stay_open(
