@@ -308,6 +308,7 @@ def _stranger_findings(start: date, end: date) -> Iterator[Finding]:
     return map(_stranger_finding, strangers.iterator(chunk_size=CHUNK))
 
 
+#: The columns of a book entry a stranger's finding names.
 _BOOK_FIELDS = ("pk", "number", "reference", "date", "currency", "memo", "connection_id")
 
 
