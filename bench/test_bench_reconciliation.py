@@ -13,8 +13,8 @@ reconciliation run over the whole period must find exactly those.
   aggregated per document and account, FULL OUTER JOINed, differing documents counted: the
   faster of a run under the server's defaults and one under the run's own session settings
   (``RUN_SETTINGS``: JIT off, parallel plans). Target: the run within 2x that query (measured 2.2x
-  at 1,000,000 on PostgreSQL, idle, 53.2 s against 24.5 s; 3.5x, 3.3x, then 2.4x before; not
-  reached yet; the run's time per step is in the table).
+  at 1,000,000 on PostgreSQL, idle, 53.2 s against 24.5 s and 53.1 s against 23.8 s; 3.5x, 3.3x,
+  then 2.4x before; not reached yet; the run's time per step is in the table).
 * **Memory**: the peak of Python allocations (``tracemalloc``) during the run at a tenth of the
   size and at the full size, and the peak resident set of the process during the timed run
   (``VmHWM`` after resetting it, Linux). The checks stream what they find, so memory follows the
