@@ -312,14 +312,16 @@ def _settled_sql(start: date, end: date) -> tuple[str, list[Any]]:
     """
     t = {m.__name__: m._meta.db_table for m in (Transaction, JournalEntry, Posting)}
     kinds = ", ".join(["%s"] * len(SALES_KINDS))
-    sql = f"""SELECT t.id, t.revision, t.channel_id, t.business_date, t.currency, t.kind, t.total
-        FROM {t["Transaction"]} t
-        WHERE t.business_date BETWEEN %s AND %s AND t.kind IN ({kinds}) AND t.status = %s AND EXISTS (
-            SELECT 1 FROM {t["JournalEntry"]} e
-            LEFT JOIN {t["Posting"]} p ON p.entry_id = e.id
-            LEFT JOIN {t["Posting"]} s ON s.entry_id = e.summary_id
-            WHERE e.kind = %s AND e.transaction_id = t.id AND e.transaction_revision = t.revision
-                AND (p.state = %s OR s.state = %s))"""  # noqa: S608 - table names come from the models; every value is a bound parameter
+    sql = (
+        f"SELECT t.id, t.revision, t.channel_id, t.business_date, t.currency, t.kind, t.total\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
+        f"    FROM {t['Transaction']} t\n"
+        f"    WHERE t.business_date BETWEEN %s AND %s AND t.kind IN ({kinds}) AND t.status = %s AND EXISTS (\n"
+        f"        SELECT 1 FROM {t['JournalEntry']} e\n"
+        f"        LEFT JOIN {t['Posting']} p ON p.entry_id = e.id\n"
+        f"        LEFT JOIN {t['Posting']} s ON s.entry_id = e.summary_id\n"
+        f"        WHERE e.kind = %s AND e.transaction_id = t.id AND e.transaction_revision = t.revision\n"
+        f"            AND (p.state = %s OR s.state = %s))"
+    )
     posted = PostingState.POSTED
     return sql, [start, end, *SALES_KINDS, TransactionStatus.POSTED, EntryKind.TRANSACTION, posted, posted]
 

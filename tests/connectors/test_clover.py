@@ -331,3 +331,12 @@ def test_test_connection_names_the_merchant_and_checks_the_currency(servers):
     refused.config = replace(refused.config, credentials={"access_token": "revoked"})
     result = refused.test_connection()
     assert not result.ok and "401" in result.message
+
+
+@pytest.mark.parametrize("millis", [67768036191676800000, 2**70])
+def test_a_time_no_calendar_holds_is_malformed_not_a_crash(millis: int) -> None:
+    """As for Stripe: epoch milliseconds past the calendar are a malformed payload, not an OSError."""
+    from connectors.sources.clover.orders import from_millis
+
+    with pytest.raises(MalformedPayload, match="not a time a calendar holds"):
+        from_millis(millis, "createdTime")

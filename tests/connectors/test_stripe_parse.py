@@ -388,3 +388,12 @@ def test_unreadable_events_are_malformed(payload: dict[str, Any]) -> None:
 def test_an_event_type_that_contradicts_its_payload_is_malformed() -> None:
     with pytest.raises(MalformedPayload, match="does not match"):
         stripe().parse_event("charge.succeeded", event("refund_updated"))
+
+
+@pytest.mark.parametrize("created", [67768036191676800, -67768036191676800, 2**62])
+def test_a_time_no_calendar_holds_is_malformed_not_a_crash(created: int) -> None:
+    """Found by the poison-event property: an out-of-range ``created`` made the C library raise
+    OSError (errno 75), which no reader expected; the event must be quarantined with a reason."""
+    payload = {**event("payout_paid"), "created": created}
+    with pytest.raises(MalformedPayload, match="not a time a calendar holds"):
+        stripe().parse_event("payout.paid", payload)

@@ -74,7 +74,10 @@ def from_millis(value: Any, what: str) -> datetime:
     """Clover's epoch milliseconds as an aware UTC datetime."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal) or value <= 0:
         raise MalformedPayload(f"clover: {what} is not a time in epoch milliseconds: {value!r}")
-    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:  # the C library refuses it (errno 75 and the like)
+        raise MalformedPayload(f"clover: {what} is not a time a calendar holds: {value!r}") from exc
 
 
 def tender_method(tender: Mapping[str, Any] | None) -> str:

@@ -77,7 +77,10 @@ def timestamp(value: object, what: str) -> datetime:
     """An aware UTC datetime from a Stripe unix timestamp."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedPayload(f"{what} must be a unix timestamp, got {value!r}")
-    return datetime.fromtimestamp(value, tz=UTC)
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:  # the C library refuses it (errno 75 and the like)
+        raise MalformedPayload(f"{what} is not a time a calendar holds: {value!r}") from exc
 
 
 def id_of(value: object) -> str:
