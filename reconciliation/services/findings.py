@@ -156,7 +156,8 @@ def _insert_new(findings: list[Finding], run: ReconciliationRun, now: Any) -> No
     On PostgreSQL the rows go through ``COPY``, each column's value taken from the finding or the
     model's own default (a new id, ``created_at`` and ``updated_at`` now): a first run over a month
     opens thousands of exceptions, and a model instance per row plus ``bulk_create`` quoting every
-    value cost 0.5 ms a row (5 s of the 10,107 the benchmark's run opens). Elsewhere ``bulk_create``.
+    value is Python work per row (about 1 s of the benchmark's run, which opens 10,107; within its
+    noise). Elsewhere ``bulk_create``.
     """
     if not findings:
         return
