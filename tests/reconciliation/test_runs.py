@@ -201,6 +201,20 @@ def test_channel_day_totals_catch_a_journal_that_differs_from_the_sales_system(
     assert run.summary["channel_days"][0]["difference"] == "6.00"
 
 
+def manual_book_entry(ledger: Any, number: int, reference: str, memo: str) -> BookEntry:
+    """A document someone keyed into the built-in ledger by hand on 20 November (no lines yet)."""
+    return BookEntry.objects.create(
+        connection=ledger,
+        number=number,
+        reference=reference,
+        idempotency_key=f"m-{number}",
+        kind="manual",
+        date=NOV[20],
+        currency="GBP",
+        memo=memo,
+    )
+
+
 def test_ledger_readback_finds_changed_missing_and_foreign_documents(
     channel: Any, ledger: Any, post_event: Any
 ) -> None:
@@ -210,16 +224,7 @@ def test_ledger_readback_finds_changed_missing_and_foreign_documents(
     BookLine.objects.filter(entry=book, account_code="1100").update(debit=Decimal("150.00"))
     BookLine.objects.filter(entry__reference="till/sale/S-2").delete()
     BookEntry.objects.filter(reference="till/sale/S-2").delete()
-    manual = BookEntry.objects.create(
-        connection=ledger,
-        number=99,
-        reference="manual/accrual",
-        idempotency_key="m-1",
-        kind="manual",
-        date=NOV[20],
-        currency="GBP",
-        memo="Hand-made accrual",
-    )
+    manual = manual_book_entry(ledger, 99, "manual/accrual", "Hand-made accrual")
     BookLine.objects.create(entry=manual, account_code="6200", debit=Decimal("10.00"))
     BookLine.objects.create(entry=manual, account_code="1000", credit=Decimal("10.00"))
     run_reconciliation(NOV[20])
@@ -243,16 +248,7 @@ def test_ledger_readback_finds_a_document_whatever_its_date_in_the_books(
     it is claimed by our journal, not a stranger; and an entry without lines moves nothing."""
     post_event("till", sale_event("S-1"))
     BookEntry.objects.filter(reference="till/sale/S-1").update(date=NOV[21])
-    BookEntry.objects.create(
-        connection=ledger,
-        number=98,
-        reference="manual/empty",
-        idempotency_key="m-0",
-        kind="manual",
-        date=NOV[20],
-        currency="GBP",
-        memo="Nothing on it",
-    )
+    manual_book_entry(ledger, 98, "manual/empty", "Nothing on it")
     assert run_reconciliation(NOV[20]).exceptions_open == 0
     assert run_reconciliation(NOV[21]).exceptions_open == 0
     BookLine.objects.filter(entry__reference="till/sale/S-1", account_code="1100").update(
