@@ -14,15 +14,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from connectors.base import ConnectorError, LedgerView, PostResult, ledger_target_class
 from connectors.ledgers.common.readback import compare_views
 from integrator.choices import PostingState
-from integrator.models import Posting
+from integrator.models import LedgerConnection, Posting
 from integrator.services.posting import build_posting_document, ledger_target_for
 
-__all__ = ["readable_platforms", "verify_posting", "verify_postings"]
+__all__ = ["readable_connections", "readable_platforms", "verify_posting", "verify_postings"]
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,10 @@ def _raw_from_attempts(posting: Posting) -> dict[str, Any]:
 def verify_postings(start: date, end: date) -> dict[str, int]:
     """Read back every posting dated in [start, end] of a ledger that can be read back."""
     counts = {"ok": 0, "different": 0, "unreadable": 0}
-    platforms = readable_platforms()
     rows = Posting.objects.filter(
-        state=PostingState.POSTED, connection__platform__in=platforms, posting_date__range=(start, end)
+        state=PostingState.POSTED,
+        connection_id__in=list(readable_connections()),
+        posting_date__range=(start, end),
     ).values_list("pk", flat=True)
     for pk in rows.iterator():
         outcome = verify_posting(pk)
@@ -91,11 +93,18 @@ def verify_postings(start: date, end: date) -> dict[str, int]:
     return counts
 
 
+def readable_connections() -> dict[Any, str]:
+    """The ledger connections (id: platform) holding postings whose targets can read documents
+    back. Each connection is asked whether it holds a posting (an index probe), instead of listing
+    the platforms of all the postings: at a million postings that scan took half a second of every
+    reconciliation run, to learn that no external ledger was connected."""
+    holding = LedgerConnection.objects.filter(Exists(Posting.objects.filter(connection=OuterRef("pk"))))
+    return {pk: platform for pk, platform in holding.values_list("pk", "platform") if _readable(platform)}
+
+
 def readable_platforms() -> set[str]:
     """The platforms of the ledgers holding postings whose targets can read documents back."""
-    return {
-        p for p in Posting.objects.values_list("connection__platform", flat=True).distinct() if _readable(p)
-    }
+    return set(readable_connections().values())
 
 
 def _readable(platform: str) -> bool:

@@ -11,14 +11,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from decimal import Context as DecimalContext
 from decimal import Decimal
 from itertools import chain, count
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import (
     Case,
     CharField,
@@ -52,9 +55,11 @@ from integrator.models import (
 from reconciliation.choices import ExceptionKind
 from reconciliation.services.findings import CheckOutcome, Finding
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "booked_filter",
-    "booked_parts",
+    "booked_q",
     "check_channel_days",
     "check_external_readback",
     "check_invoices",
@@ -66,6 +71,8 @@ __all__ = [
     "reread_external_documents",
     "temp_table",
     "unposted_parts",
+    "unsettled_snapshot",
+    "unsettled_source",
 ]
 
 ZERO = Decimal(0)
@@ -135,18 +142,6 @@ def _current_entries() -> QuerySet[JournalEntry]:
     )
 
 
-def _settled_entries() -> QuerySet[JournalEntry]:
-    """Current entries whose posting, or whose daily summary's posting, is posted (correlated).
-
-    The summary's posting is probed by index (``EXISTS`` on the posting's unique entry) only for
-    an entry whose own posting is not posted: joined instead, every check that asks this joined
-    all the journal entries and all the postings a second time (two hash joins of a million rows
-    at 1,000,000 transactions) for the few entries that travel in a daily summary.
-    """
-    summary_posted = Posting.objects.filter(entry=OuterRef("summary"), state=PostingState.POSTED)
-    return _current_entries().filter(Q(posting__state=PostingState.POSTED) | Q(Exists(summary_posted)))
-
-
 def booked_filter() -> Q:
     """Transactions whose current revision reached the ledger (or had nothing to post)."""
     entries = _current_entries()
@@ -157,25 +152,94 @@ def booked_filter() -> Q:
     )
 
 
-def booked_parts() -> tuple[Q, Q]:
-    """:func:`booked_filter` as two disjoint filters without an OR: posted and settled (a
-    semi-join), and posted with nothing to post (an anti-join).
+def _unsettled_sql(start: date, end: date) -> tuple[str, list[Any]]:
+    """The ids of the period's *unsettled* transactions: posted in the sales system, with a journal
+    entry of their current revision, and no such entry posted - neither by its own posting nor by
+    the posting of the daily summary that carries it.
 
-    ``EXISTS`` ORed together cannot become a join: the database probes the journal per
-    transaction, or, for an ``IN`` over a set too big for ``work_mem``, rescans the set per
-    transaction (quadratic). Each part alone is a hash semi- or anti-join, linear at any size;
-    the checks query each part and add up.
+    They are the only posted transactions that are not booked (:func:`booked_filter`): booked is
+    posted less unsettled, and unposted is not posted plus unsettled. Usually there are none, at
+    worst a few per cent, so the checks ask for them by key (a hashed lookup) instead of each
+    joining the journal and the postings of the whole period again. The summary's posting is a
+    second outer join of the postings on ``summary_id``, not a correlated ``EXISTS`` inside the
+    entry's ``EXISTS``: PostgreSQL runs a correlated subquery in the leader only, and the joins may
+    use every parallel worker. One pass joins the period's transactions with their current entries
+    and those entries' postings, keeping the entries not settled; only for those few is it asked
+    whether another current entry of the same transaction settled it.
     """
-    posted = Q(status=TransactionStatus.POSTED)
-    return posted & Q(Exists(_settled_entries())), posted & ~Q(Exists(_current_entries()))
-
-
-def unposted_parts() -> tuple[Q, Q]:
-    """The complement of :func:`booked_filter` as two disjoint filters without an OR: not posted,
-    and posted with a current entry that nothing posted (a semi-join and an anti-join)."""
-    return ~Q(status=TransactionStatus.POSTED), (
-        Q(status=TransactionStatus.POSTED) & Q(Exists(_current_entries())) & ~Q(Exists(_settled_entries()))
+    t = {m.__name__: m._meta.db_table for m in (Transaction, JournalEntry, Posting)}
+    settled = "(p.state = %s OR s.state = %s)"
+    sql = (
+        f"SELECT DISTINCT t.id FROM {t['Transaction']} t\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
+        f"    JOIN {t['JournalEntry']} e\n"
+        f"        ON e.kind = %s AND e.transaction_id = t.id AND e.transaction_revision = t.revision\n"
+        f"    LEFT JOIN {t['Posting']} p ON p.entry_id = e.id\n"
+        f"    LEFT JOIN {t['Posting']} s ON s.entry_id = e.summary_id\n"
+        f"WHERE t.business_date BETWEEN %s AND %s AND t.status = %s AND NOT COALESCE({settled}, FALSE)\n"
+        f"    AND NOT EXISTS (SELECT 1 FROM {t['JournalEntry']} e\n"
+        f"        LEFT JOIN {t['Posting']} p ON p.entry_id = e.id\n"
+        f"        LEFT JOIN {t['Posting']} s ON s.entry_id = e.summary_id\n"
+        f"        WHERE e.kind = %s AND e.transaction_id = t.id AND e.transaction_revision = t.revision\n"
+        f"            AND {settled})"
     )
+    posted, entry = PostingState.POSTED, EntryKind.TRANSACTION
+    return sql, [entry, start, end, TransactionStatus.POSTED, posted, posted, entry, posted, posted]
+
+
+_SNAPSHOT: ContextVar[tuple[date, date, str] | None] = ContextVar("reconciliation_unsettled", default=None)
+
+
+@contextmanager
+def unsettled_snapshot(start: date, end: date) -> Iterator[None]:
+    """Compute the unsettled transactions of ``start``..``end`` (:func:`_unsettled_sql`) once, into
+    a temporary table kept for the block (a reconciliation run), so that every check of the run
+    derives booked and unposted from it by key. At 1,000,000 transactions each check otherwise
+    joined the journal entries and the postings of the period again (unposted, channel-day and
+    the cash takings of the payouts step: three such joins).
+
+    The snapshot is taken once, at the start of the run, and the checks all see the same set. A
+    transaction that leaves it during the run (its posting reaches the ledger meanwhile) counts as
+    not booked on both sides of this run's sums, and as booked from the next run on.
+    """
+    table = f"_recon_unsettled_{next(_FOUND)}"
+    sql, params = _unsettled_sql(start, end)
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
+        if connection.vendor == "postgresql":
+            cur.execute(f"ANALYZE {table}")
+    token = _SNAPSHOT.set((start, end, table))
+    try:
+        yield
+    finally:
+        _SNAPSHOT.reset(token)
+        try:
+            with connection.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+        except DatabaseError:  # the connection is gone, and its temporary tables with it
+            log.warning("could not drop the reconciliation snapshot %s", table, exc_info=True)
+
+
+def unsettled_source(start: date, end: date) -> tuple[str, list[Any]]:
+    """A statement giving the ids of the unsettled transactions of ``start``..``end`` (perhaps with
+    days around it): the run's snapshot when one covers the period, else the query itself."""
+    snapshot = _SNAPSHOT.get()
+    if snapshot is not None and snapshot[0] <= start and end <= snapshot[1]:
+        return f"SELECT id FROM {snapshot[2]}", []  # noqa: S608 - a temporary table of ours
+    return _unsettled_sql(start, end)
+
+
+def booked_q(start: date, end: date) -> Q:
+    """Transactions of ``start``..``end`` that are booked (:func:`booked_filter`): posted, and not
+    unsettled - an anti-join against the few unsettled ones by key."""
+    unsettled = RawSQL(*unsettled_source(start, end))  # noqa: S611 - our own statement; values are parameters
+    return Q(status=TransactionStatus.POSTED) & ~Q(pk__in=unsettled)
+
+
+def unposted_parts(start: date, end: date) -> tuple[Q, Q]:
+    """The complement of :func:`booked_q` as two disjoint filters without an OR: not posted, and
+    unsettled (by key)."""
+    unsettled = RawSQL(*unsettled_source(start, end))  # noqa: S611 - our own statement; values are parameters
+    return ~Q(status=TransactionStatus.POSTED), Q(pk__in=unsettled)
 
 
 def fmt_amount(amount: Decimal | None, currency: str) -> str:
@@ -217,7 +281,7 @@ def check_unposted(start: date, end: date) -> CheckOutcome:
         name="unposted transactions",
         scope=Q(kind=ExceptionKind.UNPOSTED_TRANSACTION, day__range=(start, end)),
         findings=chain.from_iterable(
-            _unposted_findings(found_first(of_period.filter(part))) for part in unposted_parts()
+            _unposted_findings(found_first(of_period.filter(part))) for part in unposted_parts(start, end)
         ),
         checked=of_period.count(),
     )
@@ -300,58 +364,31 @@ def channel_pk(value: Any) -> Any:
     return Channel._meta.pk.to_python(value)
 
 
-def _settled_sql(start: date, end: date) -> tuple[str, list[Any]]:
-    """The settled part of :func:`booked_parts` for the period's sales, refunds and invoices, in
-    SQL: posted, with a current entry whose posting, or whose daily summary's posting, is posted.
-
-    The ORM's form asks for the summary's posting with a correlated ``EXISTS`` inside the entry's
-    ``EXISTS``; PostgreSQL runs a correlated subquery in the leader only, so the whole semi-join
-    (entries joined with their postings) ran serially: 3.7 s of the channel-day statement at
-    1,000,000 transactions. Here the summary's posting is a second outer join of the postings on
-    ``summary_id``, and the semi-join runs in parallel (2.5 s; the statement 9.5 s to 7.7 s).
-    """
-    t = {m.__name__: m._meta.db_table for m in (Transaction, JournalEntry, Posting)}
-    kinds = ", ".join(["%s"] * len(SALES_KINDS))
-    sql = (
-        f"SELECT t.id, t.revision, t.channel_id, t.business_date, t.currency, t.kind, t.total\n"  # noqa: S608 - table names come from the models; every value is a bound parameter
-        f"    FROM {t['Transaction']} t\n"
-        f"    WHERE t.business_date BETWEEN %s AND %s AND t.kind IN ({kinds}) AND t.status = %s AND EXISTS (\n"
-        f"        SELECT 1 FROM {t['JournalEntry']} e\n"
-        f"        LEFT JOIN {t['Posting']} p ON p.entry_id = e.id\n"
-        f"        LEFT JOIN {t['Posting']} s ON s.entry_id = e.summary_id\n"
-        f"        WHERE e.kind = %s AND e.transaction_id = t.id AND e.transaction_revision = t.revision\n"
-        f"            AND (p.state = %s OR s.state = %s))"
-    )
-    posted = PostingState.POSTED
-    return sql, [start, end, *SALES_KINDS, TransactionStatus.POSTED, EntryKind.TRANSACTION, posted, posted]
-
-
 def _channel_day_sql(start: date, end: date) -> tuple[str, list[Any]]:
     """Per channel, day and currency: the sales system's total of the booked sales, refunds and
     invoices (less their gift-card tenders), how many there are, and the net of the settlement
     lines (clearing, receivable) of the journal entries posted for them - in one statement.
 
-    The booked transactions are the two disjoint parts of :func:`booked_parts` (``settled``: a
-    hash semi-join, written in SQL by :func:`_settled_sql`; nothing to post: a hash anti-join),
-    each computed once; ``booked``, their
-    union, feeds the totals and the gift cards, ``settled`` alone the settlement lines, and the
-    three branches are summed in one GROUP BY. (The lines branch reads ``settled`` itself rather
-    than filtering ``booked`` on a flag, whose selectivity PostgreSQL cannot estimate on a CTE:
-    it planned nested loops over 900,000 rows. For the same reason the entries are joined on the
-    transaction alone and an entry of an earlier revision counts for nothing in the sums: joined
-    on the pair (transaction, revision), the CTE's rows were estimated at 0.5 % of what they are.) Done
-    as five ORM queries, each repeated those joins of the journal and the postings over the whole
-    period (12 s of database time at 1,000,000 transactions). The settlement lines are keyed by
-    their entry's channel and currency and their transaction's day, as before.
+    The booked transactions (``booked``: posted and not unsettled, :func:`booked_q`, by key against
+    the run's snapshot) feed the totals, the gift cards and the settlement lines, and the three
+    branches are summed in one GROUP BY. A booked transaction's entries of earlier revisions count
+    for nothing in the sums, and one with nothing to post has no entry of its current revision.
+    The entries are joined on the transaction alone: joined on the pair (transaction, revision),
+    PostgreSQL estimated the rows at 0.5 % of what they are and planned nested loops. Done as five
+    ORM queries, each repeated the joins of the journal and the postings over the whole period
+    (12 s of database time at 1,000,000 transactions). The settlement lines are keyed by their
+    entry's channel and currency and their transaction's day.
     """
-    sales = Transaction.objects.filter(business_date__range=(start, end), kind__in=SALES_KINDS)
-    cols = ("id", "revision", "channel_id", "business_date", "currency", "kind", "total")
-    nothing, n_params = sales.filter(booked_parts()[1]).values(*cols).order_by().query.sql_with_params()
-    settled, s_params = _settled_sql(start, end)
-    pay, entry, line = (m._meta.db_table for m in (TransactionPayment, JournalEntry, JournalLine))
+    pay, entry, line, txn = (
+        m._meta.db_table for m in (TransactionPayment, JournalEntry, JournalLine, Transaction)
+    )
+    kinds = ", ".join(["%s"] * len(SALES_KINDS))
     roles = ", ".join(["%s"] * len(SETTLEMENT_ROLES))
+    unsettled, u_params = unsettled_source(start, end)
     sql = (
-        f"WITH settled AS ({settled}), booked AS (SELECT * FROM settled UNION ALL {nothing})\n"  # noqa: S608 - table names and the ORM's own SQL; every value is a bound parameter
+        f"WITH booked AS (SELECT t.id, t.revision, t.channel_id, t.business_date, t.currency, t.kind, t.total\n"  # noqa: S608 - table names and our own SQL; every value is a bound parameter
+        f"    FROM {txn} t WHERE t.business_date BETWEEN %s AND %s AND t.kind IN ({kinds}) AND t.status = %s\n"
+        f"    AND t.id NOT IN ({unsettled}))\n"
         f"""
         SELECT channel_id, business_date, currency, SUM(total), SUM(n), SUM(carried), SUM(lines) FROM (
             SELECT channel_id, business_date, currency,
@@ -366,15 +403,15 @@ def _channel_day_sql(start: date, end: date) -> tuple[str, list[Any]]:
             SELECT e.channel_id, b.business_date, e.currency, 0, 0,
                    CASE WHEN e.transaction_revision = b.revision THEN l.debit - l.credit ELSE 0 END,
                    CASE WHEN e.transaction_revision = b.revision THEN 1 ELSE 0 END
-            FROM settled b
+            FROM booked b
             JOIN {entry} e ON e.transaction_id = b.id AND e.kind = %s
             JOIN {line} l ON l.entry_id = e.id AND l.role IN ({roles})
         ) x
         GROUP BY channel_id, business_date, currency
     """
     )
-    params = [*s_params, *n_params, TransactionKind.REFUND, TransactionKind.REFUND, "gift_card",
-              EntryKind.TRANSACTION, *SETTLEMENT_ROLES]  # fmt: skip
+    params = [start, end, *SALES_KINDS, TransactionStatus.POSTED, *u_params, TransactionKind.REFUND,
+              TransactionKind.REFUND, "gift_card", EntryKind.TRANSACTION, *SETTLEMENT_ROLES]  # fmt: skip
     return sql, params
 
 
@@ -454,13 +491,14 @@ def reread_external_documents(start: date, end: date) -> int:
 
 
 def _external_postings(start: date, end: date) -> QuerySet[Posting]:
-    from integrator.services.readback import readable_platforms
+    """The posted documents of the period in external ledgers that can be read back (none, and no
+    query, when no such ledger holds a posting)."""
+    from integrator.services.readback import readable_connections
 
+    external = [pk for pk, platform in readable_connections().items() if platform != "builtin"]
     return Posting.objects.filter(
-        state=PostingState.POSTED,
-        connection__platform__in=readable_platforms(),
-        posting_date__range=(start, end),
-    ).exclude(connection__platform="builtin")
+        state=PostingState.POSTED, connection_id__in=external, posting_date__range=(start, end)
+    )
 
 
 def check_external_readback(start: date, end: date) -> CheckOutcome:

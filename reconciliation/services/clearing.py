@@ -37,7 +37,7 @@ from integrator.choices import TransactionKind
 from integrator.models import Channel, Transaction, TransactionPayment
 from reconciliation.choices import ExceptionKind
 from reconciliation.models import BankLine, ClearingMatch, ReconciliationRun
-from reconciliation.services.checks import booked_parts
+from reconciliation.services.checks import booked_q
 from reconciliation.services.findings import CheckOutcome, Finding
 from reconciliation.services.matching import reconcile_payouts
 
@@ -101,41 +101,41 @@ def takings(start: date, end: date) -> dict[tuple[Any, date, str, str], Takings]
             found[key] = Takings(channel_id, day, currency, method)
         return found[key]
 
-    for booked in (of_period.filter(part) for part in booked_parts()):  # disjoint, no OR
-        tenders = (
-            TransactionPayment.objects.filter(
-                transaction__in=booked.filter(kind__in=[TransactionKind.SALE, TransactionKind.REFUND]),
-                kind="payment",
-                method__in=wanted,
-            )
-            .values(
-                "transaction__channel_id",
-                "transaction__business_date",
-                "transaction__currency",
-                "transaction__kind",
-                "method",
-            )
-            .annotate(total=Sum("amount"))
-            .order_by()
+    booked = of_period.filter(booked_q(start, end))  # posted and not unsettled, by key
+    tenders = (
+        TransactionPayment.objects.filter(
+            transaction__in=booked.filter(kind__in=[TransactionKind.SALE, TransactionKind.REFUND]),
+            kind="payment",
+            method__in=wanted,
         )
-        for row in tenders:
-            channel_id, method = row["transaction__channel_id"], row["method"]
-            if method not in methods.get(channel_id, frozenset()):
-                continue
-            sign = -1 if row["transaction__kind"] == TransactionKind.REFUND else 1
-            entry = item(channel_id, row["transaction__business_date"], row["transaction__currency"], method)
-            entry.amount += sign * (row["total"] or ZERO)
-        counts = booked.filter(kind=TransactionKind.CASH_COUNT).values(
-            "pk", "channel_id", "business_date", "currency", "number", "external_id", "document"
+        .values(
+            "transaction__channel_id",
+            "transaction__business_date",
+            "transaction__currency",
+            "transaction__kind",
+            "method",
         )
-        for c in counts:
-            doc = c["document"] or {}
-            over_short = Decimal(str(doc.get("counted") or 0)) - Decimal(str(doc.get("expected") or 0))
-            if not over_short:
-                continue
-            entry = item(c["channel_id"], c["business_date"], c["currency"], str(doc.get("method") or "cash"))
-            entry.amount += over_short
-            entry.counts.append({**c, "over_short": over_short, "register": str(doc.get("register") or "")})
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    for row in tenders:
+        channel_id, method = row["transaction__channel_id"], row["method"]
+        if method not in methods.get(channel_id, frozenset()):
+            continue
+        sign = -1 if row["transaction__kind"] == TransactionKind.REFUND else 1
+        entry = item(channel_id, row["transaction__business_date"], row["transaction__currency"], method)
+        entry.amount += sign * (row["total"] or ZERO)
+    counts = booked.filter(kind=TransactionKind.CASH_COUNT).values(
+        "pk", "channel_id", "business_date", "currency", "number", "external_id", "document"
+    )
+    for c in counts:
+        doc = c["document"] or {}
+        over_short = Decimal(str(doc.get("counted") or 0)) - Decimal(str(doc.get("expected") or 0))
+        if not over_short:
+            continue
+        entry = item(c["channel_id"], c["business_date"], c["currency"], str(doc.get("method") or "cash"))
+        entry.amount += over_short
+        entry.counts.append({**c, "over_short": over_short, "register": str(doc.get("register") or "")})
     return found
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -28,8 +28,9 @@ from reconciliation.services.checks import (
     check_invoices,
     check_unposted,
     reread_external_documents,
+    unsettled_snapshot,
 )
-from reconciliation.services.clearing import reconcile_payouts_and_clearing
+from reconciliation.services.clearing import LOOKBACK_DAYS, reconcile_payouts_and_clearing
 from reconciliation.services.findings import CheckOutcome, apply_findings, serialise_reconciliation
 from reconciliation.services.readback import check_ledger_readback
 
@@ -140,28 +141,31 @@ def execute_run(run_id: Any, *, actor: Any = None, report: Report | None = None)
     totals = {"new": 0, "cleared": 0, "matches": 0, "checked": 0}
     summary: dict[str, Any] = {"checks": []}
     try:
-        for number, (title, step) in enumerate(STEPS, start=1):
-            prepare = PREPARE.get(title)
-            if prepare is not None:  # outside the transaction and the reconciliation lock
-                prepare(run.start, run.end)
-            with transaction.atomic():
-                serialise_reconciliation()
-                outcome = step(run.start, run.end, run)
-                counts = apply_findings(run, outcome, actor=actor)
-            matches = outcome.matches
-            totals["new"] += counts["new"] + counts["reopened"]
-            totals["cleared"] += counts["cleared"]
-            totals["matches"] += matches
-            if number == 1:  # the unposted-transactions check sees every transaction of the period
-                totals["checked"] = outcome.checked
-            summary["checks"].append(
-                {"check": title, "checked": outcome.checked, "matches": matches, **counts}
-            )
-            summary.update(outcome.facts)
-            words = f"{outcome.checked} checked, {counts['found']} exception(s), {counts['new']} new"
-            if matches:
-                words += f", {matches} payout(s) matched"
-            _progress(run, report, f"{title}: {words}", done=number)
+        # Which posted transactions nothing posted, once for every check (the payouts step's cash
+        # takings look back LOOKBACK_DAYS before the period).
+        with unsettled_snapshot(run.start - timedelta(days=LOOKBACK_DAYS), run.end):
+            for number, (title, step) in enumerate(STEPS, start=1):
+                prepare = PREPARE.get(title)
+                if prepare is not None:  # outside the transaction and the reconciliation lock
+                    prepare(run.start, run.end)
+                with transaction.atomic():
+                    serialise_reconciliation()
+                    outcome = step(run.start, run.end, run)
+                    counts = apply_findings(run, outcome, actor=actor)
+                matches = outcome.matches
+                totals["new"] += counts["new"] + counts["reopened"]
+                totals["cleared"] += counts["cleared"]
+                totals["matches"] += matches
+                if number == 1:  # the unposted-transactions check sees every transaction of the period
+                    totals["checked"] = outcome.checked
+                summary["checks"].append(
+                    {"check": title, "checked": outcome.checked, "matches": matches, **counts}
+                )
+                summary.update(outcome.facts)
+                words = f"{outcome.checked} checked, {counts['found']} exception(s), {counts['new']} new"
+                if matches:
+                    words += f", {matches} payout(s) matched"
+                _progress(run, report, f"{title}: {words}", done=number)
     except Exception as exc:
         log.exception("reconciliation run %s failed", run.pk)
         _progress(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import reduce
+from operator import or_
 from typing import Any
 
 import pytest
@@ -13,6 +15,13 @@ from integrator.choices import PostingState, TransactionStatus
 from integrator.models import AuditEvent, BookEntry, BookLine, JournalLine, Posting, Transaction
 from reconciliation.choices import ExceptionKind, ExceptionStatus, RunStatus
 from reconciliation.models import BankAccount, Match, ReconciliationException
+from reconciliation.services.checks import (
+    booked_filter,
+    booked_q,
+    unposted_parts,
+    unsettled_snapshot,
+    unsettled_source,
+)
 from reconciliation.services.runs import STEPS, run_reconciliation
 from reconciliation.services.statements import import_statement
 from tests.conftest import make_channel, sale_event
@@ -137,6 +146,43 @@ def test_a_held_posting_is_an_unposted_transaction(channel: Any, ledger: Any, po
     (exc,) = open_exceptions(ExceptionKind.UNPOSTED_TRANSACTION)
     assert "its posting is held: Dated 2026-11-20, in a period closed up to 2026-11-20" in exc.explanation
     assert exc.posting == Posting.objects.get()
+
+
+def test_a_posted_sale_whose_document_nothing_posted_is_unposted_in_every_check(
+    channel: Any, post_event: Any
+) -> None:
+    """A sale the sales system calls posted, whose journal entry's posting is not posted (here
+    set back to uncertain, as a lost answer would leave it): unposted with the posting's state,
+    and left out of the channel-day totals - the same set whether a run's snapshot answers
+    (:func:`unsettled_snapshot`) or the query itself, and the same as :func:`booked_filter`."""
+    post_event("till", sale_event("S-OK"))
+    post_event("till", sale_event("S-LOST"))
+    post_event("till", sale_event("S-NEXT-DAY", occurred_at="2026-11-21T10:00:00+00:00"))
+    lost = Transaction.objects.get(external_id="S-LOST")
+    Posting.objects.filter(entry__transaction=lost).update(state=PostingState.UNCERTAIN)
+    assert lost.status == TransactionStatus.POSTED
+
+    run = run_reconciliation(NOV[20])
+    (exc,) = open_exceptions()
+    assert exc.transaction == lost and "is not in the ledger: its posting is uncertain" in exc.explanation
+    (day,) = run.summary["channel_days"]
+    assert (day["transactions"], day["sales_system"], day["posted"]) == (1, "144.00", "144.00")
+
+    everything = Transaction.objects.all()
+    booked = set(everything.filter(booked_filter()).values_list("external_id", flat=True))
+    assert booked == {"S-OK", "S-NEXT-DAY"}
+    assert set(everything.filter(booked_q(NOV[18], NOV[30])).values_list("external_id", flat=True)) == booked
+    with unsettled_snapshot(NOV[18], NOV[30]):
+        assert unsettled_source(NOV[20], NOV[21])[0].startswith("SELECT id FROM _recon_unsettled_")
+        assert (
+            set(everything.filter(booked_q(NOV[20], NOV[21])).values_list("external_id", flat=True)) == booked
+        )
+        unposted = everything.filter(reduce(or_, unposted_parts(NOV[20], NOV[21])))
+        assert list(unposted.values_list("external_id", flat=True)) == ["S-LOST"]
+    assert unsettled_source(NOV[20], NOV[21])[1], "outside the run, the query itself answers"
+
+    Posting.objects.filter(entry__transaction=lost).update(state=PostingState.POSTED)  # the answer is found
+    assert run_reconciliation(NOV[20]).exceptions_cleared == 1 and not open_exceptions()
 
 
 def test_a_rerun_does_not_duplicate_exceptions(
