@@ -239,7 +239,9 @@ def unposted_parts(start: date, end: date) -> tuple[Q, Q]:
     """The complement of :func:`booked_q` as two disjoint filters without an OR: not posted, and
     unsettled (by key)."""
     unsettled = RawSQL(*unsettled_source(start, end))  # noqa: S611 - our own statement; values are parameters
-    return ~Q(status=TransactionStatus.POSTED), Q(pk__in=unsettled)
+    # Still posted: one revised since the snapshot was taken is in the first part, not in both.
+    posted = Q(status=TransactionStatus.POSTED)
+    return ~posted, posted & Q(pk__in=unsettled)
 
 
 def fmt_amount(amount: Decimal | None, currency: str) -> str:

@@ -18,6 +18,7 @@ from reconciliation.models import BankAccount, Match, ReconciliationException
 from reconciliation.services.checks import (
     booked_filter,
     booked_q,
+    check_unposted,
     unposted_parts,
     unsettled_snapshot,
     unsettled_source,
@@ -179,6 +180,11 @@ def test_a_posted_sale_whose_document_nothing_posted_is_unposted_in_every_check(
         )
         unposted = everything.filter(reduce(or_, unposted_parts(NOV[20], NOV[21])))
         assert list(unposted.values_list("external_id", flat=True)) == ["S-LOST"]
+        # Revised while the run goes on (no longer posted): found once, not by both parts.
+        Transaction.objects.filter(pk=lost.pk).update(status=TransactionStatus.NEEDS_MAPPING)
+        keys = [f.key for f in check_unposted(NOV[20], NOV[20]).findings]
+        assert keys == [f"{ExceptionKind.UNPOSTED_TRANSACTION}:{lost.pk}"]
+        Transaction.objects.filter(pk=lost.pk).update(status=TransactionStatus.POSTED)
     assert unsettled_source(NOV[20], NOV[21])[1], "outside the run, the query itself answers"
 
     Posting.objects.filter(entry__transaction=lost).update(state=PostingState.POSTED)  # the answer is found
