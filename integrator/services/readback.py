@@ -23,7 +23,7 @@ from integrator.choices import PostingState
 from integrator.models import LedgerConnection, Posting
 from integrator.services.posting import build_posting_document, ledger_target_for
 
-__all__ = ["readable_connections", "readable_platforms", "verify_posting", "verify_postings"]
+__all__ = ["readable_connections", "verify_posting", "verify_postings"]
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +100,6 @@ def readable_connections() -> dict[Any, str]:
     reconciliation run, to learn that no external ledger was connected."""
     holding = LedgerConnection.objects.filter(Exists(Posting.objects.filter(connection=OuterRef("pk"))))
     return {pk: platform for pk, platform in holding.values_list("pk", "platform") if _readable(platform)}
-
-
-def readable_platforms() -> set[str]:
-    """The platforms of the ledgers holding postings whose targets can read documents back."""
-    return set(readable_connections().values())
 
 
 def _readable(platform: str) -> bool:
