@@ -5,6 +5,7 @@ bank as payouts whose items explain them."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,8 +37,12 @@ def calls() -> Iterator[list[http.CallRecord]]:
 
 @pytest.fixture(scope="module")
 def busy() -> Iterator[PayPalSandbox]:
-    """1,100 captures over the last ten days, and 3 older ones, 70 days ago."""
-    with PayPalSandbox(seed=5) as server:
+    """1,100 captures over the last ten days, and 3 older ones, 70 days ago.
+
+    The app's client id is its own: tokens are cached per (host, client id) for the process, and an
+    earlier sandbox on the same port would otherwise hand this one a token it never issued (one 401
+    and a repeated first page)."""
+    with PayPalSandbox(seed=5, client_id=f"busy-{uuid.uuid4().hex[:8]}") as server:
         for n in range(1100):
             server.make_capture(f"{10 + n % 90}.00", "GBP", "0.59", NOW - timedelta(hours=4, minutes=12 * n))
         for n in range(3):
