@@ -23,6 +23,7 @@ __all__ = [
     "fetch_ledger_rate",
     "fetch_reference_rates",
     "process_inbound_event",
+    "process_waiting_events",
     "pull_due_channels",
     "pull_stock_levels",
     "reprocess_events",
@@ -73,6 +74,15 @@ def process_inbound_event(event_id: str) -> None:
     from integrator.services.pipeline import process_events_from as run
 
     run(event_id)
+
+
+def process_waiting_events() -> int:
+    """The task receipt queues when none is waiting (issue 19): process the waiting inbox rows,
+    a batch of ``PROCESS_BATCH_SIZE`` at a time, waking another worker for the rows behind a full
+    batch. ``process_inbound_event`` remains for tasks queued by an earlier version."""
+    from integrator.services.pipeline import process_waiting_events as run
+
+    return run()
 
 
 def send_posting(posting_id: str) -> None:

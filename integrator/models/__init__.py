@@ -21,7 +21,7 @@ from integrator.models.inventory import (
     StockMovement,
     Supplier,
 )
-from integrator.models.jobs import Job
+from integrator.models.jobs import Job, Wakeup
 from integrator.models.journal import JournalEntry, JournalLine
 from integrator.models.ledger import LedgerAccount, LedgerConnection, LedgerRef, Product, TaxCode
 from integrator.models.mapping_changes import (
@@ -95,4 +95,5 @@ __all__ = [
     "TransactionLine",
     "TransactionPayment",
     "TransactionTaxLine",
+    "Wakeup",
 ]

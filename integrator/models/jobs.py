@@ -6,7 +6,7 @@ import uuid
 
 from django.db import models
 
-__all__ = ["Job"]
+__all__ = ["Job", "Wakeup"]
 
 
 class Job(models.Model):
@@ -38,3 +38,18 @@ class Job(models.Model):
         if not self.total:
             return None
         return min(100, int(self.done * 100 / self.total))
+
+
+class Wakeup(models.Model):
+    """A hint every process shares: when the task that processes waiting inbox rows was queued
+    and has not started yet (``woken_at`` null: none is waiting). Receipt queues that task only
+    when none is waiting (or the one queued is ``STALE``), so a burst of webhooks costs the broker
+    one message, not one per webhook; the task clears the mark before it claims rows, so a row
+    committed before a receipt saw the mark set is always claimed by a task that starts after it
+    (issue 19, ``integrator.services.wake``)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    woken_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'queued since ' + self.woken_at.isoformat() if self.woken_at else 'idle'}"

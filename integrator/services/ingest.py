@@ -1,8 +1,9 @@
 """Ingest: the first stage of the spine. Store the vendor's event in the inbox, exactly once.
 
 A webhook is answered 2xx only after its InboundEvent row is committed; a duplicate delivery (the
-same dedupe key) is answered 200 and creates no new work. Processing is enqueued with
-``transaction.on_commit`` so the worker can always see the row.
+same dedupe key) is answered 200 and creates no new work. Once the row commits the workers
+are woken (``integrator.services.wake``): one queued task serves every row that arrives before it
+starts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db.models import F
 from connectors.base import PulledRecord, WebhookEnvelope
 from integrator.models import Channel, InboundEvent
 from integrator.services.event_checks import storable_text
+from integrator.services.wake import wake_processing
 
 __all__ = ["IngestResult", "store_event", "store_pulled_record"]
 
@@ -49,12 +51,6 @@ def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-def _enqueue_processing(event_id: str) -> None:
-    from integrator.tasks import enqueue
-
-    enqueue("integrator.tasks.process_inbound_event", event_id)
-
-
 def store_event(
     channel: Channel,
     envelope: WebhookEnvelope,
@@ -63,8 +59,9 @@ def store_event(
     *,
     source: str = "webhook",
 ) -> IngestResult:
-    """Insert the inbox row (idempotent on (channel, dedupe key)) and queue its processing: with the
-    ORM broker in the same transaction as the row, otherwise (Redis, inline) once it commits.
+    """Insert the inbox row (idempotent on (channel, dedupe key)) and, once it commits, wake the
+    workers: a task is queued only if none is waiting to start (``integrator.services.wake``), and
+    that task processes every waiting row, this one included.
 
     Concurrent deliveries of the same event race on the UNIQUE constraint: exactly one insert wins;
     the others see IntegrityError, count the delivery and return the stored row. The dedupe key
@@ -73,7 +70,6 @@ def store_event(
     """
     dedupe_key = storable_text(envelope.dedupe_key)[:200]
     event_type = storable_text(envelope.event_type)[:80]
-    with_the_row = _queue_shares_the_database()
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
@@ -84,11 +80,6 @@ def store_event(
                 headers=_kept_headers(headers),
                 body=body,
             )
-            if with_the_row:
-                # The ORM broker's queue lives in this database: the task row commits with the
-                # inbox row, in one commit (one fsync per webhook instead of two), and a crash can
-                # no longer keep the row while losing its task (the sweep would still find it).
-                _enqueue_processing(str(event.pk))
     except IntegrityError:
         with transaction.atomic():
             InboundEvent.objects.filter(channel=channel, dedupe_key=dedupe_key).update(
@@ -96,20 +87,12 @@ def store_event(
             )
         existing = InboundEvent.objects.get(channel=channel, dedupe_key=dedupe_key)
         return IngestResult(existing, False)
-    if not with_the_row:
-        # Registered outside the insert's own block: when work runs inline (tests, the demo), an
-        # error while processing must never be mistaken for the insert's duplicate-key error; with
-        # Redis the message must not exist before the row it names.
-        transaction.on_commit(lambda: _enqueue_processing(str(event.pk)))
+    # After the commit, never with it: a receipt that finds a task already queued relies on that
+    # task claiming rows only after this row committed. Registered outside the insert's own block:
+    # when work runs inline (tests, the demo), an error while processing must never be mistaken for
+    # the insert's duplicate-key error.
+    transaction.on_commit(wake_processing)
     return IngestResult(event, True)
-
-
-def _queue_shares_the_database() -> bool:
-    """True when tasks are queued by the ORM broker in the inbox's own database (not inline)."""
-    from django.db import DEFAULT_DB_ALIAS
-    from django_q.conf import Conf
-
-    return not Conf.SYNC and Conf.ORM == DEFAULT_DB_ALIAS
 
 
 def store_pulled_record(channel: Channel, record: PulledRecord) -> IngestResult:

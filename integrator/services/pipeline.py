@@ -5,7 +5,7 @@ Each stage is idempotent and can be re-run from the row before it:
 * :func:`process_inbound_event` parses an inbox row (outside any DB transaction: a connector may
   fetch related objects from the vendor), then upserts the canonical documents as Transactions.
   Workers do the same for a claimed batch of rows in one transaction (:func:`process_event_batch`,
-  issue 19).
+  issue 19), in the task receipt wakes them with (:func:`process_waiting_events`).
 * :func:`advance_transaction` validates, journals with the mapping version in force on the
   transaction's business day, and creates the Posting (or waits for the daily summary).
   A changed document (new revision) is never edited in the books: the entry already made is
@@ -74,6 +74,7 @@ __all__ = [
     "process_events_from",
     "process_inbound_event",
     "process_received_events",
+    "process_waiting_events",
     "retry_failed_events",
     "retry_held_transactions",
 ]
@@ -209,7 +210,11 @@ def process_event_batch(ids: list[Any], *, own: Any = None) -> int:
     reason no savepoint caught (a lost connection, a deadlock), every row of it is processed again
     on its own, so one bad event never holds up another.
     """
-    events = claim_events(ids, own=own)
+    return _process_claimed(claim_events(ids, own=own))
+
+
+def _process_claimed(events: list[InboundEvent]) -> int:
+    """Read, book and mark claimed inbox rows as :func:`process_event_batch` describes."""
     readable: list[tuple[InboundEvent, list[CanonicalDocument]]] = []
     ignored: list[Any] = []
     for event in events:
@@ -304,6 +309,45 @@ def process_events_from(event_id: Any) -> None:
         .values_list("pk", flat=True)[: size - 1]
     )
     process_event_batch([event_id, *others], own=event_id)
+
+
+def process_waiting_events() -> int:
+    """The task receipt queues (``integrator.services.wake``): process the inbox rows waiting to be
+    processed, oldest first, up to ``PROCESS_BATCH_SIZE`` at a time; returns how many it claimed.
+
+    The wake mark is cleared before the first claim, so every row committed before a receipt saw
+    the mark set is claimed here or by a later task. A full batch may leave rows behind it: the
+    workers are woken again as soon as the batch is claimed, so another worker takes the next batch
+    while this one books (inline, with no cluster, the batches are taken one after the other)."""
+    from django_q.conf import Conf
+
+    from integrator.services.wake import processing_started, wake_processing
+
+    processing_started()
+    size = settings.PROCESS_BATCH_SIZE
+    claimed = 0
+    while True:
+        now = timezone.now()
+        waiting = list(
+            InboundEvent.objects.filter(status=EventStatus.RECEIVED)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:size]
+        )
+        if not waiting:
+            return claimed
+        events = claim_events(waiting)
+        claimed += len(events)
+        full = len(waiting) >= size
+        if full and not Conf.SYNC:
+            wake_processing()  # the rows behind this batch go to the next free worker
+        if size <= 1:  # batching off: each row on its own, as it always was
+            for event in events:
+                process_event_or_mark_failed(event.pk)
+        else:
+            _process_claimed(events)
+        if not full or not Conf.SYNC:
+            return claimed
 
 
 #: What reading or checking a hostile event can raise: its fault, never the worker's.
