@@ -90,8 +90,10 @@ def store_event(
     # After the commit, never with it: a receipt that finds a task already queued relies on that
     # task claiming rows only after this row committed. Registered outside the insert's own block:
     # when work runs inline (tests, the demo), an error while processing must never be mistaken for
-    # the insert's duplicate-key error.
-    transaction.on_commit(wake_processing)
+    # the insert's duplicate-key error. Robust: the row is stored, so a wake that fails (the broker
+    # down, a locked SQLite file) is logged and the delivery still acknowledged; the next webhook's
+    # wake or the five-minute sweep processes the row.
+    transaction.on_commit(wake_processing, robust=True)
     return IngestResult(event, True)
 
 

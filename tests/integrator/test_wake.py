@@ -144,3 +144,23 @@ def test_with_batching_off_each_task_books_one_row_and_wakes_the_next(
         rounds += 1
     assert rounds == 4  # three rows, then a task that finds none waiting
     assert _processed() == 3
+
+
+def test_a_broker_that_is_down_costs_a_wake_never_the_delivery(
+    channel: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any, caplog: Any
+) -> None:
+    """Redis refuses the message: the row is stored and the delivery acknowledged (the vendor
+    would otherwise send it again for nothing); the next wake after the mark goes stale, or the
+    sweep, books it."""
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", "redis://127.0.0.1:9/0")  # nothing listens there
+    _send(Client(), "D-1", django_capture_on_commit_callbacks)
+    assert InboundEvent.objects.get().status == EventStatus.RECEIVED
+    assert any(
+        "wake_processing" in r.getMessage() or "Error calling" in r.getMessage() for r in caplog.records
+    )
+    monkeypatch.setattr(Conf, "SYNC", True)  # the broker is back (here: inline)
+    Wakeup.objects.filter(name=PROCESSING).update(woken_at=timezone.now() - STALE - timedelta(seconds=1))
+    _send(Client(), "D-2", django_capture_on_commit_callbacks)
+    assert _processed() == 2
