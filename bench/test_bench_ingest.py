@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 
-from bench.conftest import BenchTable, size
+from bench.conftest import BenchTable, settle_database, size
 from integrator.choices import EventStatus
 from integrator.models import InboundEvent
 from tests.reliability.support import MANAGE, ROOT, Proc, free_port, http_ready, subprocess_env, wait_until
@@ -77,6 +77,7 @@ def _booked() -> int:
 def test_receipt_stays_fast_while_workers_book(channel: Any, bench_table: BenchTable) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL): the production server's database")
+    settle_database()
     port = free_port()
     env = production_env(DJANGO_SETTINGS_MODULE="bench.settings", DB_CONN_MAX_AGE="60")
     server = Proc(

@@ -23,7 +23,7 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.test import Client
 
-from bench.conftest import BenchTable, size
+from bench.conftest import BenchTable, settle_database, size
 from integrator.choices import EventStatus, PostingState
 from integrator.models import BookEntry, InboundEvent, Posting
 from tests.reliability.support import MANAGE, Proc, sale_body, signed_headers_for, subprocess_env, wait_until
@@ -51,6 +51,7 @@ def test_throughput_by_worker_count(channel: Any, monkeypatch: Any, bench_table:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
     broker = _redis()
+    settle_database()
     broker.flushdb()
     monkeypatch.setattr(Conf, "SYNC", False)  # this process enqueues to Redis as the web process does
     monkeypatch.setattr(Conf, "ORM", None)
@@ -58,7 +59,8 @@ def test_throughput_by_worker_count(channel: Any, monkeypatch: Any, bench_table:
     client = Client()
     rates: dict[tuple[int, int], float] = {}
     # Each worker count with batched processing, then 2 workers processing event by event
-    # (PROCESS_BATCH_SIZE=1, as before issue 19) as that optimisation's baseline in the same run.
+    # (PROCESS_BATCH_SIZE=1: a row to a task, as before issue 19 batched) as that optimisation's
+    # baseline in the same run.
     for workers, batch in [*((w, 50) for w in WORKER_COUNTS), (2, 1)]:
         prefix = f"SO{workers}b{batch}"
         for i in range(EVENTS):

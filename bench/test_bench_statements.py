@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from bench.conftest import BenchTable, size
+from bench.conftest import BenchTable, settle_database, size
 from integrator.models import LedgerAccount, LedgerConnection
 from reconciliation.services.statements import create_bank_account
 from tests.reconciliation.conftest import IBAN
@@ -137,6 +137,7 @@ def _stored_lines(database_url: str, account: Any) -> int:
 def test_streaming_import_throughput_and_peak_memory(
     ledger: LedgerConnection, tmp_path: Path, bench_table: BenchTable, fmt: str
 ) -> None:
+    settle_database()
     bank = LedgerAccount.objects.get(connection=ledger, code="1000")
     account = create_bank_account(
         name=f"Bench {fmt}", connection=ledger, ledger_account=bank, currency="GBP", account_number=IBAN

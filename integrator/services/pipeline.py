@@ -340,7 +340,10 @@ def process_waiting_events() -> int:
         claimed += len(events)
         full = len(waiting) >= size
         if full and not Conf.SYNC:
-            wake_processing()  # the rows behind this batch go to the next free worker
+            try:
+                wake_processing()  # the rows behind this batch go to the next free worker
+            except Exception:  # the broker down: book this batch anyway; the sweep finds the rest
+                log.exception("could not wake another worker for the rows behind this batch")
         if size <= 1:  # batching off: each row on its own, as it always was
             for event in events:
                 process_event_or_mark_failed(event.pk)
