@@ -295,6 +295,9 @@ Q_WORKER_NICE = int(os.environ.get("Q_WORKER_NICE", "10"))
 # Inbox rows a worker claims and processes in one database transaction (issue 19); 1 processes
 # every event on its own, as before batching.
 PROCESS_BATCH_SIZE = max(1, int(os.environ.get("PROCESS_BATCH_SIZE", "50")))
+# Batches one processing task takes before it leaves the rest to the task it woke (a task's cost
+# spread over many batches, and never near the cluster's timeout).
+PROCESS_BATCHES_PER_TASK = max(1, int(os.environ.get("PROCESS_BATCHES_PER_TASK", "20")))
 # Due postings of one connection a posting's task sends together (capped by the ledger's own batch
 # size); 1 sends every posting on its own task.
 POSTING_TASK_BATCH = max(1, int(os.environ.get("POSTING_TASK_BATCH", "500")))

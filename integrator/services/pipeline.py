@@ -313,19 +313,20 @@ def process_events_from(event_id: Any) -> None:
 
 def process_waiting_events() -> int:
     """The task receipt queues (``integrator.services.wake``): process the inbox rows waiting to be
-    processed, oldest first, up to ``PROCESS_BATCH_SIZE`` at a time; returns how many it claimed.
+    processed, oldest first, ``PROCESS_BATCH_SIZE`` at a time, for at most
+    ``PROCESS_BATCHES_PER_TASK`` batches; returns how many rows it claimed.
 
     The wake mark is cleared before the first claim, so every row committed before a receipt saw
-    the mark set is claimed here or by a later task. A full batch may leave rows behind it: the
-    workers are woken again as soon as the batch is claimed, so another worker takes the next batch
-    while this one books (inline, with no cluster, the batches are taken one after the other)."""
+    the mark set is claimed here or by a later task. After claiming a full batch the task wakes the
+    workers again, so another worker shares the rows behind it, and a task that stops after its
+    last batch leaves one queued to go on (inline, with no cluster, it goes on until none wait)."""
     from django_q.conf import Conf
 
     from integrator.services.wake import processing_started, wake_processing
 
     processing_started()
     size = settings.PROCESS_BATCH_SIZE
-    claimed = 0
+    claimed = batches = 0
     while True:
         now = timezone.now()
         waiting = list(
@@ -338,10 +339,11 @@ def process_waiting_events() -> int:
             return claimed
         events = claim_events(waiting)
         claimed += len(events)
+        batches += 1
         full = len(waiting) >= size
         if full and not Conf.SYNC:
             try:
-                wake_processing()  # the rows behind this batch go to the next free worker
+                wake_processing()  # the rows behind this batch: another worker, or this task's successor
             except Exception:  # the broker down: book this batch anyway; the sweep finds the rest
                 log.exception("could not wake another worker for the rows behind this batch")
         if size <= 1:  # batching off: each row on its own, as it always was
@@ -349,7 +351,7 @@ def process_waiting_events() -> int:
                 process_event_or_mark_failed(event.pk)
         else:
             _process_claimed(events)
-        if not full or not Conf.SYNC:
+        if not full or (not Conf.SYNC and batches >= settings.PROCESS_BATCHES_PER_TASK):
             return claimed
 
 

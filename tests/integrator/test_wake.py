@@ -83,11 +83,24 @@ def test_a_full_batch_wakes_the_next_task_for_the_rows_behind_it(
     for i in range(12):
         _send(client, f"F-{i}", django_capture_on_commit_callbacks)
     assert len(_queued()) == 1
-    rounds = 0
-    while OrmQ.objects.exists():
-        _run_queued()  # each full batch of 5 queued the next task before booking its own
-        rounds += 1
-    assert rounds == 3
+    _run_queued()  # batches of 5, 5 and 2; the first full batch queued the next task
+    assert _processed() == 12
+    assert _queued() == [TASK]  # another worker would have shared the rows; it now finds none
+    _run_queued()
+    assert not OrmQ.objects.exists()
+
+
+def test_a_task_stops_after_its_batches_and_the_task_it_woke_goes_on(
+    channel: Any, broker: None, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.PROCESS_BATCHES_PER_TASK = 2
+    client = Client()
+    for i in range(12):
+        _send(client, f"T-{i}", django_capture_on_commit_callbacks)
+    _run_queued()
+    assert _processed() == 10  # two batches of 5
+    assert _queued() == [TASK]
+    _run_queued()
     assert _processed() == 12
 
 
@@ -131,19 +144,16 @@ def test_without_a_cluster_every_webhook_is_booked_before_it_is_answered(
     assert Wakeup.objects.get(name=PROCESSING).woken_at is None
 
 
-def test_with_batching_off_each_task_books_one_row_and_wakes_the_next(
+def test_with_batching_off_a_task_books_the_rows_one_at_a_time(
     channel: Any, broker: None, django_capture_on_commit_callbacks: Any, settings: Any
 ) -> None:
     settings.PROCESS_BATCH_SIZE = 1
     client = Client()
     for i in range(3):
         _send(client, f"B-{i}", django_capture_on_commit_callbacks)
-    rounds = 0
-    while OrmQ.objects.exists():
-        _run_queued()
-        rounds += 1
-    assert rounds == 4  # three rows, then a task that finds none waiting
+    _run_queued()  # one row a batch; the task goes on to the next
     assert _processed() == 3
+    assert _queued() == [TASK]  # woken after each full batch of one: the other worker's share
 
 
 def test_a_broker_that_is_down_costs_a_wake_never_the_delivery(
