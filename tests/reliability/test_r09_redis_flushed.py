@@ -70,7 +70,11 @@ def test_flushing_redis_mid_run_loses_nothing_and_doubles_nothing(channel: Any, 
         assert response.status_code == 202
     assert broker.dbsize() > 0  # the processing tasks wait in Redis
 
-    env = subprocess_env(REDIS_URL=REDIS_URL, Q_WORKERS="2", POSTING_TASK_BATCH="1")
+    # One batch a task: each task's successor waits in Redis, so the flush strands inbox rows too
+    # (a task taking its batches in turn would book all 300 before the flush could lose anything).
+    env = subprocess_env(
+        REDIS_URL=REDIS_URL, Q_WORKERS="2", POSTING_TASK_BATCH="1", PROCESS_BATCHES_PER_TASK="1"
+    )
     cluster = Proc([*MANAGE, "qcluster"], env)
     try:
         started = time.monotonic()
