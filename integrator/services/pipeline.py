@@ -290,6 +290,16 @@ def _advance_all(pks: list[Any]) -> None:
         advance_transaction(pk)
 
 
+def _waiting(limit: int, now: Any, *, exclude: Any = None) -> list[Any]:
+    """Keys of up to ``limit`` inbox rows still ``received`` that no live batch holds, oldest first."""
+    rows = InboundEvent.objects.filter(status=EventStatus.RECEIVED).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    if exclude is not None:
+        rows = rows.exclude(pk=exclude)
+    return list(rows.order_by("received_at").values_list("pk", flat=True)[:limit])
+
+
 def process_events_from(event_id: Any) -> None:
     """The worker's task for one inbox row: process it with up to ``PROCESS_BATCH_SIZE - 1`` other
     rows still waiting (oldest first) as one batch. A row another batch is working on is left to
@@ -301,13 +311,7 @@ def process_events_from(event_id: Any) -> None:
     now = timezone.now()
     if InboundEvent.objects.filter(pk=event_id, claimed_until__gte=now).exists():
         return  # a live batch holds it (the sweep takes it should that worker die)
-    others = list(
-        InboundEvent.objects.filter(status=EventStatus.RECEIVED)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .exclude(pk=event_id)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[: size - 1]
-    )
+    others = _waiting(size - 1, now, exclude=event_id)
     process_event_batch([event_id, *others], own=event_id)
 
 
@@ -328,13 +332,7 @@ def process_waiting_events() -> int:
     size = settings.PROCESS_BATCH_SIZE
     claimed = batches = 0
     while True:
-        now = timezone.now()
-        waiting = list(
-            InboundEvent.objects.filter(status=EventStatus.RECEIVED)
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-            .order_by("received_at")
-            .values_list("pk", flat=True)[:size]
-        )
+        waiting = _waiting(size, timezone.now())
         if not waiting:
             return claimed
         events = claim_events(waiting)
