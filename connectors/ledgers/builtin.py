@@ -70,7 +70,8 @@ class BuiltinLedger(LedgerTarget):
 
     def post(self, doc: PostingDocument) -> PostResult:
         """Write the document; a repeated key or reference returns the first document (no duplicate)."""
-        from integrator.models import BookEntry, BookLine, LedgerAccount, LedgerConnection
+        from integrator.models import BookEntry, LedgerAccount, LedgerConnection
+        from integrator.services.bulk import insert_all
 
         conn = LedgerConnection.objects.get(pk=self.config.connection_id)
         known = set(LedgerAccount.objects.filter(connection=conn, active=True).values_list("code", flat=True))
@@ -89,7 +90,7 @@ class BuiltinLedger(LedgerTarget):
                 number = (BookEntry.objects.filter(connection=conn).aggregate(n=Max("number"))["n"] or 0) + 1
                 entry = self._entry(conn, doc, number)
                 entry.save(force_insert=True)
-                BookLine.objects.bulk_create(self._lines(entry, doc))
+                insert_all(self._lines(entry, doc))
         except IntegrityError:
             # A concurrent post of the same document won the race: answer with its result.
             found_now = self.lookup(doc)
@@ -108,7 +109,8 @@ class BuiltinLedger(LedgerTarget):
         (``MAX(number)`` under the connection's row lock, which every writer of these books takes).
         A batch that meets a concurrent writer of one of its documents (a unique key) is rolled
         back and written one document at a time, as :meth:`post` resolves such races."""
-        from integrator.models import BookEntry, BookLine, LedgerAccount, LedgerConnection
+        from integrator.models import BookEntry, LedgerAccount, LedgerConnection
+        from integrator.services.bulk import insert_all
 
         conn = LedgerConnection.objects.get(pk=self.config.connection_id)
         known = set(LedgerAccount.objects.filter(connection=conn, active=True).values_list("code", flat=True))
@@ -146,11 +148,11 @@ class BuiltinLedger(LedgerTarget):
                         entries = [
                             self._entry(conn, doc, last + n) for n, (_, doc) in enumerate(new, start=1)
                         ]
-                        BookEntry.objects.bulk_create(entries)
-                        BookLine.objects.bulk_create(
+                        insert_all(entries)
+                        insert_all([
                             line for entry, (_, doc) in zip(entries, new, strict=True)
                             for line in self._lines(entry, doc)
-                        )  # fmt: skip
+                        ])  # fmt: skip
                 except IntegrityError:
                     for i, doc in new:
                         try:

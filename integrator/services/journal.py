@@ -39,6 +39,7 @@ from integrator.canonical import (
 )
 from integrator.choices import EntryKind, RuleKind
 from integrator.models import JournalEntry, JournalLine, MappingRule, Transaction
+from integrator.services.bulk import insert_all
 from integrator.services.mappings import RuleBook
 from integrator.services.transactions import VOID_STATUSES, expected_total
 
@@ -529,7 +530,7 @@ def create_entry(**kwargs: Any) -> JournalEntry:
     the checks); the caller holds the database transaction."""
     entry, rows = build_entry(**kwargs)
     entry.save(force_insert=True)
-    JournalLine.objects.bulk_create(rows)
+    insert_all(rows)
     return entry
 
 

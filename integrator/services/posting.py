@@ -56,7 +56,7 @@ from integrator.models import (
     Transaction,
 )
 from integrator.services import audit
-from integrator.services.bulk import update_each
+from integrator.services.bulk import insert_all, update_each
 from integrator.services.ledger_refs import DbRefStore
 from reconciliation.services.settling import POSTED, may_settle, settle_exceptions
 
@@ -531,7 +531,7 @@ def _claim_many(posting_ids: list[Any], worker: str) -> list[tuple[Posting, Post
                 attempt = _new_attempt(p, current, now, worker)
                 attempts.append(attempt)
                 claimed.append((p, attempt, current == PostingState.UNCERTAIN))
-            PostingAttempt.objects.bulk_create(attempts)
+            insert_all(attempts)
     except _LostRace:
         return [c for c in (_claim(pk, worker) for pk in posting_ids) if c is not None]
     for pk in one_by_one:

@@ -42,6 +42,7 @@ from integrator.models import (
     TransactionPayment,
     TransactionTaxLine,
 )
+from integrator.services.bulk import insert_all
 
 __all__ = [
     "UpsertResult",
@@ -84,11 +85,12 @@ def _without_empty(value: object) -> object:
 _NOT_BOOKED = ("metadata", "source_updated_at", "discounts")
 
 
-def content_hash(doc: CanonicalDocument) -> str:
+def content_hash(doc: CanonicalDocument, encoded: dict[str, Any] | None = None) -> str:
     """SHA-256 of the canonical JSON of what the books carry (what decides whether a delivery
     changes anything): informational fields and a sale's or invoice's workflow status are left out,
-    except a void, which books differently."""
-    data = document_to_dict(doc)
+    except a void, which books differently. ``encoded`` is the document's ``document_to_dict``,
+    when the caller has it already (it is not changed)."""
+    data = dict(encoded) if encoded is not None else document_to_dict(doc)
     for name in _NOT_BOOKED:
         data.pop(name, None)
     if isinstance(doc, Sale | Invoice):
@@ -130,9 +132,8 @@ def _replace_lines(txn: Transaction, doc: CanonicalDocument, *, fresh: bool = Fa
         txn.discounts.all().delete()
         txn.payments.all().delete()
     rows = _child_rows(txn, doc)
-    for model, made in rows.items():
-        if made:
-            model._default_manager.bulk_create(made)
+    for made in rows.values():
+        insert_all(made)
 
 
 def _child_rows(txn: Transaction, doc: CanonicalDocument) -> dict[type[models.Model], list[Any]]:
@@ -195,6 +196,7 @@ def _child_rows(txn: Transaction, doc: CanonicalDocument) -> dict[type[models.Mo
 
 def _fields(channel: Channel, doc: CanonicalDocument) -> tuple[dict[str, object], dict[str, object]]:
     """(the unique key, the stored fields) of a document's transaction."""
+    encoded = document_to_dict(doc)
     fields = {
         "number": getattr(doc, "number", "")[:120] or doc.external_id[:120],
         "occurred_at": doc.occurred_at,
@@ -202,8 +204,8 @@ def _fields(channel: Channel, doc: CanonicalDocument) -> tuple[dict[str, object]
         "currency": doc.currency,
         "total": _doc_total(doc),
         "tax_total": tax_total(doc),
-        "document": document_to_dict(doc),
-        "content_hash": content_hash(doc),
+        "document": encoded,
+        "content_hash": content_hash(doc, encoded),
     }
     key = {"channel": channel, "kind": doc.kind, "external_id": doc.external_id[:120]}
     return key, fields
@@ -297,11 +299,10 @@ def insert_new_transactions(
         made.extend(txns)
         fresh[event.pk] = txns
     if made:
-        Transaction.objects.bulk_create(made)
-        for model, rows in children.items():
-            if rows:
-                model._default_manager.bulk_create(rows)
-        through.objects.bulk_create(links)
+        insert_all(made)
+        for rows in children.values():
+            insert_all(rows)
+        insert_all(links)
     return fresh, rest
 
 
