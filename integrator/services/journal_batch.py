@@ -37,7 +37,8 @@ from django.utils import timezone
 
 from integrator.canonical import Invoice, Payment, Refund, Sale
 from integrator.choices import PostingMode, TransactionStatus
-from integrator.models import JournalEntry, JournalLine, Posting, Transaction
+from integrator.models import Channel, JournalEntry, JournalLine, Posting, Transaction
+from integrator.services.bulk import insert_all
 from integrator.services.inventory.spine import on_journal_idle
 from integrator.services.journal import (
     NeedsMapping,
@@ -67,19 +68,27 @@ class _Drafted:
     status: str
 
 
-def journal_new_transactions(pks: Iterable[Any], *, audit_rows: list[dict[str, Any]]) -> list[Any]:
+def journal_new_transactions(
+    pks: Iterable[Any], *, audit_rows: list[dict[str, Any]], inserted: Iterable[Transaction] = ()
+) -> list[Any]:
     """Journal the transactions ``pks`` that a batch can (see the module) inside the caller's
     database transaction; returns the others' ids, in the given order, for ``advance_transaction``.
 
-    ``audit_rows`` gathers their audit rows for the batch's one append; refunds that waited for one
-    of these documents are journaled on commit, as ``advance_transaction`` does for one.
+    ``inserted`` are those of them the caller's transaction has just inserted, as it inserted them:
+    no other transaction can see those rows yet, so they are neither locked nor read again. The
+    others are locked and read. ``audit_rows`` gathers their audit rows for the batch's one append;
+    refunds that waited for one of these documents are journaled on commit, as
+    ``advance_transaction`` does for one.
     """
     order = list(dict.fromkeys(pks))
-    locked = {
+    known = {t.pk: t for t in inserted}
+    _share_channels(list(known.values()))
+    others = [pk for pk in order if pk not in known]
+    locked = known | {
         t.pk: t
         for t in Transaction.objects.select_for_update(of=("self",))
         .select_related("channel__ledger_connection")
-        .filter(pk__in=order)
+        .filter(pk__in=others)
         .order_by("pk")
     }
     candidates = [locked[pk] for pk in order if pk in locked]
@@ -97,6 +106,16 @@ def journal_new_transactions(pks: Iterable[Any], *, audit_rows: list[dict[str, A
     _refunds_waiting(drafted)
     done = {d.txn.pk for d in drafted}
     return [pk for pk in order if pk not in done]
+
+
+def _share_channels(txns: list[Transaction]) -> None:
+    """Give ``txns`` their channels with the ledger connection, one object per channel read with
+    one query (each inbox row of a batch brought its own copy of its channel, without it)."""
+    if not txns:
+        return
+    channels = Channel.objects.select_related("ledger_connection").in_bulk({t.channel_id for t in txns})
+    for txn in txns:
+        txn.channel = channels[txn.channel_id]
 
 
 def _draft(txn: Transaction, taken: set[tuple[Any, str, str]]) -> _Drafted | None:
@@ -171,10 +190,10 @@ def _numbers_taken(txns: list[Transaction]) -> set[tuple[Any, str, str]]:
 def _save(drafted: list[_Drafted], audit_rows: list[dict[str, Any]]) -> None:
     """Save the batch's entries, lines and postings, set the statuses and gather the audit rows
     (as ``advance_transaction``'s ``_set_status`` writes them, one per transaction)."""
-    JournalEntry.objects.bulk_create([d.entry for d in drafted])
-    JournalLine.objects.bulk_create([line for d in drafted for line in d.lines])
+    insert_all([d.entry for d in drafted])
+    insert_all([line for d in drafted for line in d.lines])
     postings = [d.posting for d in drafted if d.posting is not None]
-    Posting.objects.bulk_create(postings)
+    insert_all(postings)
     now = timezone.now()
     by_status: dict[str, list[Any]] = {}
     for d in drafted:

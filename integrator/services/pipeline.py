@@ -269,7 +269,11 @@ def _book_batch(readable: list[tuple[InboundEvent, list[CanonicalDocument]]]) ->
     try:
         with books_remembered():
             # Plain new sales are journaled together (one statement per table), the rest alone.
-            alone = journal_new_transactions((txn.pk for txn in changed), audit_rows=rows)
+            alone = journal_new_transactions(
+                (txn.pk for txn in changed),
+                audit_rows=rows,
+                inserted=[txn for txns in fresh.values() for txn in txns],
+            )
             for pk in alone:
                 kept = len(rows)
                 try:
