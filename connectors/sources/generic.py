@@ -123,7 +123,53 @@ def _validator(definition: str | None) -> Draft202012Validator:
     return Draft202012Validator(_inline(root, schema["$defs"]))
 
 
-def _check(validator: Draft202012Validator, payload: Any, what: str) -> None:
+@lru_cache(maxsize=8)
+def _fast_validator(definition: str | None) -> Any:
+    """The same schema compiled by ``jsonschema_rs``, or None where it is not installed. Formats
+    are not asserted, as by :func:`_validator`. A sale's data takes 4 us here against 565 us in the
+    pure-Python validator, which was a sixth of processing a sale (issue 19)."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - a declared dependency; the pure-Python one suffices
+        return None
+    schema = _schema()
+    root = schema if definition is None else schema["$defs"][definition]
+    return jsonschema_rs.Draft202012Validator(_inline(root, schema["$defs"]), validate_formats=False)
+
+
+def _has_decimal(value: Any) -> bool:
+    """Whether a parsed payload holds a JSON number with a fraction (parsed as ``Decimal``)."""
+    if isinstance(value, Decimal):
+        return True
+    if isinstance(value, dict):
+        return any(_has_decimal(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_decimal(v) for v in value)
+    return False
+
+
+def _accepted_fast(definition: str | None, payload: Any) -> bool:
+    """Whether the compiled validator accepts ``payload``. Only an acceptance is taken from it:
+    anything it refuses or cannot read (a lone surrogate) is judged again by the pure-Python
+    validator, which words the reason as always. A payload with a fractional JSON number is left to
+    the pure-Python one too: it holds ``1.0`` not to be an integer (a ``Decimal`` is not an
+    ``int``) where the compiled one, as JSON Schema 2020-12 says, takes it for one, and amounts
+    must be strings or integers."""
+    fast = _fast_validator(definition)
+    if fast is None or _has_decimal(payload):
+        return False
+    try:
+        return bool(fast.is_valid(payload))
+    except Exception:  # whatever it cannot read, the pure-Python validator judges
+        return False
+
+
+def _check(definition: str | None, payload: Any, what: str) -> None:
+    """Raise :class:`MalformedPayload` naming the first place (by path) where ``payload`` breaks
+    the envelope's schema (``definition`` None) or an event's data schema."""
+    if _accepted_fast(definition, payload):
+        return
+    validator = _validator(definition)
     error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))), None)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
@@ -195,7 +241,7 @@ class GenericSource(SalesSource):
             payload = json.loads(request.body, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedPayload(f"body is not JSON: {exc}") from exc
-        _check(_validator(None), payload, "event")
+        _check(None, payload, "event")
         return WebhookEnvelope(dedupe_key=payload["id"], event_type=payload["type"])
 
     def parse_event(self, event_type: str, payload: Mapping[str, Any]) -> list[CanonicalDocument]:
@@ -206,7 +252,7 @@ class GenericSource(SalesSource):
         if not isinstance(payload, Mapping):
             raise MalformedPayload(f"{event_type} event is not a JSON object")
         data = payload.get("data")
-        _check(_validator(definition), data, event_type)
+        _check(definition, data, event_type)
         assert isinstance(data, Mapping)
         try:
             cur = money.normalize_currency(data["currency"])
