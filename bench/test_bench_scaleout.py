@@ -4,7 +4,7 @@ For each worker count, ``EVENTS`` signed sales are received (as the web process 
 webhook endpoint, processing queued on Redis), then a real ``qcluster`` with that many workers
 starts; from the moment it takes its first event, the clock runs until every sale is processed and
 every posting posted to the built-in ledger. Reported: sales/s per worker count, against one
-worker as the baseline, and 2 workers in batches of 50 events against 2 workers processing event
+worker as the baseline, and 2 workers in batches of ``BATCH`` events against 2 workers processing event
 by event. Asserted for every run: 0 duplicate and 0 missing documents. Skipped when no Redis
 answers on 127.0.0.1:6379.
 
@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q
 from django.test import Client
@@ -33,6 +34,7 @@ pytestmark = [pytest.mark.bench, pytest.mark.postgres, pytest.mark.django_db(tra
 REDIS_URL = "redis://127.0.0.1:6379/12"
 EVENTS = size(60, 2_000)
 WORKER_COUNTS = (1, 2, 4)
+BATCH = settings.PROCESS_BATCH_SIZE  # the workers' batch size (the default unless set in the environment)
 DEADLINE = 3_600  # bounds a hang only
 
 
@@ -61,7 +63,7 @@ def test_throughput_by_worker_count(channel: Any, monkeypatch: Any, bench_table:
     # Each worker count with batched processing, then 2 workers processing event by event
     # (PROCESS_BATCH_SIZE=1: a row to a task, as before issue 19 batched) as that optimisation's
     # baseline in the same run.
-    for workers, batch in [*((w, 50) for w in WORKER_COUNTS), (2, 1)]:
+    for workers, batch in [*((w, BATCH) for w in WORKER_COUNTS), (2, 1)]:
         prefix = f"SO{workers}b{batch}"
         for i in range(EVENTS):
             body = sale_body(f"{prefix}-{i:05d}")
@@ -100,11 +102,11 @@ def test_throughput_by_worker_count(channel: Any, monkeypatch: Any, bench_table:
         assert entries.count() == EVENTS, "missing or extra documents"
         assert not entries.values("reference").annotate(n=Count("id")).filter(n__gt=1).exists()
         if batch == 1:
-            bench_table.add(f"scale-out (Redis broker, {EVENTS} sales)", f"{workers} workers, batches of 50",
-                            rates[workers, 50], "sales/s", baseline=rates[workers, 1],
+            bench_table.add(f"scale-out (Redis broker, {EVENTS} sales)", f"{workers} workers, batches of {BATCH}",
+                            rates[workers, BATCH], "sales/s", baseline=rates[workers, 1],
                             baseline_label="event by event", limit="0 duplicates, 0 missing")  # fmt: skip
             continue
         bench_table.add(f"scale-out (Redis broker, {EVENTS} sales)", f"{workers} worker(s)", rates[workers, batch],
-                        "sales/s", baseline=rates[WORKER_COUNTS[0], 50], baseline_label="1 worker",
+                        "sales/s", baseline=rates[WORKER_COUNTS[0], BATCH], baseline_label="1 worker",
                         limit="0 duplicates, 0 missing")  # fmt: skip
     broker.flushdb()
