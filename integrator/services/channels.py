@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -39,6 +39,26 @@ def _save_channel_credentials(channel_id: Any) -> Callable[[Mapping[str, Any]], 
             audit.record("channel.credentials_rotated", obj=locked, actor_label="system")
 
     return save
+
+
+def share_channels(rows: Sequence[Any]) -> None:
+    """Give each of ``rows`` (inbox rows, transactions: anything with a ``channel``) its channel
+    with its ledger connection, one object per channel read with one query, unless it has it
+    already. A batch read with ``select_related("channel")`` got a copy of the channel per row, and
+    each copy decrypted the channel's secrets again (issue 19)."""
+    wanted = {row.channel_id for row in rows if not _loaded(row)}
+    if not wanted:
+        return
+    channels = Channel.objects.select_related("ledger_connection").in_bulk(wanted)
+    for row in rows:
+        if row.channel_id in wanted:
+            row.channel = channels[row.channel_id]
+
+
+def _loaded(row: Any) -> bool:
+    """Whether ``row`` holds its channel and the channel its ledger connection (no query)."""
+    field = type(row)._meta.get_field("channel")
+    return bool(field.is_cached(row) and Channel._meta.get_field("ledger_connection").is_cached(row.channel))
 
 
 def source_for(channel: Channel) -> SalesSource:

@@ -37,8 +37,9 @@ from django.utils import timezone
 
 from integrator.canonical import Invoice, Payment, Refund, Sale
 from integrator.choices import PostingMode, TransactionStatus
-from integrator.models import Channel, JournalEntry, JournalLine, Posting, Transaction
+from integrator.models import JournalEntry, JournalLine, Posting, Transaction
 from integrator.services.bulk import insert_all
+from integrator.services.channels import share_channels
 from integrator.services.inventory.spine import on_journal_idle
 from integrator.services.journal import (
     NeedsMapping,
@@ -82,7 +83,7 @@ def journal_new_transactions(
     """
     order = list(dict.fromkeys(pks))
     known = {t.pk: t for t in inserted}
-    _share_channels(list(known.values()))
+    share_channels(list(known.values()))
     others = [pk for pk in order if pk not in known]
     locked = known | {
         t.pk: t
@@ -106,16 +107,6 @@ def journal_new_transactions(
     _refunds_waiting(drafted)
     done = {d.txn.pk for d in drafted}
     return [pk for pk in order if pk not in done]
-
-
-def _share_channels(txns: list[Transaction]) -> None:
-    """Give ``txns`` their channels with the ledger connection, one object per channel read with
-    one query (each inbox row of a batch brought its own copy of its channel, without it)."""
-    if not txns:
-        return
-    channels = Channel.objects.select_related("ledger_connection").in_bulk({t.channel_id for t in txns})
-    for txn in txns:
-        txn.channel = channels[txn.channel_id]
 
 
 def _draft(txn: Transaction, taken: set[tuple[Any, str, str]]) -> _Drafted | None:

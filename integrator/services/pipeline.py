@@ -38,7 +38,7 @@ from integrator.models import (
     TransactionPayment,
 )
 from integrator.services import audit
-from integrator.services.channels import source_for
+from integrator.services.channels import share_channels, source_for
 from integrator.services.event_checks import storable_text, unstorable_reason
 from integrator.services.inventory.sales import books_remembered
 from integrator.services.inventory.spine import on_journal
@@ -191,9 +191,9 @@ def claim_events(ids: list[Any], *, own: Any = None) -> list[InboundEvent]:
         received.filter(pk__in=others).filter(
             Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
         ).update(**claimed)
-    return list(
-        InboundEvent.objects.select_related("channel").filter(claimed_by=token).order_by("received_at")
-    )
+    events = list(InboundEvent.objects.filter(claimed_by=token).order_by("received_at"))
+    share_channels(events)
+    return events
 
 
 def process_event_batch(ids: list[Any], *, own: Any = None) -> int:
