@@ -458,6 +458,7 @@ def _record_circuit(connection_id: Any, *, failed: bool) -> None:
 
 
 #: What sending a claimed posting reads: loaded with the claim, never again.
+#: What sending a posting reads with it (a batch reads the connections apart: ``_share_connections``).
 _SEND_RELATED = ("connection", "entry", "entry__transaction", "entry__reverses")
 
 
@@ -517,6 +518,14 @@ def _claim(posting_id: Any, worker: str) -> tuple[Posting, PostingAttempt, bool]
     return posting, attempt, current == PostingState.UNCERTAIN
 
 
+def _share_connections(postings: list[Posting]) -> None:
+    """Give a batch's postings their ledger connections, one object per connection read with one
+    query (read with each posting, every copy decrypted the connection's credentials again)."""
+    connections = LedgerConnection.objects.in_bulk({p.connection_id for p in postings})
+    for posting in postings:
+        posting.connection = connections[posting.connection_id]
+
+
 class _LostRace(Exception):
     """A batch claim did not win every row it meant to: roll it back and claim one by one."""
 
@@ -537,9 +546,10 @@ def _claim_many(posting_ids: list[Any], worker: str) -> list[tuple[Posting, Post
             rows = list(
                 _claimable(now)
                 .select_for_update(skip_locked=True, of=("self",))
-                .select_related(*_SEND_RELATED)
+                .select_related(*_SEND_RELATED[1:])
                 .filter(pk__in=posting_ids)
             )
+            _share_connections(rows)
             threshold = settings.CIRCUIT_FAILURE_THRESHOLD
             closed = [p for p in rows if p.connection.circuit_failures < threshold]
             one_by_one = [p.pk for p in rows if p.connection.circuit_failures >= threshold]
