@@ -27,8 +27,9 @@ class IntegratorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Install the integration-log recorder for outbound vendor calls, and the cross-process
-        refresh lock and credential reader used by OAuth clients."""
+        """Install the integration-log recorder for outbound vendor calls, the cross-process
+        refresh lock and credential reader used by OAuth clients, and the wake of a starting worker
+        (``integrator.services.wake.worker_started``)."""
         from connectors import auth, http
         from integrator.services.credentials import connection_lock, load_connection_credentials
         from integrator.services.integration_log import record_call
@@ -37,6 +38,11 @@ class IntegratorConfig(AppConfig):
         auth.configure(lock_factory=connection_lock, credentials_loader=load_connection_credentials)
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="integrator-schedules")
         _lower_worker_priority()
+        from django_q.signals import post_spawn
+
+        from integrator.services.wake import worker_started
+
+        post_spawn.connect(worker_started, dispatch_uid="integrator-wake-on-worker-start")
 
 
 def _lower_worker_priority() -> None:

@@ -174,3 +174,25 @@ def test_a_broker_that_is_down_costs_a_wake_never_the_delivery(
     Wakeup.objects.filter(name=PROCESSING).update(woken_at=timezone.now() - STALE - timedelta(seconds=1))
     _send(Client(), "D-2", django_capture_on_commit_callbacks)
     assert _processed() == 2
+
+
+def test_a_starting_worker_wakes_the_rows_a_stopped_cluster_left(
+    channel: Any, broker: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A cluster stopped after taking the queued task from the broker (never started) leaves a
+    fresh mark and no task; a worker of the next cluster queues one as it starts (django-q's own
+    ``post_spawn`` signal), not at the next webhook or the sweep. With nothing waiting, it queues
+    nothing."""
+    from django_q.signals import post_spawn
+
+    client = Client()
+    _send(client, "K-1", django_capture_on_commit_callbacks)
+    _send(client, "K-2", django_capture_on_commit_callbacks)
+    OrmQ.objects.all().delete()  # taken by the cluster that was stopped
+    assert Wakeup.objects.get(name=PROCESSING).woken_at is not None  # still fresh
+    post_spawn.send(sender="django_q", proc_name="Process-1:1")
+    assert _queued() == [TASK]
+    _run_queued()
+    assert _processed() == 2
+    post_spawn.send(sender="django_q", proc_name="Process-1:2")
+    assert not OrmQ.objects.exists()
