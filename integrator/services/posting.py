@@ -946,7 +946,12 @@ def send_postings_from(posting_id: Any, worker: str = "") -> int:
     due one by one (a batch's messages are coalesced, :func:`enqueue_sending`, so the others may
     have no message of their own left), or, where the ledger takes one document at a time, send it
     alone. Postings another worker claimed are skipped by the claim; returns how many were
-    handled."""
+    handled.
+
+    A task that handled some goes on with what is still due of the connection (one more message,
+    :func:`_send_what_is_left`): a batch's postings share one message, and one whose task found
+    them locked by another worker's claim, and whose rows that worker had not listed, would
+    otherwise wait for the outbox sweep."""
     row = Posting.objects.filter(pk=posting_id).values_list("connection_id", "connection__platform").first()
     if row is None:
         return 0
@@ -962,8 +967,29 @@ def send_postings_from(posting_id: Any, worker: str = "") -> int:
             .values_list("pk", flat=True)[: size - 1]
         )
     if len(others) + 1 < MIN_TASK_BATCH:
-        return sum(send_posting(pk, worker=worker) is not None for pk in [posting_id, *others])
-    return send_postings_batch([posting_id, *others], worker=worker)
+        handled = sum(send_posting(pk, worker=worker) is not None for pk in [posting_id, *others])
+    else:
+        handled = send_postings_batch([posting_id, *others], worker=worker)
+    if handled and size >= MIN_TASK_BATCH:
+        _send_what_is_left(connection_id)
+    return handled
+
+
+def _send_what_is_left(connection_id: Any) -> None:
+    """Queue the posting task for the oldest posting of the connection still due, if any (after a
+    task that sent some: the task that holds the others' rows does the same when it ends, so the
+    last to end sees what nobody took)."""
+    left = (
+        _claimable(timezone.now())
+        .filter(connection_id=connection_id)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if left is not None:
+        from integrator.tasks import enqueue
+
+        enqueue("integrator.tasks.send_posting", str(left))
 
 
 def due_posting_ids(limit: int = 100) -> list[Any]:

@@ -265,6 +265,43 @@ def test_the_task_of_one_posting_sends_the_few_due_one_by_one(channel: Any, monk
     assert BookEntry.objects.count() == MIN_TASK_BATCH - 1
 
 
+@override_settings(PROCESS_BATCH_SIZE=50, POSTING_TASK_BATCH=10)
+def test_a_posting_task_goes_on_with_what_is_still_due_of_its_connection(
+    channel: Any, monkeypatch: Any
+) -> None:
+    """The postings of a batch share one message; a task that sent some queues one more message for
+    what is still due (another worker's claim may have hidden those rows from the tasks that had
+    messages), so nothing waits for the outbox sweep; once nothing is due, none is queued."""
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    from integrator import tasks
+    from integrator.models import BookEntry, PostingAttempt
+
+    for i in range(25):
+        _store(channel, f"G-{i}")
+    process_received_events()
+    monkeypatch.setattr(Conf, "SYNC", False)  # queued in the database, run below as a worker would
+    monkeypatch.setattr(Conf, "ORM", "default")
+    oldest = Posting.objects.order_by("next_attempt_at").values_list("pk", flat=True)
+    first = oldest.first()
+
+    tasks.send_posting(str(first))
+
+    assert Posting.objects.filter(state=PostingState.POSTED).count() == 10
+    queued = list(OrmQ.objects.all())
+    assert [q.task["args"] for q in queued] == [(str(oldest.filter(state=PostingState.PENDING).first()),)]
+    runs = 0
+    while OrmQ.objects.exists():
+        for q in list(OrmQ.objects.all()):
+            q.delete()
+            tasks.send_posting(*q.task["args"])
+            runs += 1
+    assert runs == 2  # 10, then the last 5, which leave nothing due
+    assert Posting.objects.filter(state=PostingState.POSTED).count() == 25
+    assert BookEntry.objects.count() == PostingAttempt.objects.count() == 25
+
+
 def _books(prefix: str) -> list[tuple[Any, ...]]:
     """What the journal holds for the sales whose ids start with ``prefix``, with the prefix taken
     out of every reference and number, so two sets of the same sales compare equal."""
