@@ -9,9 +9,12 @@
 Limits, asserted at full size (``make bench``): receipt <= 10x a bare view; full spine <= 250x a
 plain insert. The issue's target, within 20x a bulk insert of the same rows, is reported beside it
 (PostgreSQL, 3 Dec 2026: 81x, then 20-23x once a batch journals its sales per table: 171-186
-sales/s in one process; the 500 sales/s target is not reached). The spine did ~56 queries per
-sale before issue 19 batched claiming, processing and posting; tests/integrator/test_query_budget.py
-holds the budget per stage now.
+sales/s in one process; 4 Dec: 31-34x in the morning's tables, then, on a slower machine where the
+same code made 126 sales/s, 224-262 sales/s and about 13x once new rows went in by COPY, with the
+other steps in docs/operations.md, "What one worker process costs per sale"; the 500 sales/s
+target is not reached). The spine did ~56 queries
+per sale before issue 19 batched claiming, processing and posting;
+tests/integrator/test_query_budget.py holds the budget per stage now.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 
 from bench.conftest import BenchTable, limits_apply, size
@@ -93,3 +97,19 @@ def test_full_spine_vs_plain_insert(channel: Any, bench_table: BenchTable) -> No
                     baseline=bulk / N * 1000, baseline_label="bulk insert", limit="target ratio <= 20")  # fmt: skip
     assert BookEntry.objects.count() == N
     assert row.ratio is not None and (row.ratio < 250 or not limits_apply())
+    # The same in batches of 200 (not the default: receipt's p99 under load, docs/operations.md).
+    for i in range(N):
+        raw = json.dumps(sale_event(f"P200-{i}")).encode()
+        client.post("/hooks/till/", data=raw, content_type="application/json", **signed_headers(raw))
+    start = time.perf_counter()
+    with override_settings(PROCESS_BATCH_SIZE=200):
+        process_received_events()
+    processed = time.perf_counter() - start
+    run_outbox(limit=N * 2)
+    larger = time.perf_counter() - start
+    bench_table.add("spine (one process, batches of 200)", "throughput", N / larger, "sales/s",
+                    baseline=N / ours, baseline_label=f"batches of {settings.PROCESS_BATCH_SIZE}")  # fmt: skip
+    bench_table.add(
+        "spine (one process, batches of 200)", "process (normalize, journal)", N / processed, "sales/s"
+    )
+    assert BookEntry.objects.count() == 2 * N

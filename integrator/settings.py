@@ -295,8 +295,10 @@ Q_WORKER_NICE = int(os.environ.get("Q_WORKER_NICE", "10"))
 # Inbox rows a worker claims and processes in one database transaction (issue 19); 1 processes
 # every event on its own, as before batching. A batch's fixed cost (about 30 statements, each
 # compiled by the ORM) is spread over its rows: one process booked 290 sales/s in batches of 50,
-# 390 in batches of 200 and no more in batches of 500 (bench, PostgreSQL, 4 Dec 2026).
-PROCESS_BATCH_SIZE = max(1, int(os.environ.get("PROCESS_BATCH_SIZE", "200")))
+# 390 in batches of 200 and no more in batches of 500; but while webhooks arrive at 100/s,
+# receipt's p99 with the workers booking in batches of 200 passed 100 ms in two runs of three
+# (160 ms, 483 ms), never in batches of 50 (bench, PostgreSQL, 4 Dec 2026; docs/operations.md).
+PROCESS_BATCH_SIZE = max(1, int(os.environ.get("PROCESS_BATCH_SIZE", "50")))
 # Batches one processing task takes before it leaves the rest to the task it woke (a task's cost
 # spread over many batches, and never near the cluster's timeout).
 PROCESS_BATCHES_PER_TASK = max(1, int(os.environ.get("PROCESS_BATCHES_PER_TASK", "20")))

@@ -457,8 +457,8 @@ def _record_circuit(connection_id: Any, *, failed: bool) -> None:
         )
 
 
-#: What sending a claimed posting reads: loaded with the claim, never again.
-#: What sending a posting reads with it (a batch reads the connections apart: ``_share_connections``).
+#: What sending a claimed posting reads: loaded with the claim, never again (a batch reads the
+#: connections apart, one object each: ``_share_connections``).
 _SEND_RELATED = ("connection", "entry", "entry__transaction", "entry__reverses")
 
 
