@@ -966,22 +966,26 @@ def send_postings_from(posting_id: Any, worker: str = "") -> int:
             .order_by("next_attempt_at")
             .values_list("pk", flat=True)[: size - 1]
         )
-    if len(others) + 1 < MIN_TASK_BATCH:
-        handled = sum(send_posting(pk, worker=worker) is not None for pk in [posting_id, *others])
+    listed = [posting_id, *others]
+    if len(listed) < MIN_TASK_BATCH:
+        handled = sum(send_posting(pk, worker=worker) is not None for pk in listed)
     else:
-        handled = send_postings_batch([posting_id, *others], worker=worker)
+        handled = send_postings_batch(listed, worker=worker)
     if handled and size >= MIN_TASK_BATCH:
-        _send_what_is_left(connection_id)
+        _send_what_is_left(connection_id, listed)
     return handled
 
 
-def _send_what_is_left(connection_id: Any) -> None:
-    """Queue the posting task for the oldest posting of the connection still due, if any (after a
-    task that sent some: the task that holds the others' rows does the same when it ends, so the
-    last to end sees what nobody took)."""
+def _send_what_is_left(connection_id: Any, listed: list[Any]) -> None:
+    """Queue the posting task for the oldest posting of the connection that is due, was never
+    tried and that this task did not list, if any (after a task that sent some: the task that holds
+    the others' rows does the same when it ends, so the last to end sees what nobody took). Only
+    untried postings: one that failed or waits for another document has its own retry time, and
+    following it up would go round for ever where that time is now (no back-off configured)."""
     left = (
         _claimable(timezone.now())
-        .filter(connection_id=connection_id)
+        .filter(connection_id=connection_id, attempts=0, error_class="")
+        .exclude(pk__in=listed)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)
         .first()
