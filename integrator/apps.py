@@ -28,8 +28,9 @@ class IntegratorConfig(AppConfig):
 
     def ready(self) -> None:
         """Install the integration-log recorder for outbound vendor calls, the cross-process
-        refresh lock and credential reader used by OAuth clients, and the wake of a starting worker
-        (``integrator.services.wake.worker_started``)."""
+        refresh lock and credential reader used by OAuth clients, and for a starting worker its
+        wake (``integrator.services.wake.worker_started``) and its garbage collector
+        (``integrator.services.collector``)."""
         from connectors import auth, http
         from integrator.services.credentials import connection_lock, load_connection_credentials
         from integrator.services.integration_log import record_call
@@ -40,9 +41,11 @@ class IntegratorConfig(AppConfig):
         _lower_worker_priority()
         from django_q.signals import post_spawn
 
+        from integrator.services.collector import tune_worker_collector
         from integrator.services.wake import worker_started
 
         post_spawn.connect(worker_started, dispatch_uid="integrator-wake-on-worker-start")
+        post_spawn.connect(tune_worker_collector, dispatch_uid="integrator-worker-collector")
 
 
 def _lower_worker_priority() -> None:

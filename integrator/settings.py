@@ -292,6 +292,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # Background workers yield the CPU to the web process: webhook receipt must stay fast however hard
 # the workers book (issue 19). The cluster's processes run at this niceness (0 to leave them be).
 Q_WORKER_NICE = int(os.environ.get("Q_WORKER_NICE", "10"))
+# A worker process's garbage collector (integrator.services.collector): a young collection every
+# this many allocations instead of 700, and what the worker loaded at start set aside; 0 keeps
+# Python's default. One process posted about 1,150 sales/s with the default, 1,600 without one.
+WORKER_GC_THRESHOLD = max(0, int(os.environ.get("WORKER_GC_THRESHOLD", "50000")))
 # Inbox rows a worker claims and processes in one database transaction (issue 19); 1 processes
 # every event on its own, as before batching. A batch's fixed cost (about 30 statements, each
 # compiled by the ORM) is spread over its rows: one process booked 290 sales/s in batches of 50,

@@ -26,6 +26,16 @@ from tests.conftest import sale_event, signed_headers
 ROOT = Path(settings.BASE_DIR)
 
 
+def cluster_output(cluster: subprocess.Popen[bytes]) -> str:
+    """What the cluster printed so far (for a failed assertion), without waiting for more."""
+    import select
+
+    out = cluster.stdout
+    if out is None or not select.select([out], [], [], 0)[0]:
+        return ""
+    return os.read(out.fileno(), 65536).decode(errors="replace")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -35,7 +45,10 @@ def _free_port() -> int:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_real_qcluster_books_a_webhook_on_postgresql(channel: Any, monkeypatch: Any) -> None:
+    """A webhook is booked by a real cluster's worker, which runs with the worker's garbage
+    collector."""
     from django_q.conf import Conf
+    from django_q.tasks import async_task, result
 
     monkeypatch.setattr(Conf, "SYNC", False)  # this process only enqueues; the cluster does the work
     db = settings.DATABASES["default"]
@@ -43,6 +56,7 @@ def test_real_qcluster_books_a_webhook_on_postgresql(channel: Any, monkeypatch: 
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
         "Q_WORKERS": "1",
+        "Q_SAVE_LIMIT": "100",  # keep successful tasks' results: the test reads two
     }
     env.pop("REDIS_URL", None)
     cluster = subprocess.Popen(
@@ -65,6 +79,11 @@ def test_real_qcluster_books_a_webhook_on_postgresql(channel: Any, monkeypatch: 
             time.sleep(0.5)
         assert Posting.objects.get().state == PostingState.POSTED
         assert BookEntry.objects.count() == 1
+        # The worker set its garbage collector as it started (integrator.services.collector).
+        threshold = result(async_task("gc.get_threshold"), wait=30_000)
+        frozen = result(async_task("gc.get_freeze_count"), wait=30_000)
+        assert threshold is not None and threshold[0] == settings.WORKER_GC_THRESHOLD, cluster_output(cluster)
+        assert frozen > 10_000  # what the worker had loaded when it started, set aside
     finally:
         cluster.send_signal(signal.SIGINT)
         try:
