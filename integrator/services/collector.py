@@ -54,11 +54,13 @@ def tune_worker_collector(sender: Any = None, **kwargs: Any) -> bool:
 
 @contextmanager
 def worker_collector() -> Iterator[bool]:
-    """Within the block, this process's collector is a worker's; afterwards it is as it was (for
-    a benchmark that measures a worker's work in its own process)."""
-    before = gc.get_threshold()
+    """Within the block, this process's collector is a worker's; afterwards its threshold is as
+    it was and, unless the process had set objects aside before, nothing is set aside (for a
+    benchmark that measures a worker's work in its own process)."""
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
     try:
         yield tune_worker_collector()
     finally:
-        gc.unfreeze()
+        if not frozen:
+            gc.unfreeze()
         gc.set_threshold(*before)
