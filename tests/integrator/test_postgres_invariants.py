@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from decimal import Decimal
@@ -105,3 +106,47 @@ def test_audit_rows_cannot_be_updated_or_deleted(channel: Any) -> None:
         AuditEvent.objects.filter(pk=row.pk).update(action="tampered")
     with pytest.raises(Exception, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(pk=row.pk).delete()
+
+
+@pytest.mark.django_db
+def test_the_balance_check_never_scans_the_whole_journal(channel: Any, post_event: Any) -> None:
+    """The balance trigger runs once per line at commit and keeps its plan for the session: planned
+    while the table looked empty, a sequential scan made each commit read every journal line once
+    per line it wrote (migration 0022). With statistics saying the table is tiny, which is when
+    the planner would choose that scan, the trigger's look-ups go through the index."""
+    post_event("till", sale_event("S-PLAN"))
+    first = JournalLine.objects.filter(debit__gt=0).first()
+    assert first is not None
+    position = (
+        JournalLine.objects.filter(entry=first.entry)
+        .order_by("-position")
+        .values_list("position", flat=True)[0]
+    )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE integrator_journalline")  # a few rows: a sequential scan looks cheapest
+        cur.execute("SET CONSTRAINTS integrator_journal_balanced IMMEDIATE")  # fire at each statement
+
+        def scans() -> tuple[int, int]:
+            cur.execute(
+                "SELECT seq_scan, COALESCE(idx_scan, 0) FROM pg_stat_xact_user_tables"
+                " WHERE relname = 'integrator_journalline'"
+            )
+            row = cur.fetchone()
+            return int(row[0]), int(row[1])
+
+        before = scans()
+        for _ in range(8):  # past the five custom plans after which a generic one may be kept
+            pair = []
+            for debit, credit in ((Decimal("1.00"), Decimal("0")), (Decimal("0"), Decimal("1.00"))):
+                position += 1
+                line = copy.copy(first)
+                line.pk, line.position, line.debit, line.credit = None, position, debit, credit
+                line.functional_debit, line.functional_credit = debit, credit
+                pair.append(line)
+            JournalLine.objects.bulk_create(pair)  # one INSERT: both lines, then the check of each
+        after = scans()
+    assert after[0] == before[0], "the balance check read the whole journal"
+    assert after[1] >= before[1] + 16  # an index look-up per line written
+    with connection.cursor() as cur:
+        cur.execute("SELECT proconfig FROM pg_proc WHERE proname = 'integrator_check_entry_balanced'")
+        assert cur.fetchone()[0] == ["enable_seqscan=off"]
