@@ -4,7 +4,8 @@ For each worker count, ``EVENTS`` signed sales are received (as the web process 
 webhook endpoint, processing queued on Redis), then a real ``qcluster`` with that many workers
 starts; from the moment it takes its first event, the clock runs until every sale is processed and
 every posting posted to the built-in ledger. Reported: sales/s per worker count, against one
-worker as the baseline (the issue's target: 500 sales/s with 2 workers on 2 cores); 2 workers with
+worker as the baseline (the issue's target: 500 sales/s with 2 workers on 2 cores), and the 2
+workers' time per sale against a bulk insert of the same inbox rows (the target: within 20x); 2 workers with
 their garbage collector (``integrator.services.collector``) against Python's default; and 2
 workers in batches of ``BATCH`` events against 2 workers processing event by event. Asserted for
 every run: 0 duplicate and 0 missing documents. Skipped when no Redis answers on 127.0.0.1:6379.
@@ -123,4 +124,19 @@ def test_throughput_by_worker_count(channel: Any, monkeypatch: Any, bench_table:
         bench_table.add(f"scale-out (Redis broker, {EVENTS} sales)", f"{workers} worker(s)",
                         rates[workers, batch, GC], "sales/s", baseline=rates[WORKER_COUNTS[0], BATCH, GC],
                         baseline_label="1 worker", limit="target >= 500 with 2; 0 duplicates, 0 missing")  # fmt: skip
+    # The issue's yardstick for the 2 workers: the same inbox rows by bulk insert (one statement per
+    # 1,000 rows), in this process, after the runs.
+    bodies = [sale_body(f"BULK-{i:05d}").decode() for i in range(EVENTS)]
+    start = time.perf_counter()
+    InboundEvent.objects.bulk_create(
+        [
+            InboundEvent(channel=channel, dedupe_key=f"bulk-{i}", event_type="x", body=body, status="ignored")
+            for i, body in enumerate(bodies)
+        ],
+        batch_size=1000,
+    )
+    bulk = time.perf_counter() - start
+    bench_table.add(f"scale-out (Redis broker, {EVENTS} sales)", "2 workers, time per sale",
+                    1000 / rates[2, BATCH, GC], "ms", baseline=bulk / EVENTS * 1000, baseline_label="bulk insert",
+                    limit="target ratio <= 20")  # fmt: skip
     broker.flushdb()
