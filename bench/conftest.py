@@ -58,6 +58,24 @@ def limits_apply() -> bool:
     return SCALE != "small"
 
 
+def bulk_insert_seconds(channel: Any, bodies: list[str]) -> float:
+    """The issue's yardstick: seconds to store ``bodies`` as inbox rows of ``channel`` by bulk insert
+    (one statement per 1,000 rows, marked ignored so no worker takes them)."""
+    import time
+
+    from integrator.models import InboundEvent
+
+    start = time.perf_counter()
+    InboundEvent.objects.bulk_create(
+        [
+            InboundEvent(channel=channel, dedupe_key=f"bulk-{i}", event_type="x", body=body, status="ignored")
+            for i, body in enumerate(bodies)
+        ],
+        batch_size=1000,
+    )
+    return time.perf_counter() - start
+
+
 @dataclass
 class Row:
     """One figure of the results table."""

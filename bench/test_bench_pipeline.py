@@ -32,7 +32,7 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 
-from bench.conftest import BenchTable, limits_apply, size
+from bench.conftest import BenchTable, bulk_insert_seconds, limits_apply, size
 from integrator.models import BookEntry, InboundEvent
 from integrator.services.collector import worker_collector
 from integrator.services.pipeline import process_received_events
@@ -75,16 +75,7 @@ def test_full_spine_vs_plain_insert(channel: Any, bench_table: BenchTable) -> No
             channel=channel, dedupe_key=f"base-{i}", event_type="x", body=body, status="ignored"
         )
     baseline = time.perf_counter() - start
-    # The yardstick: the same rows by bulk insert (one statement per 1,000 rows).
-    start = time.perf_counter()
-    InboundEvent.objects.bulk_create(
-        [
-            InboundEvent(channel=channel, dedupe_key=f"bulk-{i}", event_type="x", body=body, status="ignored")
-            for i, body in enumerate(bodies)
-        ],
-        batch_size=1000,
-    )
-    bulk = time.perf_counter() - start
+    bulk = bulk_insert_seconds(channel, bodies)  # the yardstick: the same rows by bulk insert
     client = Client()
     # A worker's work measured as a worker process does it, with its garbage collector
     # (integrator.services.collector), and with Python's default for the before/after: in halves

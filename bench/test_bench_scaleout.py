@@ -26,7 +26,7 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.test import Client
 
-from bench.conftest import BenchTable, settle_database, size
+from bench.conftest import BenchTable, bulk_insert_seconds, settle_database, size
 from integrator.choices import EventStatus, PostingState
 from integrator.models import BookEntry, InboundEvent, Posting
 from tests.reliability.support import MANAGE, Proc, sale_body, signed_headers_for, subprocess_env, wait_until
@@ -124,18 +124,8 @@ def test_throughput_by_worker_count(channel: Any, monkeypatch: Any, bench_table:
         bench_table.add(f"scale-out (Redis broker, {EVENTS} sales)", f"{workers} worker(s)",
                         rates[workers, batch, GC], "sales/s", baseline=rates[WORKER_COUNTS[0], BATCH, GC],
                         baseline_label="1 worker", limit="target >= 500 with 2; 0 duplicates, 0 missing")  # fmt: skip
-    # The yardstick for the 2 workers: the same inbox rows by bulk insert (one statement per
-    # 1,000 rows), in this process, after the runs.
-    bodies = [sale_body(f"BULK-{i:05d}").decode() for i in range(EVENTS)]
-    start = time.perf_counter()
-    InboundEvent.objects.bulk_create(
-        [
-            InboundEvent(channel=channel, dedupe_key=f"bulk-{i}", event_type="x", body=body, status="ignored")
-            for i, body in enumerate(bodies)
-        ],
-        batch_size=1000,
-    )
-    bulk = time.perf_counter() - start
+    # The yardstick for the 2 workers: the same inbox rows by bulk insert, after the runs.
+    bulk = bulk_insert_seconds(channel, [sale_body(f"BULK-{i:05d}").decode() for i in range(EVENTS)])
     bench_table.add(f"scale-out (Redis broker, {EVENTS} sales)", "2 workers, time per sale",
                     1000 / rates[2, BATCH, GC], "ms", baseline=bulk / EVENTS * 1000, baseline_label="bulk insert",
                     limit="target ratio <= 20")  # fmt: skip
